@@ -1,0 +1,1 @@
+"""Experiment scripts: the only place where absl flags live."""

@@ -1,0 +1,319 @@
+"""Image datasets: TFDS or local IDX files, scaled to [0, 1] and binarised.
+
+Two sources give the same examples, `{'image': uint8 [H, W, C], 'label':
+int64}`:
+
+- TFDS (`tfds.load`): any image dataset, downloaded into `data_dir` (or
+  `$TFDS_DATA_DIR`, or `~/tensorflow_datasets`) on first use.
+- A local folder of the canonical IDX files (`train-images-idx3-ubyte.gz`,
+  `t10k-labels-idx1-ubyte.gz`, ...), as torchvision and Keras users already
+  have on disk (also in torchvision's `MNIST/raw/` layout), gzipped or not.
+  MNIST, Fashion-MNIST and KMNIST all ship in this form. This needs no
+  network.
+
+Both take TFDS split strings ('test[:9000]', 'train[:90%]+test'), resolved by
+TFDS's own `ReadInstruction`.
+"""
+
+import difflib
+import gzip
+import os
+import socket
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+BINARIZATIONS = ('dynamic', 'static', 'none')
+# Datasets published as IDX files with MNIST's file names.
+IDX_DATASETS = ('mnist', 'fashion_mnist', 'kmnist')
+_IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
+_IDX_UBYTE = 0x08
+# TFDS fetches prepared datasets and most sources from Google Cloud Storage.
+_DOWNLOAD_HOST = ('storage.googleapis.com', 443)
+
+
+class DataError(ValueError):
+  """The data asked for cannot be read; the message says why and what to do."""
+
+
+class DownloadError(DataError):
+  """The dataset is not on disk and TFDS cannot download it."""
+
+
+class Examples(NamedTuple):
+  """A split of an image dataset, unbatched, as stored."""
+  dataset: tf.data.Dataset  # {'image': uint8 [H, W, C], 'label': int64}.
+  image_shape: Tuple[int, int, int]
+  num_examples: int
+  source: str  # Where the examples came from, for logs.
+
+
+# ---------------------------------------------------------------- IDX files.
+
+
+def _read_idx(path: str, expected_ndim: int) -> np.ndarray:
+  """Reads an IDX file of unsigned bytes (optionally gzipped)."""
+  opener = gzip.open if path.endswith('.gz') else open
+  try:
+    with opener(path, 'rb') as f:
+      raw = f.read()
+  except (OSError, EOFError) as e:
+    raise DataError(f'cannot read {path}: {e}. Is the file complete? Download '
+                    f'it again.') from e
+  header_size = 4 + 4 * expected_ndim
+  if len(raw) < header_size:
+    raise DataError(f'{path} is not an IDX file: {len(raw)} bytes, shorter '
+                    f'than its header')
+  zeros, dtype_code, ndim = raw[:2], raw[2], raw[3]
+  if zeros != b'\x00\x00' or dtype_code != _IDX_UBYTE or ndim != expected_ndim:
+    raise DataError(
+        f'{path} is not an IDX file of unsigned bytes with {expected_ndim} '
+        f'dimensions (magic number {raw[:4].hex()})')
+  shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big')
+                for i in range(ndim))
+  data = np.frombuffer(raw, dtype=np.uint8, offset=header_size)
+  if data.size != int(np.prod(shape)):
+    raise DataError(f'{path} is truncated or corrupt: its header promises '
+                    f'shape {shape}, {int(np.prod(shape))} values, but it '
+                    f'holds {data.size}. Download it again.')
+  return data.reshape(shape)
+
+
+def _idx_num_examples(path: str) -> int:
+  """The first dimension from an IDX header, without reading the data."""
+  opener = gzip.open if path.endswith('.gz') else open
+  try:
+    with opener(path, 'rb') as f:
+      header = f.read(8)
+  except (OSError, EOFError) as e:
+    raise DataError(f'cannot read {path}: {e}') from e
+  if len(header) < 8 or header[:2] != b'\x00\x00':
+    raise DataError(f'{path} is not an IDX file')
+  return int.from_bytes(header[4:8], 'big')
+
+
+def find_idx_files(data_dir: str) -> Dict[str, Tuple[str, str]]:
+  """Maps split name to (images, labels) paths of the IDX files in a folder.
+
+  Looks in `data_dir` and in torchvision's `data_dir/MNIST/raw`, for gzipped
+  and plain files. A split needs both its images and its labels.
+  """
+  found = {}
+  for split, prefix in _IDX_PREFIXES.items():
+    for folder in (data_dir, os.path.join(data_dir, 'MNIST', 'raw')):
+      for suffix in ('.gz', ''):
+        images = os.path.join(folder, f'{prefix}-images-idx3-ubyte{suffix}')
+        labels = os.path.join(folder, f'{prefix}-labels-idx1-ubyte{suffix}')
+        if os.path.isfile(images) and os.path.isfile(labels):
+          found.setdefault(split, (images, labels))
+  return found
+
+
+def _resolve_split(split: str, sizes: Dict[str, int]):
+  """TFDS's parse of a split string into absolute (name, start, stop) slices."""
+  split_infos = {
+      name: tfds.core.SplitInfo(name=name, shard_lengths=[size], num_bytes=0)
+      for name, size in sizes.items()
+  }
+  try:
+    instructions = tfds.core.ReadInstruction.from_spec(split).to_absolute(
+        split_infos)
+  except (ValueError, KeyError, AssertionError) as e:
+    raise DataError(f'split {split!r} is not possible here: {e}. Available: '
+                    f'{sizes}') from e
+  return [(i.splitname, i.from_, i.to) for i in instructions]
+
+
+def _load_idx(files: Dict[str, Tuple[str, str]], split: str, data_dir: str
+              ) -> Examples:
+  sizes = {name: _idx_num_examples(images)
+           for name, (images, _) in files.items()}
+  images, labels = [], []
+  arrays = {}
+  for name, start, stop in _resolve_split(split, sizes):
+    if name not in arrays:
+      image_path, label_path = files[name]
+      arrays[name] = (_read_idx(image_path, 3), _read_idx(label_path, 1))
+      if len(arrays[name][0]) != len(arrays[name][1]):
+        raise DataError(f'{image_path} holds {len(arrays[name][0])} images '
+                        f'but {label_path} {len(arrays[name][1])} labels')
+    images.append(arrays[name][0][start:stop])
+    labels.append(arrays[name][1][start:stop])
+  images = np.concatenate(images)[..., np.newaxis]
+  labels = np.concatenate(labels).astype(np.int64)
+  _check_not_empty(len(images), split)
+  dataset = tf.data.Dataset.from_tensor_slices({'image': images,
+                                                'label': labels})
+  return Examples(dataset=dataset, image_shape=tuple(images.shape[1:]),
+                  num_examples=len(images), source=f'IDX files in {data_dir}')
+
+
+def _check_not_empty(num_examples: int, split: str):
+  if num_examples < 1:
+    raise DataError(f'split {split!r} selects no examples')
+
+
+# --------------------------------------------------------------------- TFDS.
+
+
+def can_reach_download_host(timeout: float = 3.0) -> bool:
+  """Whether TFDS's download host answers; False on a machine offline.
+
+  Checked before a download because TFDS retries for minutes before it fails.
+  """
+  try:
+    with socket.create_connection(_DOWNLOAD_HOST, timeout=timeout):
+      return True
+  except OSError:
+    return False
+
+
+def _offline_hint(name: str) -> str:
+  if name in IDX_DATASETS:
+    return (f'To work offline, put the IDX files ({name}\'s '
+            f'train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, '
+            f't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a '
+            f'folder and pass that folder as data_dir.')
+  return (f'To work offline, prepare {name!r} with TFDS on a machine with a '
+          f'network and copy its data_dir here.')
+
+
+def _load_tfds(name: str, split: str, data_dir: Optional[str],
+               download: bool) -> Examples:
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
+    hint = f' Did you mean {", ".join(map(repr, close))}?' if close else ''
+    raise DataError(f'{name!r} is not a TFDS dataset.{hint} See '
+                    f'https://www.tensorflow.org/datasets/catalog') from e
+  where = builder.data_dir
+  if not builder.is_prepared():
+    if not download:
+      raise DownloadError(f'{name!r} is not prepared in {where}, and downloading '
+                      f'is off. {_offline_hint(name)}')
+    if not can_reach_download_host():
+      raise DownloadError(
+          f'{name!r} is not in {where} and cannot be downloaded: '
+          f'{_DOWNLOAD_HOST[0]} is unreachable (no network?). '
+          f'{_offline_hint(name)}')
+    try:
+      builder.download_and_prepare()
+    except OSError as e:  # requests' ConnectionError is an OSError.
+      raise DownloadError(f'downloading {name!r} into {where} failed: {e}. '
+                      f'{_offline_hint(name)}') from e
+  features = builder.info.features
+  if 'image' not in features or len(features['image'].shape) != 3 or (
+      None in features['image'].shape):
+    raise DataError(f'{name!r} has no fixed-shape "image" feature; its '
+                    f'features are {features}')
+  try:
+    num_examples = builder.info.splits[split].num_examples
+  except (ValueError, KeyError, AssertionError) as e:
+    raise DataError(f'split {split!r} is not possible for {name!r}: {e}. '
+                    f'Available: {dict((k, v.num_examples) for k, v in builder.info.splits.items())}'
+                    ) from e
+  _check_not_empty(num_examples, split)
+  dataset = builder.as_dataset(split=split, shuffle_files=False)
+  keys = [k for k in ('image', 'label') if k in features]
+  dataset = dataset.map(lambda ex: {k: ex[k] for k in keys})
+  return Examples(dataset=dataset,
+                  image_shape=tuple(int(d) for d in features['image'].shape),
+                  num_examples=num_examples, source=f'TFDS {name} in {where}')
+
+
+# ------------------------------------------------------------------ Loading.
+
+
+def load(name: str = 'mnist',
+         split: str = 'train',
+         data_dir: Optional[str] = None,
+         download: bool = True) -> Examples:
+  """Loads a split of an image dataset, from IDX files or from TFDS.
+
+  Args:
+    name: a TFDS dataset name.
+    split: a TFDS split string, such as 'train', 'test[:9000]' or
+      'train[:90%]'.
+    data_dir: a folder. If it holds IDX files and `name` is one of
+      `IDX_DATASETS`, they are read; otherwise it is TFDS's data_dir. None
+      means TFDS's default (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+    download: whether TFDS may download and prepare the dataset.
+
+  Returns:
+    The split's `Examples`.
+
+  Raises:
+    DataError: with what is wrong and what to do.
+  """
+  if data_dir is None:
+    return _load_tfds(name, split, data_dir, download)
+  data_dir = os.path.expanduser(data_dir)
+  if not os.path.isdir(data_dir):
+    raise DataError(f'data_dir {data_dir!r} is not a folder. Point it at a '
+                    f'folder holding the IDX files, or create it for TFDS to '
+                    f'download into.')
+  if name in IDX_DATASETS:
+    files = find_idx_files(data_dir)
+    if files:
+      return _load_idx(files, split, data_dir)
+  try:
+    return _load_tfds(name, split, data_dir, download)
+  except DownloadError as e:
+    if name not in IDX_DATASETS:
+      raise
+    looked_for = ', '.join(f'{p}-images-idx3-ubyte[.gz]'
+                           for p in _IDX_PREFIXES.values())
+    raise DownloadError(f'{data_dir!r} holds no {name} data: no IDX files '
+                        f'({looked_for} beside their labels) and no TFDS '
+                        f'copy. {e}') from e
+
+
+def binarize(images: tf.Tensor, binarization: str, seed=None) -> tf.Tensor:
+  """Binarises float images in [0, 1].
+
+  'dynamic' draws each pixel from Bernoulli(intensity), anew at every call
+  (Burda et al. 2016); 'static' thresholds at 0.5; 'none' keeps grey levels.
+  """
+  if binarization == 'dynamic':
+    return tf.cast(tf.random.uniform(tf.shape(images), seed=seed) < images,
+                   images.dtype)
+  if binarization == 'static':
+    return tf.cast(images > 0.5, images.dtype)
+  if binarization == 'none':
+    return images
+  raise ValueError(
+      f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
+
+
+def batches(examples: Examples,
+            batch_size: int,
+            binarization: str = 'dynamic',
+            train: bool = True,
+            seed: Optional[int] = None) -> tf.data.Dataset:
+  """Batches of float32 images in [0, 1], [batch, H, W, C].
+
+  With `train`, examples are cached, reshuffled every epoch, repeated forever
+  and batched with the remainder dropped, so every batch has `batch_size`
+  images. Otherwise each example is served once, in order, and the last batch
+  may be smaller. Binarisation runs per batch, after batching.
+  """
+  if batch_size < 1:
+    raise ValueError(f'batch_size must be positive, got {batch_size}')
+  if binarization not in BINARIZATIONS:
+    raise ValueError(
+        f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
+  if train and batch_size > examples.num_examples:
+    raise DataError(f'batch_size {batch_size} is larger than the '
+                    f'{examples.num_examples} training examples')
+  dataset = examples.dataset.map(lambda ex: ex['image']).cache()
+  if train:
+    dataset = dataset.shuffle(examples.num_examples, seed=seed,
+                              reshuffle_each_iteration=True).repeat()
+  dataset = dataset.batch(batch_size, drop_remainder=train)
+  dataset = dataset.map(
+      lambda x: binarize(tf.cast(x, tf.float32) / 255.0, binarization, seed),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,66 @@
+"""The VAE: an encoder, a decoder and a prior composed into one module."""
+
+from typing import NamedTuple, Optional, Union
+
+import sonnet as snt
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vae import objectives
+from vae import priors
+
+tfd = tfp.distributions
+
+
+class VAEOutput(NamedTuple):
+  """One pass through the model."""
+  posterior: tfd.Distribution  # q(z|x), batch shape [batch].
+  z: tf.Tensor  # z ~ q(z|x), [batch, latent] or [k, batch, latent].
+  likelihood: tfd.Distribution  # p(x|z), batch shape z's leading dims.
+
+
+class VAE(snt.Module):
+  """Composes `encoder`, `decoder` and `prior`.
+
+  The prior is a distribution or a module returning one, so learnable priors
+  slot in: their variables are found by `trainable_variables` like any
+  submodule's.
+  """
+
+  def __init__(self,
+               encoder: objectives.Encoder,
+               decoder: objectives.Decoder,
+               prior: priors.PriorLike,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    self.encoder = encoder
+    self.decoder = decoder
+    self.prior = prior
+
+  def prior_distribution(self) -> tfd.Distribution:
+    return priors.as_distribution(self.prior)
+
+  def __call__(self, x: tf.Tensor, num_samples: Optional[int] = None
+               ) -> VAEOutput:
+    """Encodes x, draws z (with a leading [num_samples] if given), decodes."""
+    posterior = self.encoder(x)
+    z = posterior.sample() if num_samples is None else posterior.sample(
+        num_samples)
+    return VAEOutput(posterior=posterior, z=z, likelihood=self.decoder(z))
+
+  def elbo(self,
+           x: tf.Tensor,
+           beta: Union[float, tf.Tensor] = 1.0,
+           kl_samples: Optional[int] = None,
+           normalization: str = 'per_example') -> objectives.ELBOTerms:
+    return objectives.elbo(self.encoder, self.decoder, self.prior, x,
+                           beta=beta, kl_samples=kl_samples,
+                           normalization=normalization)
+
+  def iwae_bound(self, x: tf.Tensor, num_samples: int) -> tf.Tensor:
+    return objectives.iwae_bound(self.encoder, self.decoder, self.prior, x,
+                                 num_samples)
+
+  def sample(self, num_samples: int) -> tfd.Distribution:
+    """p(x|z) for `num_samples` draws z ~ p(z); its `mean()` is an image."""
+    return self.decoder(self.prior_distribution().sample(num_samples))
