@@ -78,7 +78,7 @@ class MLPEncoder(snt.Module):
     hidden_sizes = list(hidden_sizes)
     if any(size < 1 for size in hidden_sizes):
       raise ValueError(f'hidden_sizes must be positive, got {hidden_sizes}')
-    self._flatten = snt.Flatten()
+    self._to_vector = snt.Flatten()
     self._torso = snt.nets.MLP(hidden_sizes, activation=activation,
                                activate_final=True, name='torso')
     self._head = GaussianPosterior(latent_size, covariance=covariance,
@@ -90,4 +90,4 @@ class MLPEncoder(snt.Module):
 
   def __call__(self, x: tf.Tensor) -> tfd.Distribution:
     x = tf.convert_to_tensor(x)
-    return self._head(self._torso(self._flatten(x)))
+    return self._head(self._torso(self._to_vector(x)))

@@ -52,14 +52,16 @@ class VAE(snt.Module):
            x: tf.Tensor,
            beta: Union[float, tf.Tensor] = 1.0,
            kl_samples: Optional[int] = None,
-           normalization: str = 'per_example') -> objectives.ELBOTerms:
+           normalization: str = 'per_example',
+           seed=None) -> objectives.ELBOTerms:
     return objectives.elbo(self.encoder, self.decoder, self.prior, x,
                            beta=beta, kl_samples=kl_samples,
-                           normalization=normalization)
+                           normalization=normalization, seed=seed)
 
-  def iwae_bound(self, x: tf.Tensor, num_samples: int) -> tf.Tensor:
+  def iwae_bound(self, x: tf.Tensor, num_samples: int,
+                 seed=None) -> tf.Tensor:
     return objectives.iwae_bound(self.encoder, self.decoder, self.prior, x,
-                                 num_samples)
+                                 num_samples, seed=seed)
 
   def sample(self, num_samples: int) -> tfd.Distribution:
     """p(x|z) for `num_samples` draws z ~ p(z); its `mean()` is an image."""

@@ -35,6 +35,8 @@ import tensorflow_probability as tfp
 
 from vae import priors
 
+samplers = tfp.random
+
 tfd = tfp.distributions
 
 Encoder = Callable[[tf.Tensor], tfd.Distribution]
@@ -53,9 +55,12 @@ class ELBOTerms(NamedTuple):
 
 def _diagonal_normal_as_mvn(distribution: tfd.Distribution) -> tfd.Distribution:
   """`Independent(Normal)` over a vector as the equal `MultivariateNormalDiag`."""
+  # Static ranks, not `reinterpreted_batch_ndims`, which may be a tensor in a
+  # graph.
   if (isinstance(distribution, tfd.Independent)
       and isinstance(distribution.distribution, tfd.Normal)
-      and distribution.reinterpreted_batch_ndims == 1):
+      and distribution.distribution.event_shape.rank == 0
+      and distribution.event_shape.rank == 1):
     normal = distribution.distribution
     return tfd.MultivariateNormalDiag(loc=normal.loc, scale_diag=normal.scale)
   raise NotImplementedError(
@@ -119,7 +124,8 @@ def elbo(encoder: Encoder,
          beta: Union[float, tf.Tensor] = 1.0,
          kl_samples: Optional[int] = None,
          *,
-         normalization: str = 'per_example') -> ELBOTerms:
+         normalization: str = 'per_example',
+         seed=None) -> ELBOTerms:
   """The ELBO and the beta-weighted training loss, per example.
 
   Args:
@@ -139,6 +145,8 @@ def elbo(encoder: Encoder,
         (1/D) * (distortion + beta * (D / L) * rate): the notebook's beta is a
         per-example beta of beta * D / L (0.01 -> 0.784 on MNIST with L = 10),
         and the whole loss is 1/D as large, which Adam all but ignores.
+    seed: optional seed for z (and the Monte Carlo KL): an int, or a
+      stateless seed of shape [2] for draws that repeat exactly.
 
   Returns:
     `ELBOTerms(elbo, rate, distortion, loss)`, each of shape [batch].
@@ -146,11 +154,13 @@ def elbo(encoder: Encoder,
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
                      f'{normalization!r}')
+  z_seed, kl_seed = samplers.split_seed(seed) if seed is not None else (None,
+                                                                        None)
   posterior = encoder(x)
-  z = posterior.sample()
+  z = posterior.sample(seed=z_seed)
   likelihood = decoder(z)
   distortion = -likelihood.log_prob(x)
-  rate = kl_divergence(posterior, prior, num_samples=kl_samples)
+  rate = kl_divergence(posterior, prior, num_samples=kl_samples, seed=kl_seed)
   beta = tf.cast(beta, rate.dtype)
   if normalization == 'per_example':
     loss = distortion + beta * rate
@@ -166,7 +176,8 @@ def iwae_bound(encoder: Encoder,
                decoder: Decoder,
                prior: priors.PriorLike,
                x: tf.Tensor,
-               num_samples: int) -> tf.Tensor:
+               num_samples: int,
+               seed=None) -> tf.Tensor:
   """The k-sample importance-weighted bound L_k(x), per example, shape [batch].
 
   Uses k = `num_samples` reparameterised draws from q(z|x), so it can be both
@@ -176,7 +187,7 @@ def iwae_bound(encoder: Encoder,
     raise ValueError(f'num_samples must be positive, got {num_samples}')
   prior = priors.as_distribution(prior)
   posterior = encoder(x)
-  z = posterior.sample(num_samples)  # [k, batch, latent]
+  z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
   log_weights = (decoder(z).log_prob(x) + prior.log_prob(z)
                  - posterior.log_prob(z))  # [k, batch]
   return (tf.reduce_logsumexp(log_weights, axis=0)

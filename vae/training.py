@@ -57,9 +57,15 @@ def make_eval_step(model: model_lib.VAE,
                    beta: Union[float, tf.Variable] = 1.0,
                    kl_samples: Optional[int] = None,
                    normalization: str = 'per_example'):
-  """Returns `eval_step(x) -> ELBOTerms` per example, for any batch size."""
-  return tf.function(lambda x: model.elbo(
-      x, beta=beta, kl_samples=kl_samples, normalization=normalization))
+  """Returns `eval_step(x) -> ELBOTerms` per example, for any batch size.
+
+  `reduce_retracing` makes the second batch shape (a last, partial batch)
+  trace a function for any batch size, instead of one per size.
+  """
+  return tf.function(
+      lambda x: model.elbo(x, beta=beta, kl_samples=kl_samples,
+                           normalization=normalization),
+      reduce_retracing=True)
 
 
 def evaluate(eval_step, batches: Iterable[tf.Tensor]) -> objectives.ELBOTerms:
