@@ -76,6 +76,10 @@ flags.DEFINE_boolean('overwrite', False,
 
 FLAGS = flags.FLAGS
 
+
+class InputError(ValueError):
+  """A flag asks for something impossible; the message names it."""
+
 _RESULT_FILES = ('config.json', 'metrics.csv', 'summary.json')
 _METRIC_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion',
                   'steps_per_second', 'elapsed_seconds')
@@ -104,28 +108,28 @@ def _check_output_dir(output_dir: str, overwrite: bool):
   existing = [f for f in _RESULT_FILES
               if os.path.exists(os.path.join(output_dir, f))]
   if existing and not overwrite:
-    raise app.UsageError(
+    raise InputError(
         f'--output_dir={output_dir} already holds the results of a run '
         f'({", ".join(existing)}). Pass another --output_dir, or --overwrite '
         f'to replace them.')
 
 
 def _load(split_flag: str, split: str) -> data.Examples:
+  flags_used = f'--dataset={FLAGS.dataset} --{split_flag}={split}'
+  if FLAGS.data_dir is not None:
+    flags_used += f' --data_dir={FLAGS.data_dir}'
   try:
     return data.load(FLAGS.dataset, split, FLAGS.data_dir,
                      download=FLAGS.download)
   except data.DownloadError as e:
-    raise app.UsageError(
-        f'--dataset={FLAGS.dataset} --{split_flag}={split}: {e}\nOffline, '
-        f'with a folder of the IDX files:\n  python -m experiments.mnist '
-        f'--data_dir=/path/to/idx_folder\nor, with only the test files (as in '
-        f'../shared/data/mnist):\n  python -m experiments.mnist '
-        f'--data_dir=/path/to/idx_folder --train_split=\'test[:9000]\' '
-        f'--eval_split=\'test[9000:]\'') from e
+    raise InputError(
+        f'{flags_used}: {e}\nOffline, with a folder of the IDX files:\n'
+        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder\n'
+        f'or, with only the test files (as in ../shared/data/mnist):\n'
+        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder '
+        f'--train_split=\'test[:9000]\' --eval_split=\'test[9000:]\'') from e
   except data.DataError as e:
-    raise app.UsageError(
-        f'--dataset={FLAGS.dataset} --{split_flag}={split} '
-        f'--data_dir={FLAGS.data_dir}: {e}') from e
+    raise InputError(f'{flags_used}: {e}') from e
 
 
 def _write_json(path: str, obj):
@@ -178,7 +182,7 @@ def main(argv):
                                  FLAGS.binarization, train=True,
                                  seed=FLAGS.seed)
   except data.DataError as e:
-    raise app.UsageError(f'--batch_size={FLAGS.batch_size} with '
+    raise InputError(f'--batch_size={FLAGS.batch_size} with '
                          f'--train_split={FLAGS.train_split}: {e}') from e
   eval_batches = data.batches(eval_examples, FLAGS.eval_batch_size,
                               FLAGS.binarization, train=False,
@@ -281,10 +285,11 @@ def main(argv):
 
 
 def run():
+  """Runs main; bad input and divergence end in a message, not a traceback."""
   try:
     app.run(main)
-  except FloatingPointError as e:  # app.run re-raises; no traceback needed.
-    raise SystemExit(f'error: {e}') from e
+  except (InputError, FloatingPointError) as e:
+    raise SystemExit(f'Error: {e}') from e
 
 
 if __name__ == '__main__':

@@ -121,8 +121,8 @@ def _resolve_split(split: str, sizes: Dict[str, int]):
     instructions = tfds.core.ReadInstruction.from_spec(split).to_absolute(
         split_infos)
   except (ValueError, KeyError, AssertionError) as e:
-    raise DataError(f'split {split!r} is not possible here: {e}. Available: '
-                    f'{sizes}') from e
+    raise DataError(f'split {split!r} is not possible here: '
+                    f'{str(e).rstrip(".")}. Available: {sizes}') from e
   return [(i.splitname, i.from_, i.to) for i in instructions]
 
 
@@ -209,12 +209,18 @@ def _load_tfds(name: str, split: str, data_dir: Optional[str],
       None in features['image'].shape):
     raise DataError(f'{name!r} has no fixed-shape "image" feature; its '
                     f'features are {features}')
-  try:
-    num_examples = builder.info.splits[split].num_examples
-  except (ValueError, KeyError, AssertionError) as e:
-    raise DataError(f'split {split!r} is not possible for {name!r}: {e}. '
-                    f'Available: {dict((k, v.num_examples) for k, v in builder.info.splits.items())}'
-                    ) from e
+  splits = builder.info.splits
+  if splits:
+    try:
+      num_examples = splits[split].num_examples
+    except (ValueError, KeyError, AssertionError) as e:
+      available = {k: v.num_examples for k, v in splits.items()}
+      raise DataError(f'split {split!r} is not possible for {name!r}: '
+                      f'{str(e).rstrip(".")}. Available: {available}') from e
+  else:
+    # No split metadata (as under tfds.testing.mock_data): count.
+    num_examples = int(builder.as_dataset(split=split).reduce(
+        0, lambda n, _: n + 1))
   _check_not_empty(num_examples, split)
   dataset = builder.as_dataset(split=split, shuffle_files=False)
   keys = [k for k in ('image', 'label') if k in features]
