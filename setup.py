@@ -1,0 +1,26 @@
+"""Installs the `vae` library and the `experiments` scripts."""
+
+import setuptools
+
+setuptools.setup(
+    name='vae',
+    version='0.1.0',
+    description=('Variational autoencoders on Sonnet 2, TensorFlow Probability '
+                 'and TensorFlow Datasets.'),
+    packages=setuptools.find_packages(include=['vae', 'vae.*', 'experiments',
+                                               'experiments.*']),
+    python_requires='>=3.10',
+    # Ranges around the versions pinned in requirements.txt.
+    install_requires=[
+        'tensorflow>=2.21,<2.22',
+        'tf-keras>=2.21,<2.22',
+        'tensorflow-probability>=0.25,<0.26',
+        'dm-sonnet>=2.0.2,<2.1',
+        'tensorflow-datasets>=4.9.10,<4.10',
+        'importlib_resources',
+        'numpy>=2',
+        'matplotlib>=3.8',
+        'absl-py>=2',
+    ],
+    extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
+)
