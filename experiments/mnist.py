@@ -173,6 +173,10 @@ def main(argv):
   output_dir = FLAGS.output_dir
   _check_output_dir(output_dir, FLAGS.overwrite)
   hidden_sizes = [int(v) for v in FLAGS.hidden_sizes]
+  # First: the datasets' shuffles read the global seed when they are built.
+  tf.random.set_seed(FLAGS.seed)
+  np.random.seed(FLAGS.seed)
+  random.seed(FLAGS.seed)
 
   # Everything that can be wrong with the input fails here, before training.
   train_examples = _load('train_split', FLAGS.train_split)
@@ -190,10 +194,6 @@ def main(argv):
   logging.info('Training on %d examples (%s), evaluating on %d.',
                train_examples.num_examples, train_examples.source,
                eval_examples.num_examples)
-
-  tf.random.set_seed(FLAGS.seed)
-  np.random.seed(FLAGS.seed)
-  random.seed(FLAGS.seed)
 
   vae = model_lib.VAE(
       encoder=encoders.MLPEncoder(hidden_sizes, FLAGS.latent_size,

@@ -239,6 +239,18 @@ class BatchesTest(tf.test.TestCase, parameterized.TestCase):
     # The same images served again (the next epoch) get a new draw.
     self.assertGreater(np.mean(first != second), 0.2)
 
+  def test_same_seed_same_pixels(self):
+    images = np.random.default_rng(0).integers(
+        0, 256, size=(40, 6, 6, 1)).astype(np.uint8)
+
+    def first_batches(seed):
+      batches = iter(data.batches(self._examples(images), 8, 'dynamic',
+                                  seed=seed))
+      return np.stack([next(batches).numpy() for _ in range(6)])
+
+    self.assertAllEqual(first_batches(3), first_batches(3))
+    self.assertNotAllEqual(first_batches(3), first_batches(4))
+
   def test_static_and_none(self):
     images = np.array([0, 127, 128, 255], np.uint8).reshape(4, 1, 1, 1)
     static = next(iter(data.batches(self._examples(images), 4, 'static',

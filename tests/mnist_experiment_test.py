@@ -103,6 +103,25 @@ class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
         os.path.join(output_dir, 'figures', 'loss_curves.png')))
 
 
+class ReproducibilityTest(tf.test.TestCase):
+
+  def test_same_seed_same_numbers(self):
+    mnist_dir = data_test.require_mnist(self)
+
+    def run(seed):
+      output_dir = self.create_tempdir().full_path
+      run_main([f'--data_dir={mnist_dir}', '--train_split=test[:500]',
+                '--eval_split=test[500:600]', '--training_steps=30',
+                '--batch_size=16', f'--seed={seed}',
+                f'--output_dir={output_dir}'])
+      rows = read_metrics(output_dir)
+      return [(r['loss'], r['rate']) for r in rows]
+
+    first = run(seed=1)
+    self.assertEqual(first, run(seed=1))
+    self.assertNotEqual(first, run(seed=2))
+
+
 class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):

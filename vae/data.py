@@ -282,10 +282,16 @@ def binarize(images: tf.Tensor, binarization: str, seed=None) -> tf.Tensor:
 
   'dynamic' draws each pixel from Bernoulli(intensity), anew at every call
   (Burda et al. 2016); 'static' thresholds at 0.5; 'none' keeps grey levels.
+  `seed`, for 'dynamic': None for the stateful generator, or a stateless seed
+  of shape [2], whose draws depend on nothing else.
   """
   if binarization == 'dynamic':
-    return tf.cast(tf.random.uniform(tf.shape(images), seed=seed) < images,
-                   images.dtype)
+    if seed is None:
+      uniform = tf.random.uniform(tf.shape(images), dtype=images.dtype)
+    else:
+      uniform = tf.random.stateless_uniform(tf.shape(images), seed=seed,
+                                            dtype=images.dtype)
+    return tf.cast(uniform < images, images.dtype)
   if binarization == 'static':
     return tf.cast(images > 0.5, images.dtype)
   if binarization == 'none':
@@ -304,7 +310,9 @@ def batches(examples: Examples,
   With `train`, examples are cached, reshuffled every epoch, repeated forever
   and batched with the remainder dropped, so every batch has `batch_size`
   images. Otherwise each example is served once, in order, and the last batch
-  may be smaller. Binarisation runs per batch, after batching.
+  may be smaller. Binarisation runs per batch, after batching, with a
+  stateless seed (seed, batch number): the same seed gives the same pixels
+  whatever the parallelism, and each epoch a fresh draw.
   """
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}')
@@ -318,8 +326,11 @@ def batches(examples: Examples,
   if train:
     dataset = dataset.shuffle(examples.num_examples, seed=seed,
                               reshuffle_each_iteration=True).repeat()
-  dataset = dataset.batch(batch_size, drop_remainder=train)
+  if seed is None:
+    seed = np.random.randint(2**31)
+  dataset = dataset.batch(batch_size, drop_remainder=train).enumerate()
   dataset = dataset.map(
-      lambda x: binarize(tf.cast(x, tf.float32) / 255.0, binarization, seed),
+      lambda i, x: binarize(tf.cast(x, tf.float32) / 255.0, binarization,
+                            seed=tf.stack([tf.cast(seed, tf.int64), i])),
       num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)
