@@ -164,7 +164,8 @@ def _figures(vae, eval_images, metrics_rows, figures_dir, beta, latent_size):
     plotting.image_grid(
         vae.decoder(codes).mean().numpy(), 10, 10,
         os.path.join(figures_dir, 'latent_traversal.png'),
-        title='Latent traversal: z[0] and z[1] in [-2, 2], others 0',
+        title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
+        f'others 0',
         xlabel='z[0]', ylabel='z[1]', extent=(-span, span, -span, span))
 
 
@@ -187,7 +188,7 @@ def main(argv):
                                  seed=FLAGS.seed)
   except data.DataError as e:
     raise InputError(f'--batch_size={FLAGS.batch_size} with '
-                         f'--train_split={FLAGS.train_split}: {e}') from e
+                     f'--train_split={FLAGS.train_split}: {e}') from e
   eval_batches = data.batches(eval_examples, FLAGS.eval_batch_size,
                               FLAGS.binarization, train=False,
                               seed=FLAGS.seed + 1)
@@ -207,6 +208,9 @@ def main(argv):
       normalization=FLAGS.loss_normalization, jit_compile=FLAGS.jit_compile)
 
   os.makedirs(output_dir, exist_ok=True)
+  for name in _RESULT_FILES:  # Only with --overwrite: no stale summary.
+    if os.path.exists(os.path.join(output_dir, name)):
+      os.remove(os.path.join(output_dir, name))
   # absl files the flags under this module's name, or argv[0] when run as
   # __main__: ask it where --beta lives.
   config = {f.name: f.value for f in FLAGS.get_flags_for_module(

@@ -120,12 +120,14 @@ class IDXFilesTest(tf.test.TestCase, parameterized.TestCase):
                 self.labels)
 
   def test_train_and_test_and_torchvision_layout(self):
-    raw = os.path.join(self.folder, 'MNIST', 'raw')
+    raw = os.path.join(self.folder, 'FashionMNIST', 'raw')
     write_split(raw, 'train', self.images[:8], self.labels[:8], '')
     write_split(raw, 't10k', self.images[8:], self.labels[8:], '')
     self._check(data.load('fashion_mnist', 'train[:50%]+test', self.folder),
                 np.concatenate([self.images[:4], self.images[8:]]),
                 np.concatenate([self.labels[:4], self.labels[8:]]))
+    # Fashion-MNIST's files are not MNIST's, though their names are the same.
+    self.assertEmpty(data.find_idx_files(self.folder, 'mnist'))
 
   def test_truncated_file(self):
     write_split(self.folder, 't10k', self.images, self.labels)

@@ -201,6 +201,20 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
     with open(os.path.join(self.output_dir, 'summary.json')) as f:
       self.assertEqual(f.read(), '{"test_elbo": -90.0}')
 
+  def test_overwrite_leaves_no_stale_summary(self):
+    mnist_dir = data_test.require_mnist(self)
+    with open(os.path.join(self.output_dir, 'summary.json'), 'w') as f:
+      f.write('{"test_elbo": -90.0}')
+    # This run fails after it starts writing: the old summary must not stay
+    # beside its log as if it were this run's.
+    with self.assertRaises(FloatingPointError):
+      run_main([f'--data_dir={mnist_dir}', '--train_split=test[:500]',
+                '--eval_split=test[500:600]', '--learning_rate=1e30',
+                '--training_steps=50', '--overwrite',
+                f'--output_dir={self.output_dir}'])
+    self.assertFalse(
+        os.path.exists(os.path.join(self.output_dir, 'summary.json')))
+
   def test_divergence_stops_with_the_log_kept(self):
     mnist_dir = data_test.require_mnist(self)
     with self.assertRaisesRegex(FloatingPointError,

@@ -26,8 +26,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 BINARIZATIONS = ('dynamic', 'static', 'none')
-# Datasets published as IDX files with MNIST's file names.
-IDX_DATASETS = ('mnist', 'fashion_mnist', 'kmnist')
+# Datasets published as IDX files with MNIST's file names, and the folder
+# torchvision keeps them in (under `<root>/<folder>/raw`).
+IDX_DATASETS = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST',
+                'kmnist': 'KMNIST'}
 _IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
 _IDX_UBYTE = 0x08
 # TFDS fetches prepared datasets and most sources from Google Cloud Storage.
@@ -94,15 +96,20 @@ def _idx_num_examples(path: str) -> int:
   return int.from_bytes(header[4:8], 'big')
 
 
-def find_idx_files(data_dir: str) -> Dict[str, Tuple[str, str]]:
+def find_idx_files(data_dir: str, name: str = 'mnist'
+                   ) -> Dict[str, Tuple[str, str]]:
   """Maps split name to (images, labels) paths of the IDX files in a folder.
 
-  Looks in `data_dir` and in torchvision's `data_dir/MNIST/raw`, for gzipped
-  and plain files. A split needs both its images and its labels.
+  Looks in `data_dir` and in torchvision's layout for dataset `name`
+  (`data_dir/MNIST/raw`, `data_dir/FashionMNIST/raw`, ...), for gzipped and
+  plain files. A split needs both its images and its labels.
   """
+  folders = [data_dir]
+  if name in IDX_DATASETS:
+    folders.append(os.path.join(data_dir, IDX_DATASETS[name], 'raw'))
   found = {}
   for split, prefix in _IDX_PREFIXES.items():
-    for folder in (data_dir, os.path.join(data_dir, 'MNIST', 'raw')):
+    for folder in folders:
       for suffix in ('.gz', ''):
         images = os.path.join(folder, f'{prefix}-images-idx3-ubyte{suffix}')
         labels = os.path.join(folder, f'{prefix}-labels-idx1-ubyte{suffix}')
@@ -262,7 +269,7 @@ def load(name: str = 'mnist',
                     f'folder holding the IDX files, or create it for TFDS to '
                     f'download into.')
   if name in IDX_DATASETS:
-    files = find_idx_files(data_dir)
+    files = find_idx_files(data_dir, name)
     if files:
       return _load_idx(files, split, data_dir)
   try:
