@@ -271,6 +271,8 @@ def main(argv):
       'steps': num_steps,
       'train_loss': metrics_rows[-1]['loss'],
       'train_elbo': metrics_rows[-1]['elbo'],
+      'train_rate': metrics_rows[-1]['rate'],
+      'train_distortion': metrics_rows[-1]['distortion'],
       'test_loss': test.loss,
       'test_elbo': test.elbo,
       'test_rate': test.rate,

@@ -5,6 +5,8 @@ import gzip
 import os
 import shutil
 import struct
+import subprocess
+import sys
 from unittest import mock
 
 from absl.testing import parameterized
@@ -207,6 +209,17 @@ class TFDSTest(tf.test.TestCase, parameterized.TestCase):
     empty = self.create_tempdir().full_path
     with self.assertRaisesRegex(data.DownloadError, 'downloading is off'):
       data.load('mnist', 'train', empty, download=False)
+
+  def test_tfds_data_dir_is_respected(self):
+    # TFDS reads $TFDS_DATA_DIR when it is imported: a fresh process.
+    folder = self.create_tempdir().full_path
+    result = subprocess.run(
+        [sys.executable, '-c',
+         'from vae import data; data.load("mnist", "test", download=False)'],
+        cwd=_REPO, env=dict(os.environ, TFDS_DATA_DIR=folder),
+        capture_output=True, text=True, timeout=120, check=False)
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn(f'is not prepared in {folder}', result.stderr)
 
   def test_failed_download_is_explained(self):
     empty = self.create_tempdir().full_path

@@ -65,6 +65,24 @@ class VAETest(tf.test.TestCase):
       loss = tf.reduce_mean(vae.elbo(tf.zeros([2, 4, 4, 1])).loss)
     self.assertIsNotNone(tape.gradient(loss, prior.loc))
 
+  def test_eager_and_function_agree_with_unknown_batch(self):
+    vae = _model()
+    x = tf.cast(tf.random.uniform([6, 4, 4, 1]) < 0.5, tf.float32)
+    seed = tf.constant([3, 9])
+    eager = vae.elbo(x, beta=0.5, seed=seed)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4, 4, 1])])
+    def elbo(x):
+      return vae.elbo(x, beta=0.5, seed=seed)
+
+    concrete = elbo.get_concrete_function()
+    for shape in concrete.output_shapes:
+      self.assertEqual(shape.as_list(), [None])
+    graph = elbo(x)
+    for name, a, b in zip(eager._fields, eager, graph):
+      self.assertAllClose(a, b, rtol=1e-5, msg=name)
+    self.assertEqual(elbo(x[:5]).elbo.shape, [5])
+
   def test_prior_as_plain_distribution(self):
     vae = _model(tfd.Independent(tfd.Normal(tf.zeros(3), 1.), 1))
     self.assertEqual(vae.elbo(tf.zeros([2, 4, 4, 1])).rate.shape, [2])
