@@ -55,15 +55,20 @@ class Examples(NamedTuple):
 # ---------------------------------------------------------------- IDX files.
 
 
-def _read_idx(path: str, expected_ndim: int) -> np.ndarray:
-  """Reads an IDX file of unsigned bytes (optionally gzipped)."""
+def _read_bytes(path: str, size: int = -1) -> bytes:
+  """The first `size` bytes (all for -1) of a file, gunzipped if `.gz`."""
   opener = gzip.open if path.endswith('.gz') else open
   try:
     with opener(path, 'rb') as f:
-      raw = f.read()
+      return f.read(size)
   except (OSError, EOFError) as e:
     raise DataError(f'cannot read {path}: {e}. Is the file complete? Download '
                     f'it again.') from e
+
+
+def _read_idx(path: str, expected_ndim: int) -> np.ndarray:
+  """Reads an IDX file of unsigned bytes (optionally gzipped)."""
+  raw = _read_bytes(path)
   header_size = 4 + 4 * expected_ndim
   if len(raw) < header_size:
     raise DataError(f'{path} is not an IDX file: {len(raw)} bytes, shorter '
@@ -85,12 +90,7 @@ def _read_idx(path: str, expected_ndim: int) -> np.ndarray:
 
 def _idx_num_examples(path: str) -> int:
   """The first dimension from an IDX header, without reading the data."""
-  opener = gzip.open if path.endswith('.gz') else open
-  try:
-    with opener(path, 'rb') as f:
-      header = f.read(8)
-  except (OSError, EOFError) as e:
-    raise DataError(f'cannot read {path}: {e}') from e
+  header = _read_bytes(path, 8)
   if len(header) < 8 or header[:2] != b'\x00\x00':
     raise DataError(f'{path} is not an IDX file')
   return int.from_bytes(header[4:8], 'big')
