@@ -14,6 +14,7 @@ import math
 import os
 import random
 import time
+from typing import List
 
 from absl import app
 from absl import flags
@@ -76,13 +77,13 @@ flags.DEFINE_boolean('overwrite', False,
 
 FLAGS = flags.FLAGS
 
-
-class InputError(ValueError):
-  """A flag asks for something impossible; the message names it."""
-
 _RESULT_FILES = ('config.json', 'metrics.csv', 'summary.json')
 _METRIC_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion',
                   'steps_per_second', 'elapsed_seconds')
+
+
+class InputError(ValueError):
+  """A flag asks for something impossible; the message names it."""
 
 
 @flags.validator('hidden_sizes',
@@ -104,7 +105,8 @@ def _should_log(step: int, log_every: int, last_step: int) -> bool:
   return (step & (step - 1) == 0) or step % log_every == 0 or step == last_step
 
 
-def _check_output_dir(output_dir: str, overwrite: bool):
+def _check_output_dir(output_dir: str, overwrite: bool) -> List[str]:
+  """The paths of an earlier run's results, if --overwrite may replace them."""
   existing = [f for f in _RESULT_FILES
               if os.path.exists(os.path.join(output_dir, f))]
   if existing and not overwrite:
@@ -112,6 +114,7 @@ def _check_output_dir(output_dir: str, overwrite: bool):
         f'--output_dir={output_dir} already holds the results of a run '
         f'({", ".join(existing)}). Pass another --output_dir, or --overwrite '
         f'to replace them.')
+  return [os.path.join(output_dir, f) for f in existing]
 
 
 def _load(split_flag: str, split: str) -> data.Examples:
@@ -172,7 +175,7 @@ def _figures(vae, eval_images, metrics_rows, figures_dir, beta, latent_size):
 def main(argv):
   del argv
   output_dir = FLAGS.output_dir
-  _check_output_dir(output_dir, FLAGS.overwrite)
+  stale_results = _check_output_dir(output_dir, FLAGS.overwrite)
   hidden_sizes = [int(v) for v in FLAGS.hidden_sizes]
   # First: the datasets' shuffles read the global seed when they are built.
   tf.random.set_seed(FLAGS.seed)
@@ -208,9 +211,8 @@ def main(argv):
       normalization=FLAGS.loss_normalization, jit_compile=FLAGS.jit_compile)
 
   os.makedirs(output_dir, exist_ok=True)
-  for name in _RESULT_FILES:  # Only with --overwrite: no stale summary.
-    if os.path.exists(os.path.join(output_dir, name)):
-      os.remove(os.path.join(output_dir, name))
+  for path in stale_results:  # --overwrite: no old summary beside a new log.
+    os.remove(path)
   # absl files the flags under this module's name, or argv[0] when run as
   # __main__: ask it where --beta lives.
   config = {f.name: f.value for f in FLAGS.get_flags_for_module(

@@ -15,10 +15,10 @@ import tensorflow as tf
 
 from experiments import mnist
 from tests import data_test
+from tests import plotting_test
 from vae import data
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
            'latent_traversal.png')
 
@@ -76,7 +76,7 @@ class SmokeTest(tf.test.TestCase):
     for name in FIGURES:
       path = os.path.join(output_dir, 'figures', name)
       with open(path, 'rb') as f:
-        self.assertEqual(f.read(8), _PNG_MAGIC, msg=name)
+        self.assertEqual(f.read(8), plotting_test.PNG_MAGIC, msg=name)
       self.assertGreater(os.path.getsize(path), 5_000, msg=name)
 
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from vae import plotting
 
-_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 
 class PlottingTest(tf.test.TestCase):
@@ -49,7 +49,7 @@ class PlottingTest(tf.test.TestCase):
     ]
     for path in paths:
       with open(path, 'rb') as f:
-        self.assertEqual(f.read(8), _PNG_MAGIC)
+        self.assertEqual(f.read(8), PNG_MAGIC)
       self.assertGreater(os.path.getsize(path), 1000)
 
 

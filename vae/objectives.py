@@ -35,8 +35,6 @@ import tensorflow_probability as tfp
 
 from vae import priors
 
-samplers = tfp.random
-
 tfd = tfp.distributions
 
 Encoder = Callable[[tf.Tensor], tfd.Distribution]
@@ -154,8 +152,9 @@ def elbo(encoder: Encoder,
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
                      f'{normalization!r}')
-  z_seed, kl_seed = samplers.split_seed(seed) if seed is not None else (None,
-                                                                        None)
+  z_seed = kl_seed = None
+  if seed is not None:
+    z_seed, kl_seed = tfp.random.split_seed(seed)
   posterior = encoder(x)
   z = posterior.sample(seed=z_seed)
   likelihood = decoder(z)
