@@ -21,6 +21,8 @@ setuptools.setup(
         'numpy>=2',
         'matplotlib>=3.8',
         'absl-py>=2',
+        'tqdm>=4',
+        'tensorboard>=2.21,<2.22',
     ],
     extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
 )

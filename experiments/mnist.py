@@ -1,20 +1,31 @@
-"""Trains a beta-VAE on MNIST, then evaluates it and draws its figures.
+"""Trains a beta-VAE on MNIST, evaluates it and draws its figures.
 
   python -m experiments.mnist --beta=0.01
   python -m experiments.mnist --data_dir=../shared/data/mnist \
       --train_split='test[:9000]' --eval_split='test[9000:]'
 
-Writes to --output_dir: config.json, metrics.csv (the training log),
-summary.json (the final numbers) and figures/*.png.
+Writes to --output_dir:
+  config.json        the flags of the run;
+  metrics.csv        the training log; eval_metrics.csv, the eval-set ELBO
+                     during training;
+  summary.json       the final numbers: test ELBO, rate, distortion, the
+                     importance-sampled NLL, KL per dimension, active units;
+  figures/*.png      loss curves, reconstructions, samples, latent space;
+  checkpoints/       model, optimiser, step and data iterator;
+  saved_model/       the model with encode, decode and sample signatures;
+  train/, eval/      TensorBoard summaries (tensorboard --logdir OUTPUT_DIR).
+
+Running the same command again resumes from the last checkpoint and appends
+to the logs; --restart starts afresh.
 """
 
 import csv
-import json
 import math
 import os
 import random
+import shutil
 import time
-from typing import List
+from typing import Dict, List
 
 from absl import app
 from absl import flags
@@ -23,13 +34,11 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from experiments import common
 from vae import data
-from vae import decoders
-from vae import encoders
-from vae import model as model_lib
+from vae import evaluation
+from vae import export
 from vae import objectives
-from vae import plotting
-from vae import priors
 from vae import training
 
 # Defaults are the Sonnet 2 notebook's.
@@ -40,9 +49,11 @@ flags.DEFINE_list('hidden_sizes', ['100', '100'],
                   'Hidden layer sizes of the encoder and decoder MLPs.')
 flags.DEFINE_integer('batch_size', 64, 'Training batch size.', lower_bound=1)
 flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate.')
-flags.DEFINE_integer('training_steps', 1024, 'Number of training steps.',
-                     lower_bound=1)
-flags.DEFINE_integer('seed', 0, 'Seed for TensorFlow, NumPy and Python.')
+flags.DEFINE_integer('training_steps', 1024,
+                     'Train until this step. Raise it and run again to train '
+                     'a finished run further.', lower_bound=1)
+flags.DEFINE_integer('seed', 0, 'Seed for TensorFlow, NumPy and Python.',
+                     lower_bound=0)
 flags.DEFINE_string('dataset', 'mnist', 'TFDS image dataset name.')
 flags.DEFINE_string(
     'data_dir', None,
@@ -69,21 +80,43 @@ flags.DEFINE_boolean('jit_compile', False,
 flags.DEFINE_integer('log_every', 100,
                      'Log every this many steps, besides at powers of two.',
                      lower_bound=1)
+flags.DEFINE_integer('eval_every', 1000,
+                     'Evaluate the ELBO on the eval split every this many '
+                     'steps, besides at powers of two and at the end.',
+                     lower_bound=1)
 flags.DEFINE_integer('eval_batch_size', 500, 'Evaluation batch size.',
                      lower_bound=1)
+flags.DEFINE_integer('eval_num_samples', 1000,
+                     'Importance samples k of the test log-likelihood (the '
+                     'IWAE bound; papers use 5000). 0 skips it.',
+                     lower_bound=0)
+flags.DEFINE_integer('eval_chunk_size', 100,
+                     'Importance samples drawn at once: memory grows with '
+                     'this and --eval_batch_size, not with '
+                     '--eval_num_samples.', lower_bound=1)
+flags.DEFINE_integer('checkpoint_every', 500,
+                     'Checkpoint every this many steps, and at the end. A '
+                     'killed run loses at most this many steps.',
+                     lower_bound=1)
+flags.DEFINE_integer('keep_checkpoints', 3, 'Checkpoints kept.', lower_bound=1)
+flags.DEFINE_boolean('restart', False,
+                     'Start afresh: delete the results, logs and checkpoints '
+                     'of the earlier run in --output_dir instead of resuming '
+                     'it.')
+flags.DEFINE_boolean('export', True,
+                     'Export the trained model as a SavedModel.')
 flags.DEFINE_string('output_dir', 'runs/mnist', 'Where results are written.')
-flags.DEFINE_boolean('overwrite', False,
-                     'Replace the results of an earlier run in --output_dir.')
 
 FLAGS = flags.FLAGS
 
-_RESULT_FILES = ('config.json', 'metrics.csv', 'summary.json')
-_METRIC_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion',
-                  'steps_per_second', 'elapsed_seconds')
+# Flags a resumed run may change: they do not change what is trained.
+RESUMABLE_FLAGS = frozenset([
+    'training_steps', 'log_every', 'eval_every', 'eval_batch_size',
+    'eval_num_samples', 'eval_chunk_size', 'checkpoint_every',
+    'keep_checkpoints', 'restart', 'export', 'output_dir', 'data_dir',
+    'download', 'jit_compile'])
 
-
-class InputError(ValueError):
-  """A flag asks for something impossible; the message names it."""
+InputError = common.InputError
 
 
 @flags.validator('hidden_sizes',
@@ -101,194 +134,298 @@ def _check_learning_rate(value):
   return value > 0 and math.isfinite(value)
 
 
-def _should_log(step: int, log_every: int, last_step: int) -> bool:
-  return (step & (step - 1) == 0) or step % log_every == 0 or step == last_step
+def _is_power_of_two(step: int) -> bool:
+  return step & (step - 1) == 0
 
 
-def _check_output_dir(output_dir: str, overwrite: bool) -> List[str]:
-  """The paths of an earlier run's results, if --overwrite may replace them."""
-  existing = [f for f in _RESULT_FILES
-              if os.path.exists(os.path.join(output_dir, f))]
-  if existing and not overwrite:
+def flag_values() -> Dict:
+  """This script's flags by name, as config.json holds them."""
+  # absl files the flags under this module's name, or argv[0] when run as
+  # __main__: ask it where --beta lives.
+  return {f.name: f.value for f in FLAGS.get_flags_for_module(
+      FLAGS.find_module_defining_flag('beta'))}
+
+
+def _earlier_run(output_dir: str, config: Dict, restart: bool) -> bool:
+  """Whether there is a run to resume; refuses to mix two different runs."""
+  if restart or not os.path.isdir(output_dir):
+    return False
+  config_path = os.path.join(output_dir, common.CONFIG)
+  if not os.path.exists(config_path):
+    found = [f for f in common.RUN_FILES + common.RUN_FOLDERS
+             if os.path.exists(os.path.join(output_dir, f))]
+    if found:
+      raise InputError(
+          f'--output_dir={output_dir} holds results ({", ".join(found)}) '
+          f'but no {common.CONFIG}, so they cannot be resumed. Pass another '
+          f'--output_dir, or --restart to replace them.')
+    return False
+  earlier = common.read_json(config_path)
+  changed = [f'--{k}: {earlier.get(k)!r} then, {v!r} now'
+             for k, v in sorted(config.items())
+             if k not in RESUMABLE_FLAGS and earlier.get(k) != v]
+  if changed:
     raise InputError(
-        f'--output_dir={output_dir} already holds the results of a run '
-        f'({", ".join(existing)}). Pass another --output_dir, or --overwrite '
-        f'to replace them.')
-  return [os.path.join(output_dir, f) for f in existing]
+        f'--output_dir={output_dir} holds a run with other flags, so this '
+        f'command cannot resume it:\n  ' + '\n  '.join(changed) + '\nPass '
+        f'another --output_dir, or --restart to replace that run.')
+  return True
 
 
-def _load(split_flag: str, split: str) -> data.Examples:
-  flags_used = f'--dataset={FLAGS.dataset} --{split_flag}={split}'
-  if FLAGS.data_dir is not None:
-    flags_used += f' --data_dir={FLAGS.data_dir}'
-  try:
-    return data.load(FLAGS.dataset, split, FLAGS.data_dir,
-                     download=FLAGS.download)
-  except data.DownloadError as e:
-    raise InputError(
-        f'{flags_used}: {e}\nOffline, with a folder of the IDX files:\n'
-        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder\n'
-        f'or, with only the test files (as in ../shared/data/mnist):\n'
-        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder '
-        f'--train_split=\'test[:9000]\' --eval_split=\'test[9000:]\'') from e
-  except data.DataError as e:
-    raise InputError(f'{flags_used}: {e}') from e
+def _clear(output_dir: str):
+  """Deletes an earlier run's files, and only those."""
+  for name in common.RUN_FILES:
+    path = os.path.join(output_dir, name)
+    if os.path.exists(path):
+      os.remove(path)
+  for name in common.RUN_FOLDERS:
+    shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
 
 
-def _write_json(path: str, obj):
-  """Writes through a temporary file, so a crash never leaves half a file."""
+def _keep_rows(rows: List[Dict], last_step: int) -> List[Dict]:
+  """Log rows up to the checkpoint; later ones are trained again."""
+  return [r for r in rows if r['step'] <= last_step]
+
+
+def _write_rows(path: str, fields, rows: List[Dict]):
   tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-    f.write('\n')
+  with open(tmp, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows({k: (int(v) if k == 'step' else v) for k, v in r.items()}
+                     for r in rows)
   os.replace(tmp, path)
 
 
-def _figures(vae, eval_images, metrics_rows, figures_dir, beta, latent_size):
-  os.makedirs(figures_dir, exist_ok=True)
-  steps = [r['step'] for r in metrics_rows]
-  plotting.loss_curves(
-      steps,
-      {name: [r[name] for r in metrics_rows]
-       for name in ('loss', 'distortion', 'rate')},
-      os.path.join(figures_dir, 'loss_curves.png'),
-      title=f'loss = distortion + {beta:g} rate (train, nats per example)')
-  inputs = eval_images[:10]
-  outputs = vae(inputs).likelihood.mean().numpy()
-  plotting.reconstructions(inputs, outputs,
-                           os.path.join(figures_dir, 'reconstructions.png'))
-  samples = vae.sample(100).mean().numpy()
-  plotting.image_grid(samples, 10, 10,
-                      os.path.join(figures_dir, 'samples.png'),
-                      title='Means of p(x|z), z ~ prior')
-  if latent_size >= 2:
-    span = 2.0
-    codes = plotting.traversal_codes(latent_size, (0, 1), 10, span)
-    plotting.image_grid(
-        vae.decoder(codes).mean().numpy(), 10, 10,
-        os.path.join(figures_dir, 'latent_traversal.png'),
-        title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
-        f'others 0',
-        xlabel='z[0]', ylabel='z[1]', extent=(-span, span, -span, span))
+def _eval_row(step: int, results: evaluation.Results, config: Dict,
+              image_shape) -> Dict:
+  return dict(step=step, loss=common.test_loss(results, config, image_shape),
+              elbo=results.elbo, rate=results.rate,
+              distortion=results.distortion)
+
+
+def _image_summaries(functions, eval_images: np.ndarray, seed: int):
+  """Reconstructions (input beside output) and a grid of prior samples."""
+  inputs = eval_images[:8]
+  outputs = functions.reconstruct(tf.constant(inputs),
+                                  tf.constant([seed, 0]))['mean']
+  tf.summary.image('reconstructions', tf.concat([inputs, outputs], axis=2),
+                   max_outputs=8)
+  samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))['mean']
+  h, w, c = samples.shape[1:]
+  grid = tf.reshape(tf.transpose(tf.reshape(samples, [8, 8, h, w, c]),
+                                 [0, 2, 1, 3, 4]), [1, 8 * h, 8 * w, c])
+  tf.summary.image('samples', grid)
 
 
 def main(argv):
   del argv
   output_dir = FLAGS.output_dir
-  stale_results = _check_output_dir(output_dir, FLAGS.overwrite)
-  hidden_sizes = [int(v) for v in FLAGS.hidden_sizes]
-  # First: the datasets' shuffles read the global seed when they are built.
-  tf.random.set_seed(FLAGS.seed)
-  np.random.seed(FLAGS.seed)
-  random.seed(FLAGS.seed)
+  config = flag_values()
+  seed = FLAGS.seed
+  resuming = _earlier_run(output_dir, config, FLAGS.restart)
+  # First: the datasets read the global seed when they are built.
+  tf.random.set_seed(seed)
+  np.random.seed(seed)
+  random.seed(seed)
 
-  # Everything that can be wrong with the input fails here, before training.
-  train_examples = _load('train_split', FLAGS.train_split)
-  eval_examples = _load('eval_split', FLAGS.eval_split)
+  # Everything that can be wrong with the input fails here, before anything
+  # is written.
+  train_examples = common.load_examples(config, FLAGS.train_split,
+                                        'train_split')
+  eval_examples = common.load_examples(config, FLAGS.eval_split)
+  image_shape = train_examples.image_shape
   try:
     train_batches = data.batches(train_examples, FLAGS.batch_size,
-                                 FLAGS.binarization, train=True,
-                                 seed=FLAGS.seed)
+                                 FLAGS.binarization, train=True, seed=seed)
   except data.DataError as e:
     raise InputError(f'--batch_size={FLAGS.batch_size} with '
                      f'--train_split={FLAGS.train_split}: {e}') from e
-  eval_batches = data.batches(eval_examples, FLAGS.eval_batch_size,
-                              FLAGS.binarization, train=False,
-                              seed=FLAGS.seed + 1)
+  eval_batches = common.eval_batches(eval_examples, config)
+  num_eval_batches = math.ceil(eval_examples.num_examples /
+                               FLAGS.eval_batch_size)
   logging.info('Training on %d examples (%s), evaluating on %d.',
                train_examples.num_examples, train_examples.source,
                eval_examples.num_examples)
 
-  vae = model_lib.VAE(
-      encoder=encoders.MLPEncoder(hidden_sizes, FLAGS.latent_size,
-                                  name='encoder'),
-      decoder=decoders.MLPDecoder(hidden_sizes, train_examples.image_shape,
-                                  name='decoder'),
-      prior=priors.StandardNormal(FLAGS.latent_size, name='prior'))
+  vae = common.build_model(config, image_shape)
   optimizer = snt.optimizers.Adam(FLAGS.learning_rate)
   step_fn = training.make_train_step(
       vae, optimizer, beta=FLAGS.beta, kl_samples=FLAGS.kl_samples,
       normalization=FLAGS.loss_normalization, jit_compile=FLAGS.jit_compile)
+  functions = export.ModelFunctions(vae, image_shape, FLAGS.latent_size)
+  iterator = iter(train_batches)
+  checkpoint = tf.train.Checkpoint(
+      model=vae, optimizer=optimizer, data_iterator=iterator,
+      step=tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
+  checkpoint_dir = os.path.join(output_dir, common.CHECKPOINTS)
+  num_steps = FLAGS.training_steps
+  start_step = (common.restore_newest(checkpoint, checkpoint_dir)
+                if resuming else 0)
+  if start_step > num_steps:
+    raise InputError(
+        f'--output_dir={output_dir} holds a run trained to step '
+        f'{start_step}, past --training_steps={num_steps}. Pass '
+        f'--training_steps={start_step} or more to resume it, or evaluate it '
+        f'with python -m experiments.evaluate --output_dir={output_dir}.')
 
+  # From here on, files are written.
+  if FLAGS.restart:
+    _clear(output_dir)
   os.makedirs(output_dir, exist_ok=True)
-  for path in stale_results:  # --overwrite: no old summary beside a new log.
-    os.remove(path)
-  # absl files the flags under this module's name, or argv[0] when run as
-  # __main__: ask it where --beta lives.
-  config = {f.name: f.value for f in FLAGS.get_flags_for_module(
-      FLAGS.find_module_defining_flag('beta'))}
-  _write_json(os.path.join(output_dir, 'config.json'), config)
+  common.write_json(os.path.join(output_dir, common.CONFIG), config)
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
+                                       max_to_keep=FLAGS.keep_checkpoints)
+  metrics_path = os.path.join(output_dir, common.METRICS)
+  eval_path = os.path.join(output_dir, common.EVAL_METRICS)
+  metrics_rows = _keep_rows(common.read_rows(metrics_path), start_step)
+  eval_rows = _keep_rows(common.read_rows(eval_path), start_step)
+  _write_rows(metrics_path, common.METRIC_FIELDS, metrics_rows)
+  _write_rows(eval_path, common.EVAL_FIELDS, eval_rows)
+  if start_step:
+    logging.info('Resuming %s from step %d.', output_dir, start_step)
+  train_writer = tf.summary.create_file_writer(
+      os.path.join(output_dir, common.TRAIN_EVENTS))
+  eval_writer = tf.summary.create_file_writer(
+      os.path.join(output_dir, common.EVAL_EVENTS))
+  eval_images = next(iter(eval_batches))[0].numpy()
 
-  metrics_path = os.path.join(output_dir, 'metrics.csv')
-  metrics_rows = []
+  def evaluate_elbo(step):
+    results = evaluation.evaluate(functions, eval_batches, seed=seed)
+    eval_rows.append(_eval_row(step, results, config, image_shape))
+    _write_rows(eval_path, common.EVAL_FIELDS, eval_rows)
+    with eval_writer.as_default(step=step):
+      for name in ('loss', 'elbo', 'rate', 'distortion'):
+        tf.summary.scalar(name, eval_rows[-1][name])
+    return results
+
+  def save_checkpoint(step):
+    checkpoint.step.assign(step)
+    manager.save(checkpoint_number=step)
+    with eval_writer.as_default(step=step):
+      _image_summaries(functions, eval_images, seed)
+
   pending = []  # Step metrics since the last log, still as tensors.
   start = time.perf_counter()
-  timed_from = None  # When step 1, which compiles, had finished.
-  num_steps = FLAGS.training_steps
-  with open(metrics_path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=_METRIC_FIELDS)
-    writer.writeheader()
-    iterator = iter(train_batches)
-    for step in range(1, num_steps + 1):
-      pending.append(step_fn(next(iterator)))
-      if step == 1:
+  elapsed_before = metrics_rows[-1]['elapsed_seconds'] if metrics_rows else 0.0
+  timed_from = None  # When the first step, which compiles, had finished.
+  not_training = 0.0  # Seconds since then spent evaluating and saving.
+  bar = common.progress(total=num_steps, initial=start_step, unit='step',
+                  desc='training')
+  with open(metrics_path, 'a', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=common.METRIC_FIELDS)
+    for step in range(start_step + 1, num_steps + 1):
+      pending.append(step_fn(next(iterator), tf.constant([seed, step])))
+      bar.update()
+      if step == start_step + 1:
         pending[0].loss.numpy()  # Wait for the compiling step to finish.
         timed_from = time.perf_counter()
-      if not _should_log(step, FLAGS.log_every, num_steps):
+      checkpoint_now = step % FLAGS.checkpoint_every == 0 or step == num_steps
+      if not (_is_power_of_two(step) or step % FLAGS.log_every == 0
+              or checkpoint_now):
         continue
       means = {name: float(np.mean([getattr(m, name) for m in pending]))
                for name in training.StepMetrics._fields}
       now = time.perf_counter()
-      steps_per_second = ((step - 1) / (now - timed_from)
-                          if step > 1 else float('nan'))
+      steps_timed = step - start_step - 1
+      steps_per_second = (steps_timed / (now - timed_from - not_training)
+                          if steps_timed else float('nan'))
       row = dict(step=step, **means, steps_per_second=steps_per_second,
-                 elapsed_seconds=now - start)
+                 elapsed_seconds=elapsed_before + now - start)
       writer.writerow(row)
       f.flush()
       metrics_rows.append(row)
       pending = []
-      logging.info('step %d: loss %.3f, elbo %.3f, rate %.3f, distortion '
-                   '%.3f (%.0f steps/s)', step, means['loss'], means['elbo'],
-                   means['rate'], means['distortion'], steps_per_second)
+      with train_writer.as_default(step=step):
+        for name in training.StepMetrics._fields:
+          tf.summary.scalar(name, means[name])
+        tf.summary.scalar('learning_rate', FLAGS.learning_rate)
+        if steps_timed:
+          tf.summary.scalar('steps_per_second', steps_per_second)
+      seconds_left = ((num_steps - step) / steps_per_second
+                      if steps_timed else float('nan'))
+      logging.info('step %d/%d: loss %.3f, elbo %.3f, rate %.3f, distortion '
+                   '%.3f (%.0f steps/s, %.0f s left)', step, num_steps,
+                   means['loss'], means['elbo'], means['rate'],
+                   means['distortion'], steps_per_second, seconds_left)
       if not all(math.isfinite(v) for v in means.values()):
+        bar.close()
+        last_saved = manager.latest_checkpoint
         raise FloatingPointError(
             f'training diverged: the loss became {means["loss"]} between '
-            f'step {metrics_rows[-2]["step"] if len(metrics_rows) > 1 else 0} '
-            f'and step {step}. The log up to here is in {metrics_path}. Try a '
+            f'step {metrics_rows[-2]["step"] if len(metrics_rows) > 1 else 0:.0f}'
+            f' and step {step}. The log up to here is in {metrics_path}; the '
+            f'last good checkpoint is {last_saved}. Try --restart with a '
             f'lower --learning_rate (now {FLAGS.learning_rate}).')
-  train_seconds = time.perf_counter() - timed_from
+      paused_at = time.perf_counter()
+      if checkpoint_now:
+        save_checkpoint(step)
+      if step < num_steps and (_is_power_of_two(step)
+                               or step % FLAGS.eval_every == 0):
+        evaluate_elbo(step)
+      not_training += time.perf_counter() - paused_at
+  bar.close()
+  train_seconds = (time.perf_counter() - timed_from - not_training
+                   if timed_from is not None else None)
+  if start_step == num_steps:
+    logging.info('%s is trained to step %d already: evaluating it again.',
+                 output_dir, num_steps)
 
-  eval_step = training.make_eval_step(vae, beta=FLAGS.beta,
-                                      kl_samples=FLAGS.kl_samples,
-                                      normalization=FLAGS.loss_normalization)
-  test = training.evaluate(eval_step, eval_batches)
-  logging.info('eval on %s: elbo %.3f, rate %.3f, distortion %.3f',
-               FLAGS.eval_split, test.elbo, test.rate, test.distortion)
+  # The final evaluation: the ELBO as during training, and the NLL.
+  logging.info('Evaluating on %s (%d importance samples per image)...',
+               FLAGS.eval_split, FLAGS.eval_num_samples)
+  results = evaluation.evaluate(
+      functions,
+      common.progress(iterable=eval_batches, total=num_eval_batches, unit='batch',
+                desc='evaluating'),
+      num_samples=FLAGS.eval_num_samples, chunk_size=FLAGS.eval_chunk_size,
+      seed=seed)
+  eval_rows = [r for r in eval_rows if r['step'] != num_steps]
+  eval_rows.append(_eval_row(num_steps, results, config, image_shape))
+  _write_rows(eval_path, common.EVAL_FIELDS, eval_rows)
+  test = common.results_summary(results, config, image_shape)
+  logging.info('eval on %s: elbo %.3f, nll %s, rate %.3f, distortion %.3f, '
+               '%d active units', FLAGS.eval_split, results.elbo,
+               'n/a' if results.nll is None else f'{results.nll:.3f}',
+               results.rate, results.distortion, results.active_units)
+  with eval_writer.as_default(step=num_steps):
+    for name in ('loss', 'elbo', 'rate', 'distortion', 'nll'):
+      if test[f'test_{name}'] is not None:
+        tf.summary.scalar(name, test[f'test_{name}'])
+    tf.summary.scalar('active_units', results.active_units)
+  train_writer.flush()
+  eval_writer.flush()
 
-  eval_images = next(iter(eval_batches)).numpy()
-  _figures(vae, eval_images, metrics_rows, os.path.join(output_dir, 'figures'),
-           FLAGS.beta, FLAGS.latent_size)
+  common.write_figures(functions, results, eval_images, metrics_rows,
+                       eval_rows, os.path.join(output_dir, common.FIGURES),
+                       config)
+  if FLAGS.export:
+    saved_model = os.path.join(output_dir, common.SAVED_MODEL)
+    export.save(functions, saved_model + '.tmp')
+    shutil.rmtree(saved_model, ignore_errors=True)
+    os.replace(saved_model + '.tmp', saved_model)
 
+  last = metrics_rows[-1]
   summary = {
       'steps': num_steps,
-      'train_loss': metrics_rows[-1]['loss'],
-      'train_elbo': metrics_rows[-1]['elbo'],
-      'train_rate': metrics_rows[-1]['rate'],
-      'train_distortion': metrics_rows[-1]['distortion'],
-      'test_loss': test.loss,
-      'test_elbo': test.elbo,
-      'test_rate': test.rate,
-      'test_distortion': test.distortion,
-      'train_steps_per_second': ((num_steps - 1) / train_seconds
-                                 if num_steps > 1 else None),
+      'resumed_from_step': start_step,
+      'train_loss': last['loss'],
+      'train_elbo': last['elbo'],
+      'train_rate': last['rate'],
+      'train_distortion': last['distortion'],
+      **test,
+      'train_steps_per_second': (
+          (num_steps - start_step - 1) / train_seconds
+          if train_seconds and num_steps - start_step > 1 else None),
       'train_examples': train_examples.num_examples,
-      'eval_examples': eval_examples.num_examples,
       'train_split': FLAGS.train_split,
       'eval_split': FLAGS.eval_split,
       'beta': FLAGS.beta,
+      'latent_size': FLAGS.latent_size,
       'loss_normalization': FLAGS.loss_normalization,
+      'checkpoint': manager.latest_checkpoint,
   }
-  _write_json(os.path.join(output_dir, 'summary.json'), summary)
+  common.write_json(os.path.join(output_dir, common.SUMMARY), summary)
   logging.info('Wrote %s', output_dir)
 
 
@@ -298,6 +435,11 @@ def run():
     app.run(main)
   except (InputError, FloatingPointError) as e:
     raise SystemExit(f'Error: {e}') from e
+  except KeyboardInterrupt:
+    raise SystemExit(
+        'Interrupted. Run the same command again to resume from the last '
+        'checkpoint in --output_dir, or add --restart to start afresh.'
+    ) from None
 
 
 if __name__ == '__main__':

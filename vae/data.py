@@ -307,19 +307,31 @@ def binarize(images: tf.Tensor, binarization: str, seed=None) -> tf.Tensor:
       f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
 
 
+def _label(example) -> tf.Tensor:
+  """The example's label, or -1 for datasets without one."""
+  return example['label'] if 'label' in example else tf.constant(-1, tf.int64)
+
+
 def batches(examples: Examples,
             batch_size: int,
             binarization: str = 'dynamic',
             train: bool = True,
-            seed: Optional[int] = None) -> tf.data.Dataset:
+            seed: Optional[int] = None,
+            labels: bool = False) -> tf.data.Dataset:
   """Batches of float32 images in [0, 1], [batch, H, W, C].
 
-  With `train`, examples are cached, reshuffled every epoch, repeated forever
-  and batched with the remainder dropped, so every batch has `batch_size`
-  images. Otherwise each example is served once, in order, and the last batch
-  may be smaller. Binarisation runs per batch, after batching, with a
-  stateless seed (seed, batch number): the same seed gives the same pixels
-  whatever the parallelism, and each epoch a fresh draw.
+  With `train`, the split is held in memory as one uint8 tensor and served
+  forever in full batches: global example number g = step * batch_size + j is
+  example `index_shuffle(g mod N)` of epoch g // N, a fresh permutation per
+  epoch from a stateless seed (seed, epoch). Batch `step` therefore depends on
+  nothing but (seed, step), so a checkpointed iterator is a few bytes and a
+  resumed run sees the batches it would have seen. Otherwise each example is
+  served once, in order, and the last batch may be smaller.
+
+  Binarisation runs per batch with a stateless seed (seed, batch number): the
+  same seed gives the same pixels whatever the parallelism, and each epoch a
+  fresh draw. With `labels`, elements are `(images, labels)`, labels int64
+  [batch] (-1 for datasets without labels).
   """
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}')
@@ -329,15 +341,35 @@ def batches(examples: Examples,
   if train and batch_size > examples.num_examples:
     raise DataError(f'batch_size {batch_size} is larger than the '
                     f'{examples.num_examples} training examples')
-  dataset = examples.dataset.map(lambda ex: ex['image']).cache()
-  if train:
-    dataset = dataset.shuffle(examples.num_examples, seed=seed,
-                              reshuffle_each_iteration=True).repeat()
   if seed is None:
     seed = np.random.randint(2**31)
-  dataset = dataset.batch(batch_size, drop_remainder=train).enumerate()
-  dataset = dataset.map(
-      lambda i, x: binarize(tf.cast(x, tf.float32) / 255.0, binarization,
-                            seed=tf.stack([tf.cast(seed, tf.int64), i])),
-      num_parallel_calls=tf.data.AUTOTUNE)
+  seed = tf.constant(seed, tf.int64)
+  pairs = examples.dataset.map(lambda ex: (ex['image'], _label(ex)))
+  if train:
+    n = examples.num_examples
+    all_images, all_labels = pairs.batch(n).get_single_element()
+
+    def gather(step):
+      g = step * batch_size + tf.range(batch_size, dtype=tf.int64)
+      epoch, position = g // n, g % n
+      # batch_size <= n, so a batch spans at most two epochs.
+      def shuffled(e):
+        return tf.random.experimental.index_shuffle(
+            position, tf.stack([seed, e]), n - 1)
+      index = tf.where(epoch == epoch[0], shuffled(epoch[0]),
+                       shuffled(epoch[0] + 1))
+      return step, tf.gather(all_images, index), tf.gather(all_labels, index)
+
+    dataset = tf.data.Dataset.counter().map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    dataset = pairs.cache().batch(batch_size).enumerate().map(
+        lambda i, pair: (i,) + pair)
+
+  def finish(i, images, batch_labels):
+    x = binarize(tf.cast(images, tf.float32) / 255.0, binarization,
+                 seed=tf.stack([seed, tf.cast(i, tf.int64)]))
+    return (x, batch_labels) if labels else x
+
+  dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)

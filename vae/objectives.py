@@ -160,15 +160,53 @@ def elbo(encoder: Encoder,
   likelihood = decoder(z)
   distortion = -likelihood.log_prob(x)
   rate = kl_divergence(posterior, prior, num_samples=kl_samples, seed=kl_seed)
-  beta = tf.cast(beta, rate.dtype)
   if normalization == 'per_example':
-    loss = distortion + beta * rate
+    loss = weighted_loss(distortion, rate, beta)
   else:
-    num_pixels = _num_elements(likelihood.event_shape, 'likelihood')
-    latent_size = _num_elements(posterior.event_shape, 'posterior')
-    loss = distortion / num_pixels + beta * rate / latent_size
+    loss = weighted_loss(
+        distortion, rate, beta, normalization,
+        num_pixels=_num_elements(likelihood.event_shape, 'likelihood'),
+        latent_size=_num_elements(posterior.event_shape, 'posterior'))
   return ELBOTerms(elbo=-(distortion + rate), rate=rate,
                    distortion=distortion, loss=loss)
+
+
+def weighted_loss(distortion, rate, beta=1.0, normalization='per_example',
+                  num_pixels=None, latent_size=None):
+  """The training loss from its terms (tensors or floats); see `elbo`.
+
+  'notebook' needs `num_pixels` (D) and `latent_size` (L). Linear in the
+  terms, so it maps means of the terms to the mean loss.
+  """
+  if normalization not in NORMALIZATIONS:
+    raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
+                     f'{normalization!r}')
+  if isinstance(rate, tf.Tensor):
+    beta = tf.cast(beta, rate.dtype)
+  if normalization == 'per_example':
+    return distortion + beta * rate
+  if not num_pixels or not latent_size:
+    raise ValueError('the notebook normalisation needs num_pixels and '
+                     f'latent_size, got {num_pixels} and {latent_size}')
+  return distortion / num_pixels + beta * rate / latent_size
+
+
+def kl_per_dimension(posterior: tfd.Distribution,
+                     prior: priors.PriorLike) -> tf.Tensor:
+  """KL(q(z_i|x) || p(z_i)) for each latent dimension i, [batch, latent].
+
+  For a diagonal Gaussian posterior and a factorised Gaussian prior the KL is
+  a sum over dimensions and these are its terms. For a full-covariance
+  posterior they are the KLs of its one-dimensional marginals, which do not
+  sum to the rate. Other priors raise `NotImplementedError`.
+  """
+  prior = priors.as_distribution(prior)
+  if not (isinstance(prior, tfd.Independent)
+          and isinstance(prior.distribution, tfd.Normal)):
+    raise NotImplementedError(
+        f'per-dimension KL needs a factorised Normal prior, got {prior.name}')
+  marginals = tfd.Normal(loc=posterior.mean(), scale=posterior.stddev())
+  return tfd.kl_divergence(marginals, prior.distribution)
 
 
 def iwae_bound(encoder: Encoder,
@@ -180,7 +218,8 @@ def iwae_bound(encoder: Encoder,
   """The k-sample importance-weighted bound L_k(x), per example, shape [batch].
 
   Uses k = `num_samples` reparameterised draws from q(z|x), so it can be both
-  trained on and used to estimate log p(x). Memory grows linearly in k.
+  trained on and used to estimate log p(x). Memory grows linearly in k; for
+  large k, `evaluation.log_likelihood` draws them in chunks.
   """
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive, got {num_samples}')

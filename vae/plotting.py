@@ -1,9 +1,10 @@
-"""Figures: loss curves, reconstructions, prior samples and latent traversals.
+"""Figures: loss curves, reconstructions, samples, latent space, sweeps.
 
 Each function takes NumPy arrays, writes one PNG and returns its path. The
 Agg backend is used, so no display is needed.
 """
 
+import statistics
 from typing import Mapping, Optional, Sequence
 
 import matplotlib
@@ -31,25 +32,39 @@ def _image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
 def loss_curves(steps: Sequence[int],
                 curves: Mapping[str, Sequence[float]],
                 path: str,
-                title: str = 'Training loss') -> str:
+                title: str = 'Training loss',
+                eval_steps: Sequence[int] = (),
+                eval_curves: Optional[Mapping[str, Sequence[float]]] = None
+                ) -> str:
   """Curves against step on log-log axes, as in the Sonnet notebook.
 
-  Points that are not positive (a rate of exactly zero, say) cannot be shown
-  on a log axis and are left out.
+  `curves` are training lines; `eval_curves` (same names, at `eval_steps`)
+  are drawn as points in the colour of their training line. Points that are
+  not positive (a rate of exactly zero, say) cannot be shown on a log axis
+  and are left out.
   """
   fig, ax = plt.subplots(figsize=(6, 4))
-  steps = np.asarray(steps, dtype=np.float64)
+
+  def positive(xs, ys):
+    xs = np.asarray(xs, dtype=np.float64)
+    ys = np.asarray(ys, dtype=np.float64)
+    keep = (ys > 0) & np.isfinite(ys)
+    return xs[keep], ys[keep]
+
   for label, values in curves.items():
-    values = np.asarray(values, dtype=np.float64)
-    keep = (values > 0) & np.isfinite(values)
-    ax.plot(steps[keep], values[keep], marker='.', label=label)
+    line, = ax.plot(*positive(steps, values), marker='.', label=f'{label} '
+                    f'(train)')
+    if eval_curves and label in eval_curves and len(eval_steps):
+      ax.plot(*positive(eval_steps, eval_curves[label]), linestyle='none',
+              marker='o', markerfacecolor='none', color=line.get_color(),
+              label=f'{label} (eval)')
   ax.set_xscale('log')
   ax.set_yscale('log')
   ax.set_xlabel('training step')
   ax.set_ylabel('nats per example')
   ax.set_title(title)
   ax.grid(True, which='both', alpha=0.3)
-  ax.legend()
+  ax.legend(fontsize=8)
   return _save(fig, path)
 
 
@@ -103,3 +118,91 @@ def traversal_codes(latent_size: int, dims: Sequence[int] = (0, 1),
   z[:, dims[0]] = xx.ravel()
   z[:, dims[1]] = yy.ravel()
   return z
+
+
+def manifold_codes(grid_size: int = 15, low: float = 0.05,
+                   high: float = 0.95) -> np.ndarray:
+  """A [grid_size**2, 2] grid of codes through the inverse Normal CDF.
+
+  Evenly spaced quantiles u in [low, high] map to z = Phi^-1(u), so the grid
+  covers the prior's mass evenly, as in `keras-modular-vae.txt`. Rows run
+  from high z[1] at the top to low, as in `traversal_codes`.
+  """
+  normal = statistics.NormalDist()
+  values = np.array([normal.inv_cdf(u)
+                     for u in np.linspace(low, high, grid_size)], np.float32)
+  xx, yy = np.meshgrid(values, values[::-1])
+  return np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+
+def project_2d(points: np.ndarray):
+  """Points in 2-D: the first two columns, or the top two principal axes.
+
+  Returns (points [n, 2], axis names, fraction of variance shown).
+  """
+  points = np.asarray(points, np.float64)
+  if points.shape[1] <= 2:
+    if points.shape[1] == 1:
+      points = np.concatenate([points, np.zeros_like(points)], axis=1)
+    return points, ('z[0]', 'z[1]'), 1.0
+  centred = points - points.mean(axis=0)
+  _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+  explained = float(np.sum(singular[:2]**2) / max(np.sum(singular**2), 1e-30))
+  return centred @ axes[:2].T, ('principal axis 1', 'principal axis 2'), \
+      explained
+
+
+def latent_scatter(posterior_means: np.ndarray, labels: np.ndarray,
+                   path: str, title: str = 'Posterior means of the eval set'
+                   ) -> str:
+  """The eval set's posterior means in 2-D, coloured by label.
+
+  With more than two latent dimensions, the means are projected on their two
+  principal axes (PCA); the title says how much variance that keeps.
+  """
+  points, (xlabel, ylabel), explained = project_2d(posterior_means)
+  labels = np.asarray(labels)
+  fig, ax = plt.subplots(figsize=(6, 5.5))
+  if np.all(labels < 0):  # No labels: one colour.
+    ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.5)
+  else:
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, s=4,
+                         alpha=0.6, cmap='tab10', vmin=-0.5, vmax=9.5)
+    fig.colorbar(scatter, ax=ax, ticks=range(10), label='label')
+  if explained < 1.0:
+    title = f'{title}\n(PCA of {posterior_means.shape[1]} dimensions, ' \
+        f'{100 * explained:.0f}% of the variance)'
+  ax.set_title(title)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  return _save(fig, path)
+
+
+def rate_distortion(rates: Sequence[float], distortions: Sequence[float],
+                    names: Sequence[str], path: str,
+                    title: str = 'Rate-distortion plane (eval set)') -> str:
+  """One point per run in the (rate, distortion) plane, as in Alemi et al.
+
+  Dashed lines are equal ELBO (rate + distortion constant); runs to the lower
+  left are better, and beta trades one for the other along a curve.
+  """
+  rates = np.asarray(rates, np.float64)
+  distortions = np.asarray(distortions, np.float64)
+  fig, ax = plt.subplots(figsize=(7, 5.5))
+  ax.scatter(rates, distortions, zorder=3)
+  for r, d, name in zip(rates, distortions, names):
+    ax.annotate(name, (r, d), textcoords='offset points', xytext=(4, 4),
+                fontsize=7)
+  if len(rates):
+    totals = rates + distortions
+    span = np.array([0.0, max(rates.max(), 1.0) * 1.1])
+    for total in np.linspace(totals.min(), totals.max(), 4):
+      ax.plot(span, total - span, linestyle='--', color='grey', linewidth=0.7,
+              zorder=1)
+    ax.set_xlim(0, span[1])
+    ax.set_ylim(max(0.0, distortions.min() * 0.9), distortions.max() * 1.05)
+  ax.set_xlabel('rate: KL(q(z|x) || p(z)), nats')
+  ax.set_ylabel('distortion: -log p(x|z), nats')
+  ax.set_title(title + '\ndashed: equal ELBO')
+  ax.grid(True, alpha=0.3)
+  return _save(fig, path)

@@ -1,8 +1,7 @@
-"""The compiled training step and the evaluation loop."""
+"""The compiled training step."""
 
-from typing import Iterable, NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Union
 
-import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
@@ -24,7 +23,11 @@ def make_train_step(model: model_lib.VAE,
                     kl_samples: Optional[int] = None,
                     normalization: str = 'per_example',
                     jit_compile: bool = False):
-  """Returns `step(x) -> StepMetrics`, one optimiser update, `tf.function`-ed.
+  """Returns `step(x, seed=None) -> StepMetrics`: one update, `tf.function`-ed.
+
+  `seed`, a stateless seed of shape [2] (such as [run seed, step number]),
+  fixes the step's draws of z, so a run resumed from a checkpoint repeats the
+  uninterrupted run exactly; None uses the global random generator.
 
   The step is built once: pass a `tf.Variable` for `beta` (and the optimiser's
   learning rate) to change them without retracing. The loss is reduced with
@@ -36,10 +39,10 @@ def make_train_step(model: model_lib.VAE,
     raise ValueError(f'normalization must be one of '
                      f'{objectives.NORMALIZATIONS}, got {normalization!r}')
 
-  def step(x: tf.Tensor) -> StepMetrics:
+  def step(x: tf.Tensor, seed=None) -> StepMetrics:
     with tf.GradientTape() as tape:
       terms = model.elbo(x, beta=beta, kl_samples=kl_samples,
-                         normalization=normalization)
+                         normalization=normalization, seed=seed)
       loss = tf.nn.compute_average_loss(terms.loss)
     # Read after the forward pass: Sonnet creates variables on first call.
     variables = model.trainable_variables
@@ -51,36 +54,3 @@ def make_train_step(model: model_lib.VAE,
                        distortion=tf.reduce_mean(terms.distortion))
 
   return tf.function(step, jit_compile=jit_compile)
-
-
-def make_eval_step(model: model_lib.VAE,
-                   beta: Union[float, tf.Variable] = 1.0,
-                   kl_samples: Optional[int] = None,
-                   normalization: str = 'per_example'):
-  """Returns `eval_step(x) -> ELBOTerms` per example, for any batch size.
-
-  `reduce_retracing` makes the second batch shape (a last, partial batch)
-  trace a function for any batch size, instead of one per size.
-  """
-  return tf.function(
-      lambda x: model.elbo(x, beta=beta, kl_samples=kl_samples,
-                           normalization=normalization),
-      reduce_retracing=True)
-
-
-def evaluate(eval_step, batches: Iterable[tf.Tensor]) -> objectives.ELBOTerms:
-  """Means of the per-example terms over every example in `batches`.
-
-  Batches may differ in size (a last, partial batch counts by its size).
-  Returns an `ELBOTerms` of Python floats.
-  """
-  sums = None
-  count = 0
-  for x in batches:
-    terms = eval_step(x)
-    batch_sums = np.array([np.sum(t, dtype=np.float64) for t in terms])
-    sums = batch_sums if sums is None else sums + batch_sums
-    count += int(terms.elbo.shape[0])
-  if not count:
-    raise ValueError('evaluate got no examples')
-  return objectives.ELBOTerms(*(float(s / count) for s in sums))

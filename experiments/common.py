@@ -1,0 +1,239 @@
+"""What training, evaluation and sweeps share: a run's files, model, figures.
+
+No flags here: these functions take the run's configuration, the dict that
+`experiments.mnist` writes to `config.json`, so `experiments.evaluate` can
+rebuild a run from its folder alone.
+"""
+
+import csv
+import json
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from vae import data
+from vae import decoders
+from vae import encoders
+from vae import evaluation
+from vae import model as model_lib
+from vae import objectives
+from vae import plotting
+from vae import priors
+
+# A run's folder.
+CONFIG = 'config.json'
+METRICS = 'metrics.csv'  # Training rows.
+EVAL_METRICS = 'eval_metrics.csv'  # Eval-set rows during training.
+SUMMARY = 'summary.json'
+FIGURES = 'figures'
+CHECKPOINTS = 'checkpoints'
+SAVED_MODEL = 'saved_model'
+TRAIN_EVENTS = 'train'  # TensorBoard event folders.
+EVAL_EVENTS = 'eval'
+RUN_FILES = (CONFIG, METRICS, EVAL_METRICS, SUMMARY)
+RUN_FOLDERS = (FIGURES, CHECKPOINTS, SAVED_MODEL, TRAIN_EVENTS, EVAL_EVENTS)
+
+METRIC_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion',
+                 'steps_per_second', 'elapsed_seconds')
+EVAL_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion')
+FIGURE_FILES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
+                'latent_traversal.png', 'latent_means.png', 'manifold.png')
+
+
+class InputError(ValueError):
+  """A flag or a run's folder asks for something impossible; says what."""
+
+
+def progress(**kwargs) -> tqdm.tqdm:
+  """A progress bar (done, rate, time left) on a terminal; silent when
+  stderr is a file or a pipe, where the log lines report progress."""
+  return tqdm.tqdm(file=sys.stderr, disable=None, dynamic_ncols=True,
+                   **kwargs)
+
+
+def write_json(path: str, obj):
+  """Writes through a temporary file, so a crash never leaves half a file."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+def read_json(path: str) -> Dict:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise InputError(f'cannot read {path}: {e}') from e
+
+
+def read_rows(path: str) -> List[Dict[str, float]]:
+  """A metrics CSV as rows of floats; [] when there is none."""
+  if not os.path.exists(path):
+    return []
+  with open(path, newline='') as f:
+    return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _checkpoint_number(path: str) -> int:
+  return int(path.rsplit('-', 1)[-1])
+
+
+def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
+                   partial: bool = False) -> int:
+  """Restores the newest checkpoint in `directory`; returns its step.
+
+  `checkpoint` must have a `step` variable. The newest is found from the
+  files, not from the `checkpoint` state file, so moving a damaged one away
+  falls back to the one before. With `partial`, parts of the checkpoint that
+  `checkpoint` lacks (the optimiser, say, when evaluating) are ignored.
+  Returns 0 when there is no checkpoint.
+  """
+  paths = sorted((p[:-len('.index')] for p in tf.io.gfile.glob(
+      os.path.join(directory, 'ckpt-*.index'))), key=_checkpoint_number)
+  if not paths:
+    return 0
+  try:
+    status = checkpoint.read(paths[-1])
+    if partial:
+      status.expect_partial()
+    status.assert_existing_objects_matched()
+  except (tf.errors.OpError, ValueError, AssertionError) as e:
+    reason = str(e).strip().splitlines()[0]
+    then = (f'uses {os.path.basename(paths[-2])}' if len(paths) > 1
+            else 'starts afresh')
+    raise InputError(
+        f'cannot restore the checkpoint {paths[-1]}: {reason}\nIt may be '
+        f'truncated (a full disk, a copy cut short). Move {paths[-1]}.* out '
+        f'of {directory} and run again: the run then {then}. Or, to '
+        f'train afresh, pass --restart.') from e
+  return int(checkpoint.step.numpy())
+
+
+def load_examples(config: Dict, split: str,
+                  split_flag: str = 'eval_split') -> data.Examples:
+  """One split of the run's dataset; bad input becomes an `InputError`."""
+  flags_used = f'--dataset={config["dataset"]} --{split_flag}={split}'
+  if config.get('data_dir') is not None:
+    flags_used += f' --data_dir={config["data_dir"]}'
+  try:
+    return data.load(config['dataset'], split, config.get('data_dir'),
+                     download=config.get('download', True))
+  except data.DownloadError as e:
+    raise InputError(
+        f'{flags_used}: {e}\nOffline, with a folder of the IDX files:\n'
+        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder\n'
+        f'or, with only the test files (as in ../shared/data/mnist):\n'
+        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder '
+        f'--train_split=\'test[:9000]\' --eval_split=\'test[9000:]\'') from e
+  except data.DataError as e:
+    raise InputError(f'{flags_used}: {e}') from e
+
+
+def eval_batches(examples: data.Examples, config: Dict) -> tf.data.Dataset:
+  """The eval split in order, `(images, labels)`, binarised from the seed."""
+  return data.batches(examples, config['eval_batch_size'],
+                      config['binarization'], train=False,
+                      seed=config['seed'] + 1, labels=True)
+
+
+def build_model(config: Dict, image_shape: Sequence[int]) -> model_lib.VAE:
+  """The run's VAE, with its variables created (so a checkpoint can fill
+  them in at once)."""
+  hidden_sizes = [int(v) for v in config['hidden_sizes']]
+  latent_size = config['latent_size']
+  vae = model_lib.VAE(
+      encoder=encoders.MLPEncoder(hidden_sizes, latent_size, name='encoder'),
+      decoder=decoders.MLPDecoder(hidden_sizes, image_shape, name='decoder'),
+      prior=priors.StandardNormal(latent_size, name='prior'))
+  vae(tf.zeros([1, *image_shape]))
+  return vae
+
+
+def test_loss(results: evaluation.Results, config: Dict,
+              image_shape: Sequence[int]) -> float:
+  """The beta-weighted loss of the eval set, as training weighs it."""
+  return float(objectives.weighted_loss(
+      results.distortion, results.rate, config['beta'],
+      config['loss_normalization'], num_pixels=int(np.prod(image_shape)),
+      latent_size=config['latent_size']))
+
+
+def results_summary(results: evaluation.Results, config: Dict,
+                    image_shape: Sequence[int]) -> Dict:
+  """The eval-set numbers of `summary.json`."""
+  kl = results.kl_per_dimension
+  return {
+      'test_loss': test_loss(results, config, image_shape),
+      'test_elbo': results.elbo,
+      'test_rate': results.rate,
+      'test_distortion': results.distortion,
+      'test_nll': results.nll,
+      'eval_num_samples': results.num_samples,
+      'test_kl_per_dimension': None if kl is None else [float(v) for v in kl],
+      'active_units': results.active_units,
+      'active_unit_threshold': evaluation.ACTIVE_UNIT_THRESHOLD,
+      'unit_variances': [float(v) for v in results.unit_variances],
+      'eval_examples': results.num_examples,
+  }
+
+
+def write_figures(functions, results: evaluation.Results,
+                  eval_images: np.ndarray, metrics_rows: List[Dict],
+                  eval_rows: List[Dict], figures_dir: str, config: Dict,
+                  seed: Optional[int] = None) -> List[str]:
+  """Draws every figure of a run into `figures_dir`; returns their paths.
+
+  `functions` are the model's `export.ModelFunctions` (or the SavedModel);
+  random draws use stateless seeds from `seed`, so the figures repeat.
+  """
+  os.makedirs(figures_dir, exist_ok=True)
+  seed = config['seed'] if seed is None else seed
+  latent_size = config['latent_size']
+  path = lambda name: os.path.join(figures_dir, name)
+  written = []
+  names = ('loss', 'distortion', 'rate')
+  written.append(plotting.loss_curves(
+      [r['step'] for r in metrics_rows],
+      {n: [r[n] for r in metrics_rows] for n in names},
+      path('loss_curves.png'),
+      title=f'loss = distortion + {config["beta"]:g} rate (nats per example)',
+      eval_steps=[r['step'] for r in eval_rows],
+      eval_curves={n: [r[n] for r in eval_rows] for n in names}))
+  inputs = eval_images[:10]
+  outputs = functions.reconstruct(tf.constant(inputs),
+                                  tf.constant([seed, 0]))['mean'].numpy()
+  written.append(plotting.reconstructions(inputs, outputs,
+                                          path('reconstructions.png')))
+  samples = functions.sample(tf.constant(100), tf.constant([seed, 1]))
+  written.append(plotting.image_grid(
+      samples['mean'].numpy(), 10, 10, path('samples.png'),
+      title='Samples: means of p(x|z), z ~ p(z)'))
+  written.append(plotting.latent_scatter(
+      results.posterior_means, results.labels, path('latent_means.png'),
+      title=f'Posterior means E[z|x] of {results.num_examples} eval images'))
+  if latent_size >= 2:
+    span = 2.0
+    codes = plotting.traversal_codes(latent_size, (0, 1), 10, span)
+    written.append(plotting.image_grid(
+        functions.decode(tf.constant(codes))['mean'].numpy(), 10, 10,
+        path('latent_traversal.png'),
+        title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
+        f'others 0', xlabel='z[0]', ylabel='z[1]',
+        extent=(-span, span, -span, span)))
+  if latent_size == 2:
+    grid_size = 15
+    codes = plotting.manifold_codes(grid_size)
+    low, high = float(codes[:, 0].min()), float(codes[:, 0].max())
+    written.append(plotting.image_grid(
+        functions.decode(tf.constant(codes))['mean'].numpy(), grid_size,
+        grid_size, path('manifold.png'),
+        title='2-D manifold: z = inverse Normal CDF of a grid on '
+        '[0.05, 0.95]^2', xlabel='z[0]', ylabel='z[1]',
+        extent=(low, high, low, high)))
+  return written

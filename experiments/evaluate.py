@@ -1,0 +1,140 @@
+"""Re-evaluates a trained run from its folder, with no training flags.
+
+  python -m experiments.evaluate --output_dir=runs/mnist
+  python -m experiments.evaluate --output_dir=runs/mnist --source=saved_model
+
+Rebuilds the model from OUTPUT_DIR/config.json and its newest checkpoint (or
+loads OUTPUT_DIR/saved_model), runs the evaluation of `experiments.mnist`
+again with the same seeds, redraws the figures, writes
+OUTPUT_DIR/evaluation.json and prints each number beside the one training
+reported in summary.json. With the run's own settings they agree to float
+precision.
+"""
+
+import math
+import os
+from typing import Dict
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+from experiments import common
+from vae import evaluation
+from vae import export
+
+flags.DEFINE_string('output_dir', None, 'The folder of a training run.')
+flags.DEFINE_enum('source', 'checkpoint', ['checkpoint', 'saved_model'],
+                  'Reload the newest checkpoint, or the exported SavedModel.')
+flags.DEFINE_integer('eval_num_samples', None,
+                     'Importance samples of the NLL; default: the run\'s.',
+                     lower_bound=0)
+flags.DEFINE_string('eval_split', None, 'Split to evaluate; default: the '
+                    'run\'s.')
+flags.DEFINE_string('data_dir', None,
+                    'Where the data is now, if not where training read it.')
+flags.DEFINE_string('figures_dir', None,
+                    'Where figures go; default: OUTPUT_DIR/figures.')
+flags.mark_flag_as_required('output_dir')
+
+FLAGS = flags.FLAGS
+EVALUATION = 'evaluation.json'
+_COMPARED = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
+             'test_loss', 'active_units')
+
+
+def load_functions(output_dir: str, config: Dict, image_shape, source: str):
+  """The run's model functions and the step they were trained to."""
+  if source == 'saved_model':
+    path = os.path.join(output_dir, common.SAVED_MODEL)
+    if not os.path.isdir(path):
+      raise common.InputError(
+          f'{path} does not exist: the run was not exported (or not '
+          f'finished). Use --source=checkpoint.')
+    try:
+      return export.load(path), None
+    except (OSError, ValueError, tf.errors.OpError) as e:
+      raise common.InputError(f'cannot load the SavedModel {path}: {e}') from e
+  vae = common.build_model(config, image_shape)
+  checkpoint = tf.train.Checkpoint(
+      model=vae, step=tf.Variable(0, dtype=tf.int64, trainable=False))
+  step = common.restore_newest(
+      checkpoint, os.path.join(output_dir, common.CHECKPOINTS), partial=True)
+  if not step:
+    raise common.InputError(
+        f'{output_dir}/{common.CHECKPOINTS} holds no checkpoint: train the '
+        f'run first (python -m experiments.mnist --output_dir={output_dir}).')
+  return export.ModelFunctions(vae, image_shape, config['latent_size']), step
+
+
+def compare(reported: Dict, now: Dict) -> str:
+  """A table of each number as training reported it and as evaluated now."""
+  lines = [f'{"":18}{"training":>12}{"now":>12}{"difference":>12}']
+  for key in _COMPARED:
+    then, value = reported.get(key), now.get(key)
+    if value is None:
+      continue
+    if then is None:
+      lines.append(f'{key:18}{"-":>12}{value:12.4f}')
+    else:
+      lines.append(f'{key:18}{then:12.4f}{value:12.4f}{value - then:12.2e}')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  output_dir = FLAGS.output_dir
+  config_path = os.path.join(output_dir, common.CONFIG)
+  if not os.path.exists(config_path):
+    raise common.InputError(f'--output_dir={output_dir} has no '
+                            f'{common.CONFIG}: is it a training run\'s '
+                            f'folder?')
+  config = common.read_json(config_path)
+  if FLAGS.data_dir is not None:
+    config['data_dir'] = FLAGS.data_dir
+  split = FLAGS.eval_split or config['eval_split']
+  num_samples = (config['eval_num_samples'] if FLAGS.eval_num_samples is None
+                 else FLAGS.eval_num_samples)
+  examples = common.load_examples(config, split)
+  functions, step = load_functions(output_dir, config, examples.image_shape,
+                                   FLAGS.source)
+  logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',
+               output_dir, FLAGS.source, f', step {step}' if step else '',
+               split, num_samples)
+  batches = common.eval_batches(examples, config)
+  results = evaluation.evaluate(
+      functions,
+      common.progress(iterable=batches, unit='batch', desc='evaluating',
+                      total=math.ceil(examples.num_examples /
+                                      config['eval_batch_size'])),
+      num_samples=num_samples, chunk_size=config['eval_chunk_size'],
+      seed=config['seed'])
+  now = common.results_summary(results, config, examples.image_shape)
+  now.update(source=FLAGS.source, step=step, eval_split=split)
+  common.write_json(os.path.join(output_dir, EVALUATION), now)
+
+  metrics = common.read_rows(os.path.join(output_dir, common.METRICS))
+  eval_rows = common.read_rows(os.path.join(output_dir, common.EVAL_METRICS))
+  eval_images = next(iter(batches))[0].numpy()
+  figures_dir = FLAGS.figures_dir or os.path.join(output_dir, common.FIGURES)
+  common.write_figures(functions, results, eval_images, metrics, eval_rows,
+                       figures_dir, config)
+
+  summary_path = os.path.join(output_dir, common.SUMMARY)
+  reported = (common.read_json(summary_path)
+              if os.path.exists(summary_path) else {})
+  print(compare(reported, now))
+  logging.info('Wrote %s and %s', os.path.join(output_dir, EVALUATION),
+               figures_dir)
+
+
+def run():
+  try:
+    app.run(main)
+  except common.InputError as e:
+    raise SystemExit(f'Error: {e}') from e
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,224 @@
+"""Runs `experiments.mnist` over a grid of flags and tabulates the results.
+
+  python -m experiments.sweep --betas=0,0.01,0.1,1,4 --latent_sizes=2,10,32
+
+Every flag of `experiments.mnist` has a grid flag here: its plural
+(`--betas`, `--latent_sizes`, `--learning_rates`, `--seeds`, ...), or
+`--<flag>_grid` for names that end in s (`--training_steps_grid`,
+`--hidden_sizes_grid='100,100;500,500'`, list values split by ';'). Flags of
+`experiments.mnist` given as themselves (`--training_steps=2000`) apply to
+every run. Each run trains in its own sub-folder of --output_dir; a run that
+finished with the same flags is skipped, and an unfinished one resumes from
+its checkpoint. Then the sweep writes:
+
+  results.csv, results.md   test ELBO, NLL, rate, distortion and active units
+                            per run;
+  rate_distortion.png       one point per run in the rate-distortion plane.
+"""
+
+import csv
+import itertools
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Sequence, Tuple
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from experiments import common
+from experiments import mnist
+from vae import plotting
+
+FLAGS = flags.FLAGS
+_NOT_SWEPT = frozenset(['output_dir', 'restart'])
+COLUMNS = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
+           'active_units', 'train_steps_per_second')
+RESULTS_CSV = 'results.csv'
+RESULTS_MD = 'results.md'
+RATE_DISTORTION = 'rate_distortion.png'
+RUN_LOG = 'sweep.log'
+
+
+def _training_flags() -> Dict[str, flags.Flag]:
+  module = FLAGS.find_module_defining_flag('beta')
+  return {f.name: f for f in FLAGS.get_flags_for_module(module)
+          if f.name not in _NOT_SWEPT}
+
+
+def grid_flag_name(name: str) -> str:
+  return f'{name}_grid' if name.endswith('s') else f'{name}s'
+
+
+def _is_list_flag(flag: flags.Flag) -> bool:
+  return isinstance(flag.default, list)
+
+
+for _name, _flag in _training_flags().items():
+  flags.DEFINE_string(
+      grid_flag_name(_name), None,
+      f'Values of --{_name} to sweep, separated by '
+      f'{"; (each a comma-separated list)" if _is_list_flag(_flag) else ","}.')
+FLAGS.set_default('output_dir', 'runs/sweep')
+
+
+def grid() -> List[Tuple[str, List[str]]]:
+  """[(flag name, its values as command-line strings)] of the swept flags."""
+  swept = []
+  for name, flag in _training_flags().items():
+    text = FLAGS[grid_flag_name(name)].value
+    if text is None:
+      continue
+    separator = ';' if _is_list_flag(flag) else ','
+    values = [v.strip() for v in text.split(separator) if v.strip()]
+    if not values:
+      raise common.InputError(f'--{grid_flag_name(name)} lists no values')
+    if flag.present:
+      raise common.InputError(
+          f'--{name} and --{grid_flag_name(name)} are both given: sweep it or '
+          f'fix it, not both')
+    for value in values:  # Bad values fail now, not in run 7 of 15.
+      try:
+        flag.parser.parse(value)
+      except (ValueError, flags.Error) as e:
+        raise common.InputError(
+            f'--{grid_flag_name(name)}: {value!r} is not a value of --{name}: '
+            f'{e}') from e
+    swept.append((name, values))
+  return swept
+
+
+def fixed_args() -> List[str]:
+  """The training flags given on the command line, for every run."""
+  return [flag.serialize() for flag in _training_flags().values()
+          if flag.present]
+
+
+def run_name(assignment: Sequence[Tuple[str, str]]) -> str:
+  """A sub-folder name such as 'beta-0.01_latent_size-2'."""
+  if not assignment:
+    return 'run'
+  return '_'.join(f'{name}-{value.replace(",", "-").replace("/", "-")}'
+                  for name, value in assignment)
+
+
+def _expected_config(assignment) -> Dict:
+  """The config.json a finished run of these flags would hold."""
+  config = {}
+  for name, flag in _training_flags().items():
+    config[name] = flag.value
+  for name, value in assignment:
+    config[name] = _training_flags()[name].parser.parse(value)
+  return config
+
+
+def is_finished(run_dir: str, assignment) -> bool:
+  """Whether `run_dir` holds a finished run of exactly these flags."""
+  summary_path = os.path.join(run_dir, common.SUMMARY)
+  config_path = os.path.join(run_dir, common.CONFIG)
+  if not (os.path.exists(summary_path) and os.path.exists(config_path)):
+    return False
+  try:
+    config = common.read_json(config_path)
+    summary = common.read_json(summary_path)
+  except common.InputError:
+    return False
+  expected = _expected_config(assignment)
+  same = all(config.get(k) == v for k, v in expected.items()
+             if k not in mnist.RESUMABLE_FLAGS)
+  return same and summary.get('steps') == expected['training_steps']
+
+
+def write_tables(rows: List[Dict], output_dir: str, swept_names: List[str]):
+  """results.csv and results.md, one row per run."""
+  fields = ['run'] + swept_names + ['status'] + list(COLUMNS)
+  with open(os.path.join(output_dir, RESULTS_CSV), 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
+    writer.writeheader()
+    writer.writerows(rows)
+
+  def cell(value):
+    if value is None:
+      return '-'
+    if isinstance(value, float):
+      return f'{value:.2f}'
+    return str(value)
+
+  lines = ['| ' + ' | '.join(fields) + ' |',
+           '|' + '|'.join(['---'] * len(fields)) + '|']
+  lines += ['| ' + ' | '.join(cell(r.get(k)) for k in fields) + ' |'
+            for r in rows]
+  with open(os.path.join(output_dir, RESULTS_MD), 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise common.InputError(f'unexpected arguments: {" ".join(argv[1:])}')
+  swept = grid()
+  names = [name for name, _ in swept]
+  assignments = [list(zip(names, values))
+                 for values in itertools.product(*(v for _, v in swept))]
+  output_dir = FLAGS.output_dir
+  os.makedirs(output_dir, exist_ok=True)
+  fixed = fixed_args()
+  logging.info('Sweeping %d runs into %s; every run gets %s', len(assignments),
+               output_dir, ' '.join(fixed) or 'the defaults')
+
+  rows, failed = [], []
+  for i, assignment in enumerate(assignments, 1):
+    name = run_name(assignment)
+    run_dir = os.path.join(output_dir, name)
+    row = {'run': name, **dict(assignment)}
+    if is_finished(run_dir, assignment):
+      row['status'] = 'skipped (finished)'
+      logging.info('[%d/%d] %s: finished already, skipped.', i,
+                   len(assignments), name)
+    else:
+      args = fixed + [f'--{k}={v}' for k, v in assignment] + [
+          f'--output_dir={run_dir}']
+      os.makedirs(run_dir, exist_ok=True)
+      logging.info('[%d/%d] %s: training...', i, len(assignments), name)
+      start = time.perf_counter()
+      with open(os.path.join(run_dir, RUN_LOG), 'a') as log:
+        log.write(f'$ python -m experiments.mnist {" ".join(args)}\n')
+        log.flush()
+        code = subprocess.call(
+            [sys.executable, '-m', 'experiments.mnist'] + args, stdout=log,
+            stderr=subprocess.STDOUT)
+      row['status'] = 'trained' if code == 0 else f'failed (exit {code})'
+      logging.info('[%d/%d] %s: %s in %.0f s.', i, len(assignments), name,
+                   row['status'], time.perf_counter() - start)
+      if code:
+        failed.append(f'{name} (see {os.path.join(run_dir, RUN_LOG)})')
+    summary_path = os.path.join(run_dir, common.SUMMARY)
+    if not row['status'].startswith('failed') and os.path.exists(
+        summary_path):
+      summary = common.read_json(summary_path)
+      row.update({k: summary.get(k) for k in COLUMNS})
+    rows.append(row)
+
+  write_tables(rows, output_dir, names)
+  done = [r for r in rows if r.get('test_rate') is not None]
+  plotting.rate_distortion(
+      [r['test_rate'] for r in done], [r['test_distortion'] for r in done],
+      [' '.join(f'{k}={r[k]}' for k in names) or r['run'] for r in done],
+      os.path.join(output_dir, RATE_DISTORTION))
+  logging.info('Wrote %s, %s and %s in %s', RESULTS_CSV, RESULTS_MD,
+               RATE_DISTORTION, output_dir)
+  if failed:
+    raise common.InputError(f'{len(failed)} of {len(rows)} runs failed: '
+                            + ', '.join(failed))
+
+
+def run():
+  try:
+    app.run(main)
+  except common.InputError as e:
+    raise SystemExit(f'Error: {e}') from e
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,109 @@
+"""A trained VAE as a SavedModel: encode, decode, sample and evaluate.
+
+`ModelFunctions` wraps a `model.VAE` in `tf.function`s with fixed input
+signatures (any batch size). Training evaluates through the same functions
+that `save` exports, so a reloaded SavedModel reproduces the numbers and the
+figures of the run that wrote it, with nothing but TensorFlow:
+
+  loaded = tf.saved_model.load('runs/mnist/saved_model')
+  codes = loaded.encode(images)['mean']
+  images = loaded.sample(tf.constant(16), tf.constant([0, 0]))['mean']
+
+Every random function takes a stateless seed, an int32 tensor of shape [2]:
+the same seed gives the same output, before and after export.
+"""
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from vae import evaluation
+from vae import model as model_lib
+from vae import objectives
+
+SIGNATURES = ('encode', 'decode', 'sample', 'reconstruct', 'elbo',
+              'log_likelihood')
+
+
+class ModelFunctions(tf.Module):
+  """The serving and evaluation functions of a VAE.
+
+  - `encode(x)`: {'mean', 'stddev'} of q(z|x), [batch, latent].
+  - `decode(z)`: {'mean'} of p(x|z), [batch, H, W, C].
+  - `sample(num_samples, seed)`: {'z', 'mean'}, z ~ p(z) decoded.
+  - `reconstruct(x, seed)`: {'z', 'mean'}, z ~ q(z|x) decoded.
+  - `elbo(x, seed)`: per-example {'elbo', 'rate', 'distortion'} [batch],
+    {'posterior_mean'} and, for factorised Normal priors,
+    {'kl_per_dimension'} [batch, latent].
+  - `log_likelihood(x, num_samples, chunk_size, seed)`: {'log_likelihood'},
+    the IWAE estimate of `evaluation.log_likelihood`.
+  """
+
+  def __init__(self, vae: model_lib.VAE, image_shape: Sequence[int],
+               latent_size: int):
+    super().__init__(name='model_functions')
+    self.vae = vae
+    images = tf.TensorSpec([None, *image_shape], tf.float32, name='x')
+    codes = tf.TensorSpec([None, latent_size], tf.float32, name='z')
+    seed = tf.TensorSpec([2], tf.int32, name='seed')
+    count = tf.TensorSpec([], tf.int32, name='num_samples')
+    chunk = tf.TensorSpec([], tf.int32, name='chunk_size')
+    self.encode = tf.function(self._encode, input_signature=[images])
+    self.decode = tf.function(self._decode, input_signature=[codes])
+    self.sample = tf.function(self._sample, input_signature=[count, seed])
+    self.reconstruct = tf.function(self._reconstruct,
+                                   input_signature=[images, seed])
+    self.elbo = tf.function(self._elbo, input_signature=[images, seed])
+    self.log_likelihood = tf.function(self._log_likelihood,
+                                      input_signature=[images, count, chunk,
+                                                       seed])
+
+  def _encode(self, x):
+    posterior = self.vae.encoder(x)
+    return {'mean': posterior.mean(), 'stddev': posterior.stddev()}
+
+  def _decode(self, z):
+    return {'mean': self.vae.decoder(z).mean()}
+
+  def _sample(self, num_samples, seed):
+    z = self.vae.prior_distribution().sample(num_samples, seed=seed)
+    return {'z': z, 'mean': self.vae.decoder(z).mean()}
+
+  def _reconstruct(self, x, seed):
+    z = self.vae.encoder(x).sample(seed=seed)
+    return {'z': z, 'mean': self.vae.decoder(z).mean()}
+
+  def _elbo(self, x, seed):
+    terms = self.vae.elbo(x, seed=seed)
+    posterior = self.vae.encoder(x)
+    outputs = {'elbo': terms.elbo, 'rate': terms.rate,
+               'distortion': terms.distortion,
+               'posterior_mean': posterior.mean()}
+    try:
+      outputs['kl_per_dimension'] = objectives.kl_per_dimension(
+          posterior, self.vae.prior)
+    except NotImplementedError:
+      pass  # Not defined for this prior; evaluation reports None.
+    return outputs
+
+  def _log_likelihood(self, x, num_samples, chunk_size, seed):
+    return {'log_likelihood': evaluation.log_likelihood(
+        self.vae.encoder, self.vae.decoder, self.vae.prior, x, num_samples,
+        chunk_size, seed)}
+
+
+def save(functions: ModelFunctions, path: str) -> str:
+  """Writes `functions` as a SavedModel with a signature for each of them."""
+  signatures = {name: getattr(functions, name).get_concrete_function()
+                for name in SIGNATURES}
+  tf.saved_model.save(functions, path, signatures=signatures)
+  return path
+
+
+def load(path: str):
+  """A SavedModel written by `save`: `.encode(x)`, `.sample(n, seed)`, ...
+
+  The object has the same functions as `ModelFunctions`, so
+  `evaluation.evaluate` takes it as it takes the live model's.
+  """
+  return tf.saved_model.load(path)
