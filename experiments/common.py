@@ -103,8 +103,9 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
     if partial:
       status.expect_partial()
     status.assert_existing_objects_matched()
-  except (tf.errors.OpError, ValueError, AssertionError) as e:
-    reason = str(e).strip().splitlines()[0]
+  except Exception as e:  # pylint: disable=broad-except
+    # A damaged file fails in many ways (OpError, IndexError, ValueError...).
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
     then = (f'uses {os.path.basename(paths[-2])}' if len(paths) > 1
             else 'starts afresh')
     raise InputError(

@@ -21,22 +21,20 @@ from absl import logging
 import tensorflow as tf
 
 from experiments import common
+from experiments import mnist
 from vae import evaluation
 from vae import export
 
-flags.DEFINE_string('output_dir', None, 'The folder of a training run.')
+# The flags this script shares with experiments.mnist: --output_dir (the run to
+# evaluate), --data_dir, --eval_split and --eval_num_samples. Unless given,
+# the last three are the run's own, from its config.json.
+_SHARED = ('output_dir', 'data_dir', 'eval_split', 'eval_num_samples')
+for _name in _SHARED:
+  flags.declare_key_flag(_name)
 flags.DEFINE_enum('source', 'checkpoint', ['checkpoint', 'saved_model'],
                   'Reload the newest checkpoint, or the exported SavedModel.')
-flags.DEFINE_integer('eval_num_samples', None,
-                     'Importance samples of the NLL; default: the run\'s.',
-                     lower_bound=0)
-flags.DEFINE_string('eval_split', None, 'Split to evaluate; default: the '
-                    'run\'s.')
-flags.DEFINE_string('data_dir', None,
-                    'Where the data is now, if not where training read it.')
 flags.DEFINE_string('figures_dir', None,
                     'Where figures go; default: OUTPUT_DIR/figures.')
-flags.mark_flag_as_required('output_dir')
 
 FLAGS = flags.FLAGS
 EVALUATION = 'evaluation.json'
@@ -83,7 +81,15 @@ def compare(reported: Dict, now: Dict) -> str:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise common.InputError(f'unexpected arguments: {" ".join(argv[1:])}')
+  training_flags = [f'--{f.name}' for f in FLAGS.get_flags_for_module(mnist)
+                    if f.present and f.name not in _SHARED]
+  if training_flags:
+    raise common.InputError(
+        f'{", ".join(training_flags)}: evaluate reads the training flags from '
+        f'the run\'s config.json; it takes only --output_dir, --data_dir, '
+        f'--eval_split, --eval_num_samples, --source and --figures_dir.')
   output_dir = FLAGS.output_dir
   config_path = os.path.join(output_dir, common.CONFIG)
   if not os.path.exists(config_path):
@@ -91,11 +97,12 @@ def main(argv):
                             f'{common.CONFIG}: is it a training run\'s '
                             f'folder?')
   config = common.read_json(config_path)
-  if FLAGS.data_dir is not None:
+  if FLAGS['data_dir'].present:
     config['data_dir'] = FLAGS.data_dir
-  split = FLAGS.eval_split or config['eval_split']
-  num_samples = (config['eval_num_samples'] if FLAGS.eval_num_samples is None
-                 else FLAGS.eval_num_samples)
+  split = (FLAGS.eval_split if FLAGS['eval_split'].present
+           else config['eval_split'])
+  num_samples = (FLAGS.eval_num_samples if FLAGS['eval_num_samples'].present
+                 else config['eval_num_samples'])
   examples = common.load_examples(config, split)
   functions, step = load_functions(output_dir, config, examples.image_shape,
                                    FLAGS.source)

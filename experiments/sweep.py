@@ -9,7 +9,7 @@ Every flag of `experiments.mnist` has a grid flag here: its plural
 `experiments.mnist` given as themselves (`--training_steps=2000`) apply to
 every run. Each run trains in its own sub-folder of --output_dir; a run that
 finished with the same flags is skipped, and an unfinished one resumes from
-its checkpoint. Then the sweep writes:
+its checkpoint. --output_dir defaults to runs/sweep. Then the sweep writes:
 
   results.csv, results.md   test ELBO, NLL, rate, distortion and active units
                             per run;
@@ -61,7 +61,7 @@ for _name, _flag in _training_flags().items():
       grid_flag_name(_name), None,
       f'Values of --{_name} to sweep, separated by '
       f'{"; (each a comma-separated list)" if _is_list_flag(_flag) else ","}.')
-FLAGS.set_default('output_dir', 'runs/sweep')
+DEFAULT_OUTPUT_DIR = 'runs/sweep'  # Unless --output_dir is given.
 
 
 def grid() -> List[Tuple[str, List[str]]]:
@@ -161,7 +161,8 @@ def main(argv):
   names = [name for name, _ in swept]
   assignments = [list(zip(names, values))
                  for values in itertools.product(*(v for _, v in swept))]
-  output_dir = FLAGS.output_dir
+  output_dir = (FLAGS.output_dir if FLAGS['output_dir'].present
+                else DEFAULT_OUTPUT_DIR)
   os.makedirs(output_dir, exist_ok=True)
   fixed = fixed_args()
   logging.info('Sweeping %d runs into %s; every run gets %s', len(assignments),

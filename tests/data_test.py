@@ -292,6 +292,34 @@ class BatchesTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(sorted(np.round(epoch * 255).astype(int)),
                        list(range(12)))
 
+  def test_labels_follow_their_images(self):
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    examples = data.Examples(
+        dataset=tf.data.Dataset.from_tensor_slices(
+            {'image': images, 'label': np.arange(10, dtype=np.int64) * 2}),
+        image_shape=(1, 1, 1), num_examples=10, source='test')
+    for train in (True, False):
+      x, labels = next(iter(data.batches(examples, 4, 'none', train=train,
+                                         seed=0, labels=True)))
+      self.assertAllEqual(labels, np.round(x.numpy().ravel() * 255) * 2)
+
+  def test_checkpointed_iterator_resumes_where_it_stopped(self):
+    images = np.random.default_rng(0).integers(
+        0, 256, size=(30, 3, 3, 1)).astype(np.uint8)
+    make = lambda: iter(data.batches(self._examples(images), 8, 'dynamic',
+                                     seed=5))
+    iterator = make()
+    for _ in range(5):  # Into the second epoch.
+      next(iterator)
+    path = tf.train.Checkpoint(it=iterator).write(
+        os.path.join(self.create_tempdir().full_path, 'ckpt'))
+    expected = [next(iterator).numpy() for _ in range(6)]
+    restored = make()
+    tf.train.Checkpoint(it=restored).read(path).assert_consumed()
+    self.assertAllEqual([next(restored).numpy() for _ in range(6)], expected)
+    # The checkpoint holds positions, not the images: a few kilobytes.
+    self.assertLess(os.path.getsize(path + '.data-00000-of-00001'), 20_000)
+
   def test_batch_larger_than_the_data(self):
     images = np.zeros([5, 2, 2, 1], np.uint8)
     with self.assertRaisesRegex(data.DataError,

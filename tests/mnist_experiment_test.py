@@ -3,14 +3,17 @@
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from unittest import mock
 
 from absl import flags
 from absl.testing import flagsaver
 from absl.testing import parameterized
 import numpy as np
+from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
 
 from experiments import mnist
@@ -20,7 +23,9 @@ from vae import data
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
-           'latent_traversal.png')
+           'latent_traversal.png', 'latent_means.png')
+TINY = ['--train_split=test[:500]', '--eval_split=test[500:600]',
+        '--batch_size=16', '--eval_num_samples=20', '--log_every=10']
 
 
 def run_main(argv):
@@ -30,9 +35,22 @@ def run_main(argv):
     mnist.main([])
 
 
-def read_metrics(output_dir):
-  with open(os.path.join(output_dir, 'metrics.csv')) as f:
+def read_metrics(output_dir, name='metrics.csv'):
+  with open(os.path.join(output_dir, name)) as f:
     return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def read_summary(output_dir, name='summary.json'):
+  with open(os.path.join(output_dir, name)) as f:
+    return json.load(f)
+
+
+def event_tags(folder):
+  """{'scalars': [...], 'images': [...]} as TensorBoard reads the folder."""
+  accumulator = event_accumulator.EventAccumulator(folder, size_guidance={
+      event_accumulator.TENSORS: 0})
+  accumulator.Reload()
+  return accumulator.Tags()
 
 
 class SmokeTest(tf.test.TestCase):
@@ -63,6 +81,35 @@ class SmokeTest(tf.test.TestCase):
     # 300 steps the ELBO is far better, and the rate is positive.
     self.assertBetween(summary['test_elbo'], -250.0, -60.0)
     self.assertGreater(summary['test_rate'], 1.0)
+    # The 1000-sample IWAE bound is tighter than the ELBO, by a few nats at
+    # this stage (it cannot be looser, up to its Monte Carlo noise).
+    self.assertEqual(summary['eval_num_samples'], 1000)
+    self.assertBetween(summary['test_nll'], -summary['test_elbo'] - 20.0,
+                       -summary['test_elbo'])
+    # A diagonal posterior's per-dimension KLs add up to the rate.
+    self.assertLen(summary['test_kl_per_dimension'], 10)
+    self.assertAllClose(sum(summary['test_kl_per_dimension']),
+                        summary['test_rate'], rtol=1e-4)
+    self.assertEqual(summary['active_units'],
+                     sum(v > 0.01 for v in summary['unit_variances']))
+    self.assertBetween(summary['active_units'], 1, 10)
+
+    eval_rows = read_metrics(output_dir, 'eval_metrics.csv')
+    self.assertEqual([int(r['step']) for r in eval_rows],
+                     [1, 2, 4, 8, 16, 32, 64, 128, 256, 300])
+    self.assertEqual(eval_rows[-1]['elbo'], summary['test_elbo'])
+    self.assertTrue(os.path.isfile(
+        os.path.join(output_dir, 'checkpoints', 'ckpt-300.index')))
+    self.assertTrue(os.path.isfile(
+        os.path.join(output_dir, 'saved_model', 'saved_model.pb')))
+    train_tags = event_tags(os.path.join(output_dir, 'train'))
+    self.assertContainsSubset(
+        ['loss', 'elbo', 'rate', 'distortion', 'learning_rate',
+         'steps_per_second'], train_tags['tensors'])
+    eval_tags = event_tags(os.path.join(output_dir, 'eval'))
+    self.assertContainsSubset(['loss', 'elbo', 'rate', 'distortion', 'nll',
+                               'reconstructions', 'samples'],
+                              eval_tags['tensors'])
 
     rows = read_metrics(output_dir)
     self.assertEqual([int(r['step']) for r in rows],
@@ -86,21 +133,31 @@ class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
       ('notebook', ['--loss_normalization=notebook', '--binarization=none']),
       ('static_mc_kl_xla', ['--binarization=static', '--kl_samples=3',
                             '--jit_compile']),
-      ('beta0_latent1', ['--beta=0', '--latent_size=1',
+      ('beta0_latent2', ['--beta=0', '--latent_size=2',
                          '--hidden_sizes=32']),
   )
   def test_configuration_trains(self, extra):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
-    run_main([f'--data_dir={mnist_dir}', '--train_split=test[:500]',
-              '--eval_split=test[500:600]', '--training_steps=20',
-              '--batch_size=16', f'--output_dir={output_dir}'] + extra)
+    run_main([f'--data_dir={mnist_dir}', '--training_steps=20',
+              f'--output_dir={output_dir}'] + TINY + extra)
     with open(os.path.join(output_dir, 'summary.json')) as f:
       summary = json.load(f)
     for key in ('train_loss', 'test_elbo', 'test_rate', 'test_distortion'):
       self.assertTrue(np.isfinite(summary[key]), msg=key)
-    self.assertTrue(os.path.isfile(
-        os.path.join(output_dir, 'figures', 'loss_curves.png')))
+    for name in FIGURES + (('manifold.png',) if '--latent_size=2' in extra
+                           else ()):
+      self.assertGreater(
+          os.path.getsize(os.path.join(output_dir, 'figures', name)), 1000)
+
+  def test_latent_size_one_has_no_traversal(self):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    run_main([f'--data_dir={mnist_dir}', '--training_steps=5',
+              '--latent_size=1', f'--output_dir={output_dir}'] + TINY)
+    figures = os.listdir(os.path.join(output_dir, 'figures'))
+    self.assertNotIn('latent_traversal.png', figures)
+    self.assertIn('latent_means.png', figures)
 
 
 class ReproducibilityTest(tf.test.TestCase):
@@ -120,6 +177,130 @@ class ReproducibilityTest(tf.test.TestCase):
     first = run(seed=1)
     self.assertEqual(first, run(seed=1))
     self.assertNotEqual(first, run(seed=2))
+
+
+class ResumeTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.mnist_dir = data_test.require_mnist(self)
+    self.output_dir = self.create_tempdir().full_path
+
+  def train(self, steps, *extra, output_dir=None):
+    run_main([f'--data_dir={self.mnist_dir}', f'--training_steps={steps}',
+              '--checkpoint_every=10',
+              f'--output_dir={output_dir or self.output_dir}'] + TINY
+             + list(extra))
+
+  def test_resumed_run_repeats_the_uninterrupted_run(self):
+    straight = self.create_tempdir().full_path
+    self.train(40, output_dir=straight)
+    self.train(20)
+    self.train(40)  # The same command with more steps resumes at step 20.
+    rows, expected = read_metrics(self.output_dir), read_metrics(straight)
+    steps = [int(r['step']) for r in rows]
+    self.assertEqual(steps, [int(r['step']) for r in expected])
+    self.assertEqual(steps, sorted(set(steps)))  # Appended, none repeated.
+    # Restored weights, optimiser, data position and per-step seeds: the
+    # losses and the final numbers repeat exactly.
+    self.assertEqual([r['loss'] for r in rows], [r['loss'] for r in expected])
+    summary, straight_summary = read_summary(self.output_dir), read_summary(
+        straight)
+    self.assertEqual(summary['resumed_from_step'], 20)
+    for key in ('test_elbo', 'test_nll', 'test_rate', 'train_loss'):
+      self.assertEqual(summary[key], straight_summary[key], msg=key)
+    self.assertEqual(len(tf.io.gfile.glob(
+        os.path.join(self.output_dir, 'train', 'events.out.tfevents.*'))), 2)
+
+  def test_killed_run_loses_at_most_the_steps_since_its_checkpoint(self):
+    flags_used = [f'--data_dir={self.mnist_dir}', '--training_steps=1500',
+                  '--checkpoint_every=100', '--log_every=25',
+                  f'--output_dir={self.output_dir}'] + TINY
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'experiments.mnist'] + flags_used, cwd=_REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = os.path.join(self.output_dir, 'checkpoints', 'ckpt-300.index')
+    try:
+      deadline = time.time() + 240
+      while not os.path.exists(checkpoint) and process.poll() is None:
+        self.assertLess(time.time(), deadline, 'no checkpoint in time')
+        time.sleep(0.05)
+      process.send_signal(signal.SIGKILL)
+    finally:
+      process.kill()
+      process.wait()
+    logged = read_metrics(self.output_dir)
+    killed_at = int(logged[-1]['step'])
+    self.assertLess(killed_at, 1500)
+
+    with flagsaver.flagsaver():
+      flags.FLAGS(['mnist'] + flags_used)
+      mnist.main([])
+    summary = read_summary(self.output_dir)
+    resumed_from = summary['resumed_from_step']
+    # It resumed from its newest checkpoint: a multiple of 100 at least 300,
+    # at most the steps logged before the kill, within 100 steps of them.
+    self.assertEqual(resumed_from % 100, 0)
+    self.assertBetween(resumed_from, 300, killed_at)
+    self.assertLessEqual(killed_at - resumed_from, 100)
+    steps = [int(r['step']) for r in read_metrics(self.output_dir)]
+    self.assertEqual(steps, sorted(set(steps)))
+    self.assertEqual(steps[-1], 1500)
+    self.assertEqual(summary['steps'], 1500)
+
+  def test_finished_run_is_evaluated_again_not_retrained(self):
+    self.train(20)
+    first = read_summary(self.output_dir)
+    with open(os.path.join(self.output_dir, 'metrics.csv')) as f:
+      log = f.read()
+    self.train(20)
+    again = read_summary(self.output_dir)
+    with open(os.path.join(self.output_dir, 'metrics.csv')) as f:
+      self.assertEqual(f.read(), log)
+    self.assertEqual(again['resumed_from_step'], 20)
+    for key in ('test_elbo', 'test_nll', 'active_units'):
+      self.assertEqual(again[key], first[key], msg=key)
+
+  def test_changed_flags_are_refused_and_nothing_is_touched(self):
+    self.train(20)
+    with open(os.path.join(self.output_dir, 'metrics.csv'), 'rb') as f:
+      log = f.read()
+    with self.assertRaisesRegex(
+        mnist.InputError, r'(?s)other flags.*--beta: 0.01 then, 1.0 now.*'
+        r'--restart'):
+      self.train(40, '--beta=1')
+    with open(os.path.join(self.output_dir, 'metrics.csv'), 'rb') as f:
+      self.assertEqual(f.read(), log)
+    with self.assertRaisesRegex(mnist.InputError,
+                                'trained to step 20, past --training_steps=10'):
+      self.train(10)
+
+  def test_restart_starts_afresh(self):
+    self.train(20)
+    self.train(10, '--beta=1', '--restart')
+    rows = read_metrics(self.output_dir)
+    self.assertEqual(int(rows[0]['step']), 1)
+    self.assertEqual(int(rows[-1]['step']), 10)
+    self.assertEqual(read_summary(self.output_dir, 'config.json')['beta'], 1.0)
+    self.assertEqual(
+        sorted(os.listdir(os.path.join(self.output_dir, 'checkpoints'))),
+        ['checkpoint', 'ckpt-10.data-00000-of-00001', 'ckpt-10.index'])
+
+  def test_corrupt_checkpoint_is_named_and_the_one_before_used(self):
+    self.train(20)
+    newest = os.path.join(self.output_dir, 'checkpoints', 'ckpt-20')
+    data_file = newest + '.data-00000-of-00001'
+    with open(data_file, 'r+b') as f:
+      f.truncate(100)
+    with self.assertRaisesRegex(mnist.InputError,
+                                r'(?s)cannot restore the checkpoint .*ckpt-20.*'
+                                r'Move .*ckpt-20\.\* out .*ckpt-10'):
+      self.train(30)
+    moved = self.create_tempdir().full_path
+    for suffix in ('.index', '.data-00000-of-00001'):
+      os.replace(newest + suffix, os.path.join(moved, 'ckpt-20' + suffix))
+    self.train(30)
+    self.assertEqual(read_summary(self.output_dir)['resumed_from_step'], 10)
 
 
 class BadInputTest(tf.test.TestCase, parameterized.TestCase):
@@ -192,28 +373,14 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
                 f'--output_dir={self.output_dir}'])
     self.assert_nothing_trained()
 
-  def test_earlier_results_are_kept(self):
+  def test_unknown_results_are_kept(self):
     with open(os.path.join(self.output_dir, 'summary.json'), 'w') as f:
       f.write('{"test_elbo": -90.0}')
-    with self.assertRaisesRegex(mnist.InputError, 'already holds the results .*'
-                                '--overwrite'):
+    with self.assertRaisesRegex(mnist.InputError, 'holds results .*summary'
+                                r'\.json.* but no config\.json.*--restart'):
       run_main([f'--output_dir={self.output_dir}'])
     with open(os.path.join(self.output_dir, 'summary.json')) as f:
       self.assertEqual(f.read(), '{"test_elbo": -90.0}')
-
-  def test_overwrite_leaves_no_stale_summary(self):
-    mnist_dir = data_test.require_mnist(self)
-    with open(os.path.join(self.output_dir, 'summary.json'), 'w') as f:
-      f.write('{"test_elbo": -90.0}')
-    # This run fails after it starts writing: the old summary must not stay
-    # beside its log as if it were this run's.
-    with self.assertRaises(FloatingPointError):
-      run_main([f'--data_dir={mnist_dir}', '--train_split=test[:500]',
-                '--eval_split=test[500:600]', '--learning_rate=1e30',
-                '--training_steps=50', '--overwrite',
-                f'--output_dir={self.output_dir}'])
-    self.assertFalse(
-        os.path.exists(os.path.join(self.output_dir, 'summary.json')))
 
   def test_divergence_stops_with_the_log_kept(self):
     mnist_dir = data_test.require_mnist(self)

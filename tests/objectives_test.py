@@ -126,6 +126,35 @@ class KLDivergenceTest(tf.test.TestCase, parameterized.TestCase):
     std = np.std(q.log_prob(z) - p.log_prob(z), axis=0)
     self.assertAllClose(estimate, analytic, atol=5 * std / np.sqrt(n), rtol=0)
 
+  def test_kl_per_dimension_sums_to_the_diagonal_kl(self):
+    m1 = self.rng.normal(size=(3, 4)).astype(np.float32)
+    s1 = self.rng.uniform(0.2, 2.0, size=(3, 4)).astype(np.float32)
+    per_dim = objectives.kl_per_dimension(_diag(m1, s1), priors.StandardNormal(4))
+    self.assertEqual(per_dim.shape, [3, 4])
+    # Each term is the univariate KL of dimension i, by the NumPy formula.
+    self.assertAllClose(per_dim, np.log(1 / s1) + (s1**2 + m1**2) / 2 - 0.5,
+                        rtol=1e-5)
+    self.assertAllClose(np.sum(per_dim, -1),
+                        objectives.kl_divergence(_diag(m1, s1),
+                                                 priors.StandardNormal(4)),
+                        rtol=1e-5)
+
+  def test_kl_per_dimension_of_full_covariance_uses_marginals(self):
+    c1, l1 = self._random_tril(2, 3)
+    m1 = self.rng.normal(size=(2, 3))
+    per_dim = objectives.kl_per_dimension(tfd.MultivariateNormalTriL(m1, l1),
+                                          _diag(np.zeros(3), np.ones(3)))
+    s1 = np.sqrt(np.diagonal(c1, axis1=-2, axis2=-1))
+    self.assertAllClose(per_dim, np.log(1 / s1) + (s1**2 + m1**2) / 2 - 0.5,
+                        rtol=1e-6)
+
+  def test_kl_per_dimension_needs_a_factorised_normal_prior(self):
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=[0., 0.]),
+        tfd.MultivariateNormalDiag(loc=[[-1., 0.], [1., 0.]]))
+    with self.assertRaises(NotImplementedError):
+      objectives.kl_per_dimension(_diag(tf.zeros([3, 2]), 1.), mixture)
+
   def test_monte_carlo_rejects_zero_samples(self):
     with self.assertRaisesRegex(ValueError, 'num_samples must be positive'):
       objectives.kl_divergence(_diag([0.], [1.]), _diag([0.], [1.]),

@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+from scipy import stats
 import tensorflow as tf
 
 from vae import plotting
@@ -34,6 +35,32 @@ class PlottingTest(tf.test.TestCase):
     self.assertEqual(tiled.shape, (4, 9))
     self.assertAllEqual(tiled[::2, ::3], [[0, 1, 2], [3, 4, 5]])
 
+  def test_manifold_codes_are_normal_quantiles(self):
+    z = plotting.manifold_codes(grid_size=3, low=0.1, high=0.9)
+    grid = z.reshape(3, 3, 2)
+    # Phi^-1(0.1), Phi^-1(0.5), Phi^-1(0.9) from scipy's table values.
+    quantiles = stats.norm.ppf([0.1, 0.5, 0.9])
+    self.assertAllClose(grid[0, :, 0], quantiles, rtol=1e-6)
+    self.assertAllClose(grid[:, 0, 1], quantiles[::-1], rtol=1e-6)
+
+  def test_project_2d_keeps_two_dimensions_and_finds_principal_axes(self):
+    points = np.random.default_rng(0).normal(size=(50, 2))
+    projected, names, explained = plotting.project_2d(points)
+    self.assertAllEqual(projected, points)
+    self.assertEqual(explained, 1.0)
+    self.assertEqual(names, ('z[0]', 'z[1]'))
+    # Five dimensions whose variance lies along two known directions.
+    rng = np.random.default_rng(1)
+    basis = np.linalg.qr(rng.normal(size=(5, 2)))[0].T  # Orthonormal rows.
+    coefficients = rng.normal(size=(500, 2)) * [3.0, 1.0]
+    points = coefficients @ basis + 0.01 * rng.normal(size=(500, 5))
+    projected, _, explained = plotting.project_2d(points)
+    self.assertGreater(explained, 0.999)
+    # Up to sign, the first axis is the direction with variance 9.
+    self.assertAllClose(np.abs(np.corrcoef(projected[:, 0],
+                                           coefficients[:, 0])[0, 1]), 1.0,
+                        atol=1e-3)
+
   def test_figures_are_written(self):
     folder = self.create_tempdir().full_path
     rng = np.random.default_rng(0)
@@ -46,6 +73,17 @@ class PlottingTest(tf.test.TestCase):
                                  os.path.join(folder, 'recon.png')),
         plotting.image_grid(images, 2, 2, os.path.join(folder, 'grid.png'),
                             title='grid'),
+        plotting.loss_curves([1, 2, 4], {'loss': [3., 2., 1.]},
+                             os.path.join(folder, 'loss_eval.png'),
+                             eval_steps=[2, 4], eval_curves={'loss': [2.5, 1.]}),
+        plotting.latent_scatter(rng.normal(size=(30, 5)),
+                                rng.integers(10, size=30),
+                                os.path.join(folder, 'means.png')),
+        plotting.latent_scatter(rng.normal(size=(30, 1)), -np.ones(30),
+                                os.path.join(folder, 'means_1d.png')),
+        plotting.rate_distortion([1., 5., 20.], [90., 80., 75.],
+                                 ['a', 'b', 'c'],
+                                 os.path.join(folder, 'rd.png')),
     ]
     for path in paths:
       with open(path, 'rb') as f:
