@@ -1,0 +1,129 @@
+"""Tests for experiments/sweep.py: the grid, the table and skipping."""
+
+import csv
+import os
+
+from absl import flags
+from absl.testing import flagsaver
+import tensorflow as tf
+
+from experiments import common
+from experiments import sweep
+from tests import data_test
+from tests import mnist_experiment_test
+
+
+def parse(argv):
+  flags.FLAGS(['sweep'] + list(argv))
+
+
+class GridTest(tf.test.TestCase):
+
+  @flagsaver.flagsaver
+  def test_plural_and_grid_flags(self):
+    parse(['--latent_sizes=2,10,32', '--betas=0,0.01',
+           '--hidden_sizes_grid=100,100;500,500'])
+    self.assertEqual(sweep.grid(), [('beta', ['0', '0.01']),
+                                    ('latent_size', ['2', '10', '32']),
+                                    ('hidden_sizes', ['100,100', '500,500'])])
+    self.assertEqual(
+        sweep.run_name([('beta', '0.01'), ('hidden_sizes', '100,100')]),
+        'beta-0.01_hidden_sizes-100-100')
+
+  @flagsaver.flagsaver
+  def test_fixed_flags_go_to_every_run(self):
+    parse(['--betas=0,1', '--training_steps=7', '--jit_compile',
+           '--hidden_sizes=32'])
+    self.assertCountEqual(sweep.fixed_args(), [
+        '--training_steps=7', '--jit_compile', '--hidden_sizes=32'])
+
+  @flagsaver.flagsaver
+  def test_bad_values_fail_before_any_run(self):
+    parse(['--latent_sizes=2,zero'])
+    with self.assertRaisesRegex(common.InputError,
+                                "--latent_sizes: 'zero' is not a value of "
+                                '--latent_size'):
+      sweep.grid()
+    parse(['--latent_sizes=2,0'])
+    with self.assertRaisesRegex(common.InputError, "'0' is not a value"):
+      sweep.grid()
+
+  @flagsaver.flagsaver
+  def test_a_flag_both_fixed_and_swept(self):
+    parse(['--betas=0,1', '--beta=2'])
+    with self.assertRaisesRegex(common.InputError, '--beta and --betas'):
+      sweep.grid()
+
+
+class SweepTest(tf.test.TestCase):
+
+  def test_runs_tabulates_and_skips_finished_runs(self):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    argv = ['--betas=0,1', f'--data_dir={mnist_dir}', '--training_steps=10',
+            f'--output_dir={output_dir}'] + mnist_experiment_test.TINY
+
+    def run_sweep():
+      with flagsaver.flagsaver():
+        parse(argv)
+        sweep.main(['sweep'])
+      with open(os.path.join(output_dir, sweep.RESULTS_CSV)) as f:
+        return list(csv.DictReader(f))
+
+    rows = run_sweep()
+    self.assertEqual([r['run'] for r in rows], ['beta-0', 'beta-1'])
+    self.assertEqual([r['status'] for r in rows], ['trained', 'trained'])
+    for row in rows:
+      summary = mnist_experiment_test.read_summary(
+          os.path.join(output_dir, row['run']))
+      self.assertEqual(summary['beta'], float(row['beta']))
+      self.assertEqual(float(row['test_elbo']), summary['test_elbo'])
+      self.assertEqual(float(row['test_nll']), summary['test_nll'])
+      self.assertEqual(int(row['active_units']), summary['active_units'])
+    with open(os.path.join(output_dir, sweep.RESULTS_MD)) as f:
+      table = f.read().splitlines()
+    self.assertLen(table, 4)  # Header, rule, two runs.
+    self.assertStartsWith(table[2], '| beta-0 | 0 | trained | ')
+    figure = os.path.join(output_dir, sweep.RATE_DISTORTION)
+    self.assertGreater(os.path.getsize(figure), 5000)
+
+    log = os.path.join(output_dir, 'beta-1', 'metrics.csv')
+    modified = os.path.getmtime(log)
+    again = run_sweep()
+    self.assertEqual([r['status'] for r in again], ['skipped (finished)'] * 2)
+    self.assertEqual(os.path.getmtime(log), modified)
+    self.assertEqual([r['test_elbo'] for r in again],
+                     [r['test_elbo'] for r in rows])
+    # Other flags make other runs: not finished, so not skipped.
+    with flagsaver.flagsaver():
+      parse(argv)
+      self.assertTrue(sweep.is_finished(os.path.join(output_dir, 'beta-1'),
+                                        [('beta', '1')]))
+    with flagsaver.flagsaver():
+      parse(argv + ['--learning_rate=0.01'])
+      self.assertFalse(sweep.is_finished(os.path.join(output_dir, 'beta-1'),
+                                         [('beta', '1')]))
+
+  def test_failed_run_is_reported_and_the_others_tabulated(self):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    # batch_size 600 is more than the 500 training examples: run fails.
+    with flagsaver.flagsaver():
+      parse(['--batch_sizes=16,600', f'--data_dir={mnist_dir}',
+             '--training_steps=5', '--train_split=test[:500]',
+             '--eval_split=test[500:600]', '--eval_num_samples=5',
+             f'--output_dir={output_dir}'])
+      with self.assertRaisesRegex(common.InputError,
+                                  r'1 of 2 runs failed: batch_size-600 '
+                                  r'\(see .*sweep\.log\)'):
+        sweep.main(['sweep'])
+    with open(os.path.join(output_dir, sweep.RESULTS_CSV)) as f:
+      rows = list(csv.DictReader(f))
+    self.assertEqual([r['status'] for r in rows],
+                     ['trained', 'failed (exit 1)'])
+    with open(os.path.join(output_dir, 'batch_size-600', sweep.RUN_LOG)) as f:
+      self.assertIn('batch_size 600 is larger than the 500', f.read())
+
+
+if __name__ == '__main__':
+  tf.test.main()
