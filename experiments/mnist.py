@@ -90,7 +90,7 @@ flags.DEFINE_integer('eval_num_samples', 1000,
                      'Importance samples k of the test log-likelihood (the '
                      'IWAE bound; papers use 5000). 0 skips it.',
                      lower_bound=0)
-flags.DEFINE_integer('eval_chunk_size', 100,
+flags.DEFINE_integer('eval_chunk_size', 20,
                      'Importance samples drawn at once: memory grows with '
                      'this and --eval_batch_size, not with '
                      '--eval_num_samples.', lower_bound=1)
