@@ -167,8 +167,8 @@ def _earlier_run(output_dir: str, config: Dict, restart: bool) -> bool:
   if changed:
     raise InputError(
         f'--output_dir={output_dir} holds a run with other flags, so this '
-        f'command cannot resume it:\n  ' + '\n  '.join(changed) + '\nPass '
-        f'another --output_dir, or --restart to replace that run.')
+        'command cannot resume it:\n  ' + '\n  '.join(changed) + '\nPass '
+        'another --output_dir, or --restart to replace that run.')
   return True
 
 

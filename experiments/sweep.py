@@ -106,11 +106,10 @@ def run_name(assignment: Sequence[Tuple[str, str]]) -> str:
 
 def _expected_config(assignment) -> Dict:
   """The config.json a finished run of these flags would hold."""
-  config = {}
-  for name, flag in _training_flags().items():
-    config[name] = flag.value
+  training_flags = _training_flags()
+  config = {name: flag.value for name, flag in training_flags.items()}
   for name, value in assignment:
-    config[name] = _training_flags()[name].parser.parse(value)
+    config[name] = training_flags[name].parser.parse(value)
   return config
 
 

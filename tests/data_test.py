@@ -3,7 +3,6 @@
 import contextlib
 import gzip
 import os
-import shutil
 import struct
 import subprocess
 import sys

@@ -8,7 +8,6 @@ import tensorflow as tf
 from vae import decoders
 from vae import encoders
 from vae import model as model_lib
-from vae import objectives
 from vae import priors
 from vae import training
 

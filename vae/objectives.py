@@ -209,6 +209,17 @@ def kl_per_dimension(posterior: tfd.Distribution,
   return tfd.kl_divergence(marginals, prior.distribution)
 
 
+def log_importance_weights(posterior: tfd.Distribution,
+                           decoder: Decoder,
+                           prior: priors.PriorLike,
+                           x: tf.Tensor,
+                           z: tf.Tensor) -> tf.Tensor:
+  """log p(x|z) + log p(z) - log q(z|x) per draw: z [k, batch, latent] gives
+  [k, batch], the terms of the IWAE bound."""
+  return (decoder(z).log_prob(x) + priors.as_distribution(prior).log_prob(z)
+          - posterior.log_prob(z))
+
+
 def iwae_bound(encoder: Encoder,
                decoder: Decoder,
                prior: priors.PriorLike,
@@ -223,10 +234,8 @@ def iwae_bound(encoder: Encoder,
   """
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive, got {num_samples}')
-  prior = priors.as_distribution(prior)
   posterior = encoder(x)
   z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
-  log_weights = (decoder(z).log_prob(x) + prior.log_prob(z)
-                 - posterior.log_prob(z))  # [k, batch]
+  log_weights = log_importance_weights(posterior, decoder, prior, x, z)
   return (tf.reduce_logsumexp(log_weights, axis=0)
           - tf.math.log(tf.cast(num_samples, log_weights.dtype)))
