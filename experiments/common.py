@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
+from absl import app
 import numpy as np
 import tensorflow as tf
 import tqdm
@@ -46,6 +47,19 @@ FIGURE_FILES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
 
 class InputError(ValueError):
   """A flag or a run's folder asks for something impossible; says what."""
+
+
+def run_main(main, errors=(InputError,)):
+  """`app.run(main)`, with `errors` ending in a message, not a traceback."""
+  try:
+    app.run(main)
+  except errors as e:
+    raise SystemExit(f'Error: {e}') from e
+  except KeyboardInterrupt:
+    raise SystemExit(
+        'Interrupted. Run the same command again to resume: a run continues '
+        'from the last checkpoint in its --output_dir (--restart starts '
+        'afresh).') from None
 
 
 def progress(**kwargs) -> tqdm.tqdm:

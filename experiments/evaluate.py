@@ -15,7 +15,6 @@ import math
 import os
 from typing import Dict
 
-from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
@@ -137,10 +136,7 @@ def main(argv):
 
 
 def run():
-  try:
-    app.run(main)
-  except common.InputError as e:
-    raise SystemExit(f'Error: {e}') from e
+  common.run_main(main)
 
 
 if __name__ == '__main__':

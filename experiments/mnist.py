@@ -27,7 +27,6 @@ import shutil
 import time
 from typing import Dict, List
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -431,15 +430,7 @@ def main(argv):
 
 def run():
   """Runs main; bad input and divergence end in a message, not a traceback."""
-  try:
-    app.run(main)
-  except (InputError, FloatingPointError) as e:
-    raise SystemExit(f'Error: {e}') from e
-  except KeyboardInterrupt:
-    raise SystemExit(
-        'Interrupted. Run the same command again to resume from the last '
-        'checkpoint in --output_dir, or add --restart to start afresh.'
-    ) from None
+  common.run_main(main, (InputError, FloatingPointError))
 
 
 if __name__ == '__main__':

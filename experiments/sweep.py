@@ -24,7 +24,6 @@ import sys
 import time
 from typing import Dict, List, Sequence, Tuple
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -214,10 +213,7 @@ def main(argv):
 
 
 def run():
-  try:
-    app.run(main)
-  except common.InputError as e:
-    raise SystemExit(f'Error: {e}') from e
+  common.run_main(main)
 
 
 if __name__ == '__main__':
