@@ -7,6 +7,7 @@ rebuild a run from its folder alone.
 
 import csv
 import json
+import math
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -177,6 +178,19 @@ def test_loss(results: evaluation.Results, config: Dict,
       results.distortion, results.rate, config['beta'],
       config['loss_normalization'], num_pixels=int(np.prod(image_shape)),
       latent_size=config['latent_size']))
+
+
+def evaluate_split(functions, batches, num_examples: int, config: Dict,
+                   num_samples: int) -> evaluation.Results:
+  """A run's full evaluation of its eval split, with a progress bar: the ELBO
+  terms and the NLL from `num_samples` importance samples, drawn with the
+  run's chunk size and seed, so training and re-evaluation agree."""
+  total = math.ceil(num_examples / config['eval_batch_size'])
+  return evaluation.evaluate(
+      functions,
+      progress(iterable=batches, total=total, unit='batch', desc='evaluating'),
+      num_samples=num_samples, chunk_size=config['eval_chunk_size'],
+      seed=config['seed'])
 
 
 def results_summary(results: evaluation.Results, config: Dict,

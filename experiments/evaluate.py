@@ -11,7 +11,6 @@ reported in summary.json. With the run's own settings they agree to float
 precision.
 """
 
-import math
 import os
 from typing import Dict
 
@@ -21,7 +20,6 @@ import tensorflow as tf
 
 from experiments import common
 from experiments import mnist
-from vae import evaluation
 from vae import export
 
 # The flags this script shares with experiments.mnist: --output_dir (the run to
@@ -82,8 +80,8 @@ def compare(reported: Dict, now: Dict) -> str:
 def main(argv):
   if len(argv) > 1:
     raise common.InputError(f'unexpected arguments: {" ".join(argv[1:])}')
-  training_flags = [f'--{f.name}' for f in FLAGS.get_flags_for_module(mnist)
-                    if f.present and f.name not in _SHARED]
+  training_flags = [f'--{name}' for name, f in mnist.training_flags().items()
+                    if f.present and name not in _SHARED]
   if training_flags:
     raise common.InputError(
         f'{", ".join(training_flags)}: evaluate reads the training flags from '
@@ -109,13 +107,8 @@ def main(argv):
                output_dir, FLAGS.source, f', step {step}' if step else '',
                split, num_samples)
   batches = common.eval_batches(examples, config)
-  results = evaluation.evaluate(
-      functions,
-      common.progress(iterable=batches, unit='batch', desc='evaluating',
-                      total=math.ceil(examples.num_examples /
-                                      config['eval_batch_size'])),
-      num_samples=num_samples, chunk_size=config['eval_chunk_size'],
-      seed=config['seed'])
+  results = common.evaluate_split(functions, batches, examples.num_examples,
+                                 config, num_samples)
   now = common.results_summary(results, config, examples.image_shape)
   now.update(source=FLAGS.source, step=step, eval_split=split)
   common.write_json(os.path.join(output_dir, EVALUATION), now)

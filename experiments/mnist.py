@@ -38,6 +38,7 @@ from vae import data
 from vae import evaluation
 from vae import export
 from vae import objectives
+from vae import plotting
 from vae import training
 
 # Defaults are the Sonnet 2 notebook's.
@@ -137,12 +138,24 @@ def _is_power_of_two(step: int) -> bool:
   return step & (step - 1) == 0
 
 
-def flag_values() -> Dict:
-  """This script's flags by name, as config.json holds them."""
+def training_flags() -> Dict[str, flags.Flag]:
+  """This script's flags by name."""
   # absl files the flags under this module's name, or argv[0] when run as
   # __main__: ask it where --beta lives.
-  return {f.name: f.value for f in FLAGS.get_flags_for_module(
+  return {f.name: f for f in FLAGS.get_flags_for_module(
       FLAGS.find_module_defining_flag('beta'))}
+
+
+def flag_values() -> Dict:
+  """This script's flags by name, as config.json holds them."""
+  return {name: f.value for name, f in training_flags().items()}
+
+
+def changed_flags(earlier: Dict, config: Dict) -> List[str]:
+  """The flags of `config` that change what `earlier` trained, described."""
+  return [f'--{k}: {earlier.get(k)!r} then, {v!r} now'
+          for k, v in sorted(config.items())
+          if k not in RESUMABLE_FLAGS and earlier.get(k) != v]
 
 
 def _earlier_run(output_dir: str, config: Dict, restart: bool) -> bool:
@@ -159,10 +172,7 @@ def _earlier_run(output_dir: str, config: Dict, restart: bool) -> bool:
           f'but no {common.CONFIG}, so they cannot be resumed. Pass another '
           f'--output_dir, or --restart to replace them.')
     return False
-  earlier = common.read_json(config_path)
-  changed = [f'--{k}: {earlier.get(k)!r} then, {v!r} now'
-             for k, v in sorted(config.items())
-             if k not in RESUMABLE_FLAGS and earlier.get(k) != v]
+  changed = changed_flags(common.read_json(config_path), config)
   if changed:
     raise InputError(
         f'--output_dir={output_dir} holds a run with other flags, so this '
@@ -211,10 +221,8 @@ def _image_summaries(functions, eval_images: np.ndarray, seed: int):
   tf.summary.image('reconstructions', tf.concat([inputs, outputs], axis=2),
                    max_outputs=8)
   samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))['mean']
-  h, w, c = samples.shape[1:]
-  grid = tf.reshape(tf.transpose(tf.reshape(samples, [8, 8, h, w, c]),
-                                 [0, 2, 1, 3, 4]), [1, 8 * h, 8 * w, c])
-  tf.summary.image('samples', grid)
+  tf.summary.image('samples', plotting.tile(samples.numpy(), 8, 8)[None, ...,
+                                                                    None])
 
 
 def main(argv):
@@ -241,8 +249,6 @@ def main(argv):
     raise InputError(f'--batch_size={FLAGS.batch_size} with '
                      f'--train_split={FLAGS.train_split}: {e}') from e
   eval_batches = common.eval_batches(eval_examples, config)
-  num_eval_batches = math.ceil(eval_examples.num_examples /
-                               FLAGS.eval_batch_size)
   logging.info('Training on %d examples (%s), evaluating on %d.',
                train_examples.num_examples, train_examples.source,
                eval_examples.num_examples)
@@ -289,14 +295,14 @@ def main(argv):
       os.path.join(output_dir, common.EVAL_EVENTS))
   eval_images = next(iter(eval_batches))[0].numpy()
 
-  def evaluate_elbo(step):
-    results = evaluation.evaluate(functions, eval_batches, seed=seed)
-    eval_rows.append(_eval_row(step, results, config, image_shape))
+  def record_eval(step, results):
+    """Logs eval results as the row of `step` (replacing an earlier one)."""
+    row = _eval_row(step, results, config, image_shape)
+    eval_rows[:] = [r for r in eval_rows if r['step'] != step] + [row]
     _write_rows(eval_path, common.EVAL_FIELDS, eval_rows)
     with eval_writer.as_default(step=step):
       for name in ('loss', 'elbo', 'rate', 'distortion'):
-        tf.summary.scalar(name, eval_rows[-1][name])
-    return results
+        tf.summary.scalar(name, row[name])
 
   def save_checkpoint(step):
     checkpoint.step.assign(step)
@@ -310,7 +316,7 @@ def main(argv):
   timed_from = None  # When the first step, which compiles, had finished.
   not_training = 0.0  # Seconds since then spent evaluating and saving.
   bar = common.progress(total=num_steps, initial=start_step, unit='step',
-                  desc='training')
+                        desc='training')
   with open(metrics_path, 'a', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=common.METRIC_FIELDS)
     for step in range(start_step + 1, num_steps + 1):
@@ -361,7 +367,8 @@ def main(argv):
         save_checkpoint(step)
       if step < num_steps and (_is_power_of_two(step)
                                or step % FLAGS.eval_every == 0):
-        evaluate_elbo(step)
+        record_eval(step, evaluation.evaluate(functions, eval_batches,
+                                              seed=seed))
       not_training += time.perf_counter() - paused_at
   bar.close()
   train_seconds = (time.perf_counter() - timed_from - not_training
@@ -373,24 +380,18 @@ def main(argv):
   # The final evaluation: the ELBO as during training, and the NLL.
   logging.info('Evaluating on %s (%d importance samples per image)...',
                FLAGS.eval_split, FLAGS.eval_num_samples)
-  results = evaluation.evaluate(
-      functions,
-      common.progress(iterable=eval_batches, total=num_eval_batches, unit='batch',
-                desc='evaluating'),
-      num_samples=FLAGS.eval_num_samples, chunk_size=FLAGS.eval_chunk_size,
-      seed=seed)
-  eval_rows = [r for r in eval_rows if r['step'] != num_steps]
-  eval_rows.append(_eval_row(num_steps, results, config, image_shape))
-  _write_rows(eval_path, common.EVAL_FIELDS, eval_rows)
+  results = common.evaluate_split(functions, eval_batches,
+                                 eval_examples.num_examples, config,
+                                 FLAGS.eval_num_samples)
+  record_eval(num_steps, results)
   test = common.results_summary(results, config, image_shape)
   logging.info('eval on %s: elbo %.3f, nll %s, rate %.3f, distortion %.3f, '
                '%d active units', FLAGS.eval_split, results.elbo,
                'n/a' if results.nll is None else f'{results.nll:.3f}',
                results.rate, results.distortion, results.active_units)
   with eval_writer.as_default(step=num_steps):
-    for name in ('loss', 'elbo', 'rate', 'distortion', 'nll'):
-      if test[f'test_{name}'] is not None:
-        tf.summary.scalar(name, test[f'test_{name}'])
+    if results.nll is not None:
+      tf.summary.scalar('nll', results.nll)
     tf.summary.scalar('active_units', results.active_units)
   train_writer.flush()
   eval_writer.flush()

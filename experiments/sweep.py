@@ -42,9 +42,8 @@ RUN_LOG = 'sweep.log'
 
 
 def _training_flags() -> Dict[str, flags.Flag]:
-  module = FLAGS.find_module_defining_flag('beta')
-  return {f.name: f for f in FLAGS.get_flags_for_module(module)
-          if f.name not in _NOT_SWEPT}
+  return {name: f for name, f in mnist.training_flags().items()
+          if name not in _NOT_SWEPT}
 
 
 def grid_flag_name(name: str) -> str:
@@ -124,9 +123,8 @@ def is_finished(run_dir: str, assignment) -> bool:
   except common.InputError:
     return False
   expected = _expected_config(assignment)
-  same = all(config.get(k) == v for k, v in expected.items()
-             if k not in mnist.RESUMABLE_FLAGS)
-  return same and summary.get('steps') == expected['training_steps']
+  return (not mnist.changed_flags(config, expected)
+          and summary.get('steps') == expected['training_steps'])
 
 
 def write_tables(rows: List[Dict], output_dir: str, swept_names: List[str]):

@@ -29,9 +29,9 @@ class PlottingTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'latent_size >= 2, got 1'):
       plotting.traversal_codes(1)
 
-  def test_image_grid_tiles_row_major(self):
+  def test_tile_is_row_major(self):
     images = np.arange(6)[:, None, None, None] * np.ones([6, 2, 3, 1])
-    tiled = plotting._image_grid(images, rows=2, cols=3)
+    tiled = plotting.tile(images, rows=2, cols=3)
     self.assertEqual(tiled.shape, (4, 9))
     self.assertAllEqual(tiled[::2, ::3], [[0, 1, 2], [3, 4, 5]])
 

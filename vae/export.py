@@ -74,8 +74,9 @@ class ModelFunctions(tf.Module):
     return {'z': z, 'mean': self.vae.decoder(z).mean()}
 
   def _elbo(self, x, seed):
-    terms = self.vae.elbo(x, seed=seed)
-    posterior = self.vae.encoder(x)
+    posterior = self.vae.encoder(x)  # Encoded once, for all the outputs.
+    terms = objectives.elbo(lambda _: posterior, self.vae.decoder,
+                            self.vae.prior, x, seed=seed)
     outputs = {'elbo': terms.elbo, 'rate': terms.rate,
                'distortion': terms.distortion,
                'posterior_mean': posterior.mean()}

@@ -20,7 +20,7 @@ def _save(fig, path: str) -> str:
   return path
 
 
-def _image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+def tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
   """Tiles [rows * cols, H, W, C] images into one [rows * H, cols * W] array."""
   images = np.asarray(images)[:rows * cols]
   h, w = images.shape[1:3]
@@ -91,7 +91,7 @@ def image_grid(images: np.ndarray, rows: int, cols: int, path: str,
                extent: Optional[Sequence[float]] = None) -> str:
   """A grid of images, such as samples from the prior or a traversal."""
   fig, ax = plt.subplots(figsize=(7, 7))
-  ax.imshow(_image_grid(images, rows, cols), cmap='gray', vmin=0, vmax=1,
+  ax.imshow(tile(images, rows, cols), cmap='gray', vmin=0, vmax=1,
             extent=extent)
   ax.set_title(title)
   if xlabel or ylabel:
