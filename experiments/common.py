@@ -21,6 +21,7 @@ from vae import data
 from vae import decoders
 from vae import encoders
 from vae import evaluation
+from vae import export
 from vae import model as model_lib
 from vae import objectives
 from vae import plotting
@@ -44,6 +45,40 @@ METRIC_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion',
 EVAL_FIELDS = ('step', 'loss', 'elbo', 'rate', 'distortion')
 FIGURE_FILES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
                 'latent_traversal.png', 'latent_means.png', 'manifold.png')
+
+
+# The model-zoo choices and their defaults. A run's config.json from before a
+# choice existed lacks its key; it means the default.
+MODELS = ('vae', 'autoencoder')
+NETWORKS = ('mlp', 'conv')
+PRIORS = ('normal', 'mixture', 'vamp')
+LATENTS = ('gaussian', 'categorical')
+OBJECTIVES = ('elbo', 'iwae')
+MODEL_DEFAULTS = {
+    'model': 'vae',
+    'encoder': 'mlp',
+    'decoder': 'mlp',
+    'conv_channels': ['32', '64'],
+    'posterior': 'diagonal',
+    'prior': 'normal',
+    'prior_components': 10,
+    'likelihood': 'bernoulli',
+    'likelihood_scale': None,
+    'latent': 'gaussian',
+    'num_classes': 10,
+    'temperature': 1.0,
+    'min_temperature': 0.5,
+    'temperature_decay': 1e-4,
+    'objective': 'elbo',
+    'num_importance_samples': 5,
+    'kl_warmup_steps': 0,
+    'free_bits': 0.0,
+}
+
+
+def setting(config: Dict, key: str):
+  """`config[key]`, or the default of a model-zoo choice it predates."""
+  return config[key] if key in config else MODEL_DEFAULTS[key]
 
 
 class InputError(ValueError):
@@ -158,17 +193,162 @@ def eval_batches(examples: data.Examples, config: Dict) -> tf.data.Dataset:
                       seed=config['seed'] + 1, labels=True)
 
 
-def build_model(config: Dict, image_shape: Sequence[int]) -> model_lib.VAE:
-  """The run's VAE, with its variables created (so a checkpoint can fill
-  them in at once)."""
+def check_config(config: Dict):
+  """Refuses combinations of choices that mean nothing, saying why."""
+  get = lambda key: setting(config, key)
+  non_default = lambda key: get(key) != MODEL_DEFAULTS[key]
+
+  def refuse(keys, why):
+    given = ' '.join(f'--{k}={get(k)}' for k in keys)
+    raise InputError(f'{given}: {why}')
+
+  if get('model') == 'autoencoder':
+    for key in ('posterior', 'prior', 'latent', 'objective', 'free_bits',
+                'kl_warmup_steps'):
+      if non_default(key):
+        refuse(['model', key], 'a plain autoencoder has a deterministic '
+               'encoder and no prior or KL; drop --' + key + '.')
+    if config.get('kl_samples') is not None:
+      refuse(['model', 'kl_samples'], 'an autoencoder has no KL.')
+  if get('latent') == 'categorical':
+    if get('objective') == 'iwae':
+      refuse(['latent', 'objective'], 'the IWAE bound needs q(z|x) at each '
+             'sample, and the relaxed samples that carry the gradients have '
+             'no categorical probability; train on the ELBO.')
+    if non_default('posterior'):
+      refuse(['latent', 'posterior'], '--posterior chooses the covariance '
+             'of a Gaussian latent; a categorical latent has none.')
+    if non_default('prior'):
+      refuse(['latent', 'prior'], 'a categorical latent has the uniform '
+             'categorical prior; --prior chooses among Gaussian priors.')
+  if get('objective') == 'iwae':
+    if get('free_bits'):
+      refuse(['objective', 'free_bits'], 'free bits applies to the KL of the '
+             'ELBO; the IWAE bound has no separate KL term.')
+    if config.get('kl_samples') is not None:
+      refuse(['objective', 'kl_samples'], 'the IWAE bound uses '
+             '--num_importance_samples draws, not a separate KL estimate.')
+    if config.get('loss_normalization', 'per_example') != 'per_example':
+      refuse(['objective', 'loss_normalization'], 'the notebook '
+             'normalisation is defined for the ELBO only.')
+  if (get('likelihood') != 'bernoulli'
+      and config.get('binarization', 'none') != 'none'):
+    refuse(['likelihood', 'binarization'], 'a density over grey levels on '
+           'binary pixels grows without bound as it sharpens on 0 and 1; '
+           'pass --binarization=none to model the grey levels.')
+  if get('likelihood') != 'gaussian' and get('likelihood_scale') is not None:
+    refuse(['likelihood', 'likelihood_scale'], '--likelihood_scale fixes '
+           'the scale of the Gaussian likelihood only.')
+  if get('temperature') < get('min_temperature'):
+    refuse(['temperature', 'min_temperature'], 'the temperature schedule '
+           'starts at --temperature and falls to --min_temperature: the '
+           'start must not be below the end.')
+
+
+def latent_dims(config: Dict) -> int:
+  """The dimensions of z: --latent_size, times --num_classes if categorical."""
+  if setting(config, 'latent') == 'categorical':
+    return config['latent_size'] * setting(config, 'num_classes')
+  return config['latent_size']
+
+
+def temperature(config: Dict, step: int) -> float:
+  """The relaxed categorical's temperature at `step` (Jang et al. 2017,
+  section 4): max(min_temperature, temperature * exp(-decay * step))."""
+  return max(setting(config, 'min_temperature'),
+             setting(config, 'temperature')
+             * math.exp(-setting(config, 'temperature_decay') * step))
+
+
+def kl_weight(config: Dict, step: int) -> float:
+  """beta at `step`: ramped linearly from 0 over --kl_warmup_steps."""
+  warmup = setting(config, 'kl_warmup_steps')
+  if warmup and step < warmup:
+    return config['beta'] * step / warmup
+  return config['beta']
+
+
+def build_model(config: Dict, image_shape: Sequence[int]):
+  """The run's model, with its variables created (so a checkpoint can fill
+  them in at once): a `model.VAE`, or a `model.Autoencoder` for
+  model=autoencoder."""
+  get = lambda key: setting(config, key)
+  check_config(config)
   hidden_sizes = [int(v) for v in config['hidden_sizes']]
   latent_size = config['latent_size']
-  vae = model_lib.VAE(
-      encoder=encoders.MLPEncoder(hidden_sizes, latent_size, name='encoder'),
-      decoder=decoders.MLPDecoder(hidden_sizes, image_shape, name='decoder'),
-      prior=priors.StandardNormal(latent_size, name='prior'))
-  vae(tf.zeros([1, *image_shape]))
-  return vae
+  seed = config.get('seed')
+  head = prior = None
+  if get('model') == 'autoencoder':
+    head = encoders.DeterministicPosterior(latent_size, name='posterior')
+  elif get('latent') == 'categorical':
+    head = encoders.CategoricalPosterior(latent_size, get('num_classes'),
+                                         name='posterior')
+    prior = priors.UniformCategorical(latent_size, get('num_classes'),
+                                      name='prior')
+  channels = [int(c) for c in get('conv_channels')]
+  if get('encoder') == 'conv':
+    encoder = encoders.ConvEncoder(latent_size, channels,
+                                   covariance=get('posterior'), head=head,
+                                   name='encoder')
+  else:
+    encoder = encoders.MLPEncoder(hidden_sizes, latent_size,
+                                  covariance=get('posterior'), head=head,
+                                  name='encoder')
+  likelihood = {
+      'bernoulli': lambda: decoders.BernoulliLikelihood(name='likelihood'),
+      'continuous_bernoulli': lambda: decoders.ContinuousBernoulliLikelihood(
+          name='likelihood'),
+      'gaussian': lambda: decoders.GaussianLikelihood(
+          get('likelihood_scale'), name='likelihood'),
+  }[get('likelihood')]()
+  if get('decoder') == 'conv':
+    decoder = decoders.ConvDecoder(image_shape, channels[::-1],
+                                   likelihood=likelihood, name='decoder')
+  else:
+    decoder = decoders.MLPDecoder(hidden_sizes, image_shape,
+                                  likelihood=likelihood, name='decoder')
+  if get('model') == 'autoencoder':
+    model = model_lib.Autoencoder(encoder, decoder)
+  else:
+    if prior is None:
+      prior = {
+          'normal': lambda: priors.StandardNormal(latent_size, name='prior'),
+          'mixture': lambda: priors.MixtureOfGaussians(
+              latent_size, get('prior_components'), seed=seed, name='prior'),
+          'vamp': lambda: priors.VampPrior(
+              encoder, get('prior_components'), image_shape, seed=seed,
+              name='prior'),
+      }[get('prior')]()
+    model = model_lib.VAE(encoder, decoder, prior)
+  model(tf.zeros([1, *image_shape]))
+  if model.prior is not None:
+    model.prior_distribution()  # The VampPrior's encoder call, say.
+  return model
+
+
+def objective(model, config: Dict, beta: tf.Variable,
+              tau: Optional[tf.Variable] = None):
+  """The run's training objective, `objective(x, seed) -> ELBOTerms`.
+
+  `beta` and `tau` (the temperature of a categorical latent's relaxation)
+  are variables a schedule changes without retracing.
+  """
+  get = lambda key: setting(config, key)
+  if get('model') == 'autoencoder':
+    return lambda x, seed: model.loss_terms(x, config['loss_normalization'])
+  if get('objective') == 'iwae':
+    return lambda x, seed: model.iwae(x, get('num_importance_samples'),
+                                      beta=beta, seed=seed)
+  return lambda x, seed: model.elbo(
+      x, beta=beta, kl_samples=config.get('kl_samples'),
+      normalization=config['loss_normalization'],
+      free_bits=get('free_bits'),
+      temperature=tau if get('latent') == 'categorical' else None, seed=seed)
+
+
+def model_functions(model, config: Dict, image_shape: Sequence[int]
+                    ) -> export.ModelFunctions:
+  return export.ModelFunctions(model, image_shape, latent_dims(config))
 
 
 def test_loss(results: evaluation.Results, config: Dict,
@@ -177,7 +357,7 @@ def test_loss(results: evaluation.Results, config: Dict,
   return float(objectives.weighted_loss(
       results.distortion, results.rate, config['beta'],
       config['loss_normalization'], num_pixels=int(np.prod(image_shape)),
-      latent_size=config['latent_size']))
+      latent_size=latent_dims(config)))
 
 
 def evaluate_split(functions, batches, num_examples: int, config: Dict,
@@ -199,7 +379,8 @@ def results_summary(results: evaluation.Results, config: Dict,
   kl = results.kl_per_dimension
   return {
       'test_loss': test_loss(results, config, image_shape),
-      'test_elbo': results.elbo,
+      # None for an autoencoder, which has no ELBO.
+      'test_elbo': results.elbo if math.isfinite(results.elbo) else None,
       'test_rate': results.rate,
       'test_distortion': results.distortion,
       'test_nll': results.nll,
@@ -224,6 +405,9 @@ def write_figures(functions, results: evaluation.Results,
   os.makedirs(figures_dir, exist_ok=True)
   seed = config['seed'] if seed is None else seed
   latent_size = config['latent_size']
+  # Traversals and the manifold decode Gaussian codes around the prior's 0.
+  gaussian_codes = (setting(config, 'model') == 'vae'
+                    and setting(config, 'latent') == 'gaussian')
   path = lambda name: os.path.join(figures_dir, name)
   written = []
   names = ('loss', 'distortion', 'rate')
@@ -231,7 +415,10 @@ def write_figures(functions, results: evaluation.Results,
       [r['step'] for r in metrics_rows],
       {n: [r[n] for r in metrics_rows] for n in names},
       path('loss_curves.png'),
-      title=f'loss = distortion + {config["beta"]:g} rate (nats per example)',
+      title=('autoencoder: loss = distortion (nats per example)'
+             if setting(config, 'model') == 'autoencoder' else
+             f'loss = distortion + {config["beta"]:g} rate (nats per '
+             f'example)'),
       eval_steps=[r['step'] for r in eval_rows],
       eval_curves={n: [r[n] for r in eval_rows] for n in names}))
   inputs = eval_images[:10]
@@ -239,14 +426,15 @@ def write_figures(functions, results: evaluation.Results,
                                   tf.constant([seed, 0]))['mean'].numpy()
   written.append(plotting.reconstructions(inputs, outputs,
                                           path('reconstructions.png')))
-  samples = functions.sample(tf.constant(100), tf.constant([seed, 1]))
-  written.append(plotting.image_grid(
-      samples['mean'].numpy(), 10, 10, path('samples.png'),
-      title='Samples: means of p(x|z), z ~ p(z)'))
+  if hasattr(functions, 'sample'):  # An autoencoder has no prior.
+    samples = functions.sample(tf.constant(100), tf.constant([seed, 1]))
+    written.append(plotting.image_grid(
+        samples['mean'].numpy(), 10, 10, path('samples.png'),
+        title='Samples: means of p(x|z), z ~ p(z)'))
   written.append(plotting.latent_scatter(
       results.posterior_means, results.labels, path('latent_means.png'),
       title=f'Posterior means E[z|x] of {results.num_examples} eval images'))
-  if latent_size >= 2:
+  if gaussian_codes and latent_size >= 2:
     span = 2.0
     codes = plotting.traversal_codes(latent_size, (0, 1), 10, span)
     written.append(plotting.image_grid(
@@ -255,7 +443,7 @@ def write_figures(functions, results: evaluation.Results,
         title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
         f'others 0', xlabel='z[0]', ylabel='z[1]',
         extent=(-span, span, -span, span)))
-  if latent_size == 2:
+  if gaussian_codes and latent_size == 2:
     grid_size = 15
     codes = plotting.manifold_codes(grid_size)
     low, high = float(codes[:, 0].min()), float(codes[:, 0].max())

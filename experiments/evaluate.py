@@ -60,7 +60,7 @@ def load_functions(output_dir: str, config: Dict, image_shape, source: str):
     raise common.InputError(
         f'{output_dir}/{common.CHECKPOINTS} holds no checkpoint: train the '
         f'run first (python -m experiments.mnist --output_dir={output_dir}).')
-  return export.ModelFunctions(vae, image_shape, config['latent_size']), step
+  return common.model_functions(vae, config, image_shape), step
 
 
 def compare(reported: Dict, now: Dict) -> str:

@@ -4,6 +4,11 @@
   python -m experiments.mnist --data_dir=../shared/data/mnist \
       --train_split='test[:9000]' --eval_split='test[9000:]'
 
+The model zoo's flags choose the networks, posterior, prior, likelihood,
+latent, objective and dataset (--encoder=conv, --prior=vamp,
+--latent=categorical, --objective=iwae, --dataset=cifar10, ...; see the
+README's table); their defaults are the notebook's model.
+
 Writes to --output_dir:
   config.json        the flags of the run;
   metrics.csv        the training log; eval_metrics.csv, the eval-set ELBO
@@ -35,6 +40,8 @@ import tensorflow as tf
 
 from experiments import common
 from vae import data
+from vae import decoders
+from vae import encoders
 from vae import evaluation
 from vae import export
 from vae import objectives
@@ -75,6 +82,67 @@ flags.DEFINE_enum('loss_normalization', 'per_example', objectives.NORMALIZATIONS
 flags.DEFINE_integer('kl_samples', None,
                      'Monte Carlo samples for the KL; unset: analytic KL.',
                      lower_bound=1)
+# The model zoo (see README): architectures, posteriors, priors, likelihoods,
+# latents and objectives.
+_D = common.MODEL_DEFAULTS
+flags.DEFINE_enum('model', _D['model'], common.MODELS,
+                  'vae; or autoencoder, a plain autoencoder baseline: a '
+                  'deterministic encoder and no KL.')
+flags.DEFINE_enum('encoder', _D['encoder'], common.NETWORKS,
+                  'mlp (--hidden_sizes) or conv (--conv_channels, stride-2 '
+                  '3x3 convolutions).')
+flags.DEFINE_enum('decoder', _D['decoder'], common.NETWORKS,
+                  'mlp (--hidden_sizes) or conv (transposed convolutions, '
+                  '--conv_channels reversed).')
+flags.DEFINE_list('conv_channels', _D['conv_channels'],
+                  'Channels of the conv encoder\'s layers; the conv decoder '
+                  'uses them in reverse.')
+flags.DEFINE_enum('posterior', _D['posterior'], encoders.COVARIANCES,
+                  'Covariance of the Gaussian posterior q(z|x).')
+flags.DEFINE_enum('prior', _D['prior'], common.PRIORS,
+                  'normal: N(0, I); mixture: a learnable mixture of '
+                  '--prior_components Gaussians; vamp: the VampPrior with '
+                  '--prior_components pseudo-inputs. The KL of mixture and '
+                  'vamp is a Monte Carlo estimate.')
+flags.DEFINE_integer('prior_components', _D['prior_components'],
+                     'Components of the mixture prior, pseudo-inputs of the '
+                     'VampPrior.', lower_bound=1)
+flags.DEFINE_enum('likelihood', _D['likelihood'], decoders.LIKELIHOODS,
+                  'p(x|z): bernoulli for binary pixels; gaussian or '
+                  'continuous_bernoulli for grey levels (with '
+                  '--binarization=none).')
+flags.DEFINE_float('likelihood_scale', _D['likelihood_scale'],
+                   'Fixed standard deviation of the Gaussian likelihood; '
+                   'unset: learned.', lower_bound=1e-6)
+flags.DEFINE_enum('latent', _D['latent'], common.LATENTS,
+                  'gaussian; or categorical: --latent_size one-hot '
+                  'categoricals of --num_classes classes, trained through '
+                  'the Gumbel-softmax relaxation.')
+flags.DEFINE_integer('num_classes', _D['num_classes'],
+                     'Classes of each categorical latent.', lower_bound=2)
+flags.DEFINE_float('temperature', _D['temperature'],
+                   'Starting temperature of the Gumbel-softmax relaxation '
+                   'of categorical latents in training.',
+                   lower_bound=1e-3)
+flags.DEFINE_float('min_temperature', _D['min_temperature'],
+                   'The temperature max(min, start * exp(-decay * step)) '
+                   'never goes below this.', lower_bound=1e-3)
+flags.DEFINE_float('temperature_decay', _D['temperature_decay'],
+                   'r of the temperature schedule, per step.',
+                   lower_bound=0.0)
+flags.DEFINE_enum('objective', _D['objective'], common.OBJECTIVES,
+                  'elbo: the (beta-)ELBO; iwae: the importance-weighted '
+                  'bound with --num_importance_samples samples.')
+flags.DEFINE_integer('num_importance_samples',
+                     _D['num_importance_samples'],
+                     'k of the IWAE training objective.', lower_bound=1)
+flags.DEFINE_integer('kl_warmup_steps', _D['kl_warmup_steps'],
+                     'Ramp beta linearly from 0 over this many steps; 0: '
+                     'no warm-up.', lower_bound=0)
+flags.DEFINE_float('free_bits', _D['free_bits'],
+                   'Free bits lambda in nats per latent dimension (per '
+                   'whole rate where the KL does not split by dimension); '
+                   '0: off.', lower_bound=0.0)
 flags.DEFINE_boolean('jit_compile', False,
                      'Compile the training step with XLA.')
 flags.DEFINE_integer('log_every', 100,
@@ -153,6 +221,8 @@ def flag_values() -> Dict:
 
 def changed_flags(earlier: Dict, config: Dict) -> List[str]:
   """The flags of `config` that change what `earlier` trained, described."""
+  # A run from before a model-zoo flag existed used its default.
+  earlier = {**common.MODEL_DEFAULTS, **earlier}
   return [f'--{k}: {earlier.get(k)!r} then, {v!r} now'
           for k, v in sorted(config.items())
           if k not in RESUMABLE_FLAGS and earlier.get(k) != v]
@@ -218,17 +288,20 @@ def _image_summaries(functions, eval_images: np.ndarray, seed: int):
   inputs = eval_images[:8]
   outputs = functions.reconstruct(tf.constant(inputs),
                                   tf.constant([seed, 0]))['mean']
-  tf.summary.image('reconstructions', tf.concat([inputs, outputs], axis=2),
-                   max_outputs=8)
-  samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))['mean']
-  tf.summary.image('samples', plotting.tile(samples.numpy(), 8, 8)[None, ...,
-                                                                    None])
+  tf.summary.image('reconstructions',
+                   tf.clip_by_value(tf.concat([inputs, outputs], axis=2), 0,
+                                    1), max_outputs=8)
+  if hasattr(functions, 'sample'):  # An autoencoder has no prior.
+    samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))
+    grid = plotting.tile(np.clip(samples['mean'].numpy(), 0, 1), 8, 8)
+    tf.summary.image('samples', grid.reshape(1, *grid.shape[:2], -1))
 
 
 def main(argv):
   del argv
   output_dir = FLAGS.output_dir
   config = flag_values()
+  common.check_config(config)
   seed = FLAGS.seed
   resuming = _earlier_run(output_dir, config, FLAGS.restart)
   # First: the datasets read the global seed when they are built.
@@ -255,10 +328,18 @@ def main(argv):
 
   vae = common.build_model(config, image_shape)
   optimizer = snt.optimizers.Adam(FLAGS.learning_rate)
+  # Schedules: beta ramps up over the KL warm-up; a categorical latent's
+  # temperature falls. Variables, so the compiled step never retraces.
+  beta = tf.Variable(common.kl_weight(config, 0), trainable=False,
+                     dtype=tf.float32, name='beta')
+  temperature = None
+  if FLAGS.latent == 'categorical':
+    temperature = tf.Variable(common.temperature(config, 0), trainable=False,
+                              dtype=tf.float32, name='temperature')
   step_fn = training.make_train_step(
-      vae, optimizer, beta=FLAGS.beta, kl_samples=FLAGS.kl_samples,
-      normalization=FLAGS.loss_normalization, jit_compile=FLAGS.jit_compile)
-  functions = export.ModelFunctions(vae, image_shape, FLAGS.latent_size)
+      vae, optimizer, jit_compile=FLAGS.jit_compile,
+      objective=common.objective(vae, config, beta, temperature))
+  functions = common.model_functions(vae, config, image_shape)
   iterator = iter(train_batches)
   checkpoint = tf.train.Checkpoint(
       model=vae, optimizer=optimizer, data_iterator=iterator,
@@ -317,9 +398,14 @@ def main(argv):
   not_training = 0.0  # Seconds since then spent evaluating and saving.
   bar = common.progress(total=num_steps, initial=start_step, unit='step',
                         desc='training')
+  beta.assign(common.kl_weight(config, start_step + 1))
   with open(metrics_path, 'a', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=common.METRIC_FIELDS)
     for step in range(start_step + 1, num_steps + 1):
+      if FLAGS.kl_warmup_steps and step <= FLAGS.kl_warmup_steps + 1:
+        beta.assign(common.kl_weight(config, step))
+      if temperature is not None:
+        temperature.assign(common.temperature(config, step))
       pending.append(step_fn(next(iterator), tf.constant([seed, step])))
       bar.update()
       if step == start_step + 1:
@@ -353,7 +439,9 @@ def main(argv):
                    '%.3f (%.0f steps/s, %.0f s left)', step, num_steps,
                    means['loss'], means['elbo'], means['rate'],
                    means['distortion'], steps_per_second, seconds_left)
-      if not all(math.isfinite(v) for v in means.values()):
+      # An autoencoder's elbo is NaN by definition: check what it trains.
+      if not all(math.isfinite(means[k])
+                 for k in ('loss', 'rate', 'distortion')):
         bar.close()
         last_saved = manager.latest_checkpoint
         raise FloatingPointError(
@@ -422,6 +510,10 @@ def main(argv):
       'eval_split': FLAGS.eval_split,
       'beta': FLAGS.beta,
       'latent_size': FLAGS.latent_size,
+      'model': FLAGS.model,
+      'latent_dims': common.latent_dims(config),
+      'temperature': (float(temperature.numpy())
+                      if temperature is not None else None),
       'loss_normalization': FLAGS.loss_normalization,
       'checkpoint': manager.latest_checkpoint,
   }

@@ -46,10 +46,14 @@ def write_split(folder, prefix, images, labels, suffix='.gz'):
 
 
 @contextlib.contextmanager
-def mock_tfds(num_examples=20):
-  """TFDS with random data and no download (and a network as far as we know)."""
-  with tfds.testing.mock_data(num_examples=num_examples), mock.patch.object(
-      data, 'can_reach_download_host', return_value=True):
+def mock_tfds(num_examples=20, max_value=None):
+  """TFDS with random data and no download (and a network as far as we know).
+
+  Pixels are drawn below `max_value` (2 for binarized_mnist's 0/1)."""
+  with tfds.testing.mock_data(num_examples=num_examples,
+                              max_value=max_value), mock.patch.object(
+                                  data, 'can_reach_download_host',
+                                  return_value=True):
     yield
 
 
@@ -183,6 +187,16 @@ class TFDSTest(tf.test.TestCase, parameterized.TestCase):
       batch = next(iter(data.batches(examples, 4, 'static')))
     self.assertEqual(batch.shape, (4,) + shape)
     self.assertEqual(batch.dtype, tf.float32)
+
+  def test_binarized_mnist_pixels_are_stored_as_0_and_1(self):
+    # mock_data draws pixels below max_value: 0 or 1.
+    with mock_tfds(num_examples=20, max_value=2):
+      examples = data.load('binarized_mnist', 'train')
+      self.assertEqual(examples.pixel_max, 1)
+      x, labels = next(iter(data.batches(examples, 20, 'none', train=False,
+                                         labels=True)))
+    self.assertAllEqual(np.unique(x.numpy()), [0.0, 1.0])
+    self.assertAllEqual(labels, np.full(20, -1))  # It has no labels.
 
   def test_unknown_dataset_suggests_names(self):
     with self.assertRaisesRegex(data.DataError,

@@ -2,7 +2,10 @@
 
 from absl.testing import parameterized
 import numpy as np
+import scipy.integrate
+import scipy.stats
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from vae import decoders
 
@@ -66,3 +69,69 @@ class MLPDecoderTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class ConvDecoderTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(((28, 28, 1),), ((32, 32, 3),), ((9, 13, 2),))
+  def test_output_is_the_image_shape(self, image_shape):
+    decoder = decoders.ConvDecoder(image_shape, channels=(6, 4))
+    p = decoder(tf.random.normal([2, 5, 3]))
+    self.assertEqual(p.batch_shape, [2, 5])
+    self.assertEqual(p.event_shape, image_shape)
+    self.assertEqual(p.log_prob(tf.zeros(image_shape)).shape, [2, 5])
+
+  def test_needs_an_image_shape(self):
+    with self.assertRaisesRegex(ValueError, r'needs an image output_shape'):
+      decoders.ConvDecoder((784,))
+
+
+class LikelihoodTest(tf.test.TestCase):
+
+  def test_gaussian_log_prob_matches_scipy(self):
+    params = np.random.default_rng(0).normal(size=(2, 3, 3, 1)).astype(
+        np.float32)
+    x = np.random.default_rng(1).uniform(size=(3, 3, 1)).astype(np.float32)
+    p = decoders.GaussianLikelihood(scale=0.2)(params, 3)
+    loc = 1 / (1 + np.exp(-params))
+    expected = scipy.stats.norm.logpdf(x, loc, 0.2).sum(axis=(1, 2, 3))
+    self.assertAllClose(p.log_prob(x), expected, rtol=1e-5)
+    self.assertAllClose(p.mean(), loc, rtol=1e-6)
+
+  def test_gaussian_learned_scale_starts_at_one_and_trains(self):
+    likelihood = decoders.GaussianLikelihood()
+    self.assertAllClose(likelihood.scale, 1.0 + 1e-3)
+    self.assertLen(likelihood.trainable_variables, 1)
+    self.assertEmpty(decoders.GaussianLikelihood(0.1).trainable_variables)
+    with self.assertRaisesRegex(ValueError, 'scale must be positive'):
+      decoders.GaussianLikelihood(scale=0.0)
+
+  def test_continuous_bernoulli_normaliser_matches_quadrature(self):
+    for logit in (-6.0, -1.0, -1e-3, 0.0, 0.7, 4.0):
+      lam = 1 / (1 + np.exp(-logit))
+      # C(lambda) from the paper's closed form (2 at lambda = 1/2)...
+      closed = (2.0 if abs(1 - 2 * lam) < 1e-6 else
+                2 * np.arctanh(1 - 2 * lam) / (1 - 2 * lam))
+      # ... and as 1 / integral of lambda^x (1 - lambda)^(1 - x) on [0, 1].
+      numeric = 1.0 / scipy.integrate.quad(
+          lambda x: lam**x * (1 - lam)**(1 - x), 0, 1)[0]
+      self.assertAllClose(closed, numeric, rtol=1e-6)
+      p = decoders.ContinuousBernoulliLikelihood()(
+          tf.fill([1, 1, 1], logit), 3)
+      # log p(x) - [x log lambda + (1 - x) log(1 - lambda)] = log C.
+      x = 0.3
+      self.assertAllClose(
+          p.log_prob(tf.fill([1, 1, 1], x)),
+          np.log(numeric) + x * np.log(lam) + (1 - x) * np.log(1 - lam),
+          rtol=1e-4)
+      # And the density integrates to one.
+      total = scipy.integrate.quad(
+          lambda v: float(np.exp(p.log_prob(tf.fill([1, 1, 1], v)))), 0, 1)
+      self.assertAllClose(total[0], 1.0, rtol=1e-4)
+
+  def test_decoders_take_a_likelihood(self):
+    decoder = decoders.MLPDecoder(
+        [8], (4, 4, 1), likelihood=decoders.ContinuousBernoulliLikelihood())
+    p = decoder(tf.random.normal([3, 2]))
+    self.assertIsInstance(p.distribution, tfp.distributions.ContinuousBernoulli)
+    self.assertEqual(p.event_shape, [4, 4, 1])

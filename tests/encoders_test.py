@@ -102,3 +102,71 @@ class MLPEncoderTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class ConvEncoderTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(((28, 28, 1),), ((32, 32, 3),), ((9, 13, 2),))
+  def test_shapes_for_any_image(self, image_shape):
+    encoder = encoders.ConvEncoder(4, channels=(3, 5))
+    q = encoder(tf.random.uniform((6,) + image_shape))
+    self.assertEqual(q.batch_shape, [6])
+    self.assertEqual(q.event_shape, [4])
+
+  def test_unknown_batch_size_in_a_function(self):
+    encoder = encoders.ConvEncoder(3, channels=(4,))
+    encoder(tf.zeros([1, 8, 8, 1]))
+    fn = tf.function(lambda x: encoder(x).mean(), input_signature=[
+        tf.TensorSpec([None, 8, 8, 1], tf.float32)])
+    self.assertEqual(fn(tf.zeros([5, 8, 8, 1])).shape, [5, 3])
+
+  def test_needs_images(self):
+    with self.assertRaisesRegex(ValueError, r'needs images \[batch, H, W, '
+                                r'C\]'):
+      encoders.ConvEncoder(3)(tf.zeros([2, 784]))
+    with self.assertRaisesRegex(ValueError, 'channels must be positive'):
+      encoders.ConvEncoder(3, channels=())
+
+
+class HeadsTest(tf.test.TestCase):
+
+  def test_deterministic_code_is_its_own_sample(self):
+    encoder = encoders.MLPEncoder(
+        [8], 3, head=encoders.DeterministicPosterior(3))
+    x = tf.random.uniform([4, 5, 5, 1])
+    q = encoder(x)
+    self.assertAllEqual(q.sample(seed=[0, 1]), q.mean())
+    self.assertAllEqual(q.stddev(), np.zeros([4, 3]))
+    self.assertEqual(encoder.latent_size, 3)
+
+  def test_categorical_samples_are_one_hot_and_relaxed_ones_on_simplex(self):
+    head = encoders.CategoricalPosterior(num_variables=5, num_classes=4)
+    q = head(tf.random.normal([3, 7]))
+    self.assertEqual(q.event_shape, [20])
+    hard = q.sample(10, seed=[0, 1]).numpy().reshape(10, 3, 5, 4)
+    self.assertAllEqual(hard.sum(-1), np.ones([10, 3, 5]))
+    self.assertTrue(np.all(np.isin(hard, [0.0, 1.0])))
+    for temperature in (5.0, 1.0, 0.1):
+      soft = encoders.relax(q, temperature).sample(
+          10, seed=[0, 2]).numpy().reshape(10, 3, 5, 4)
+      self.assertAllGreaterEqual(soft, 0.0)
+      self.assertAllClose(soft.sum(-1), np.ones([10, 3, 5]), rtol=1e-5)
+    # Cold samples are nearly one-hot.
+    self.assertGreater(np.mean(soft.max(-1)), 0.9)
+
+  def test_relaxed_samples_are_reparameterised(self):
+    logits = tf.Variable(tf.random.normal([2, 3, 4]))
+    with tf.GradientTape() as tape:
+      z = encoders.relax(encoders.categorical(logits), 0.5).sample(
+          seed=[1, 1])
+      loss = tf.reduce_sum(z * tf.range(12, dtype=tf.float32))
+    self.assertGreater(np.abs(tape.gradient(loss, logits).numpy()).sum(), 0)
+
+  def test_moments_of_a_categorical_are_its_probabilities(self):
+    logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(
+        np.float32)
+    mean, stddev = encoders.moments(encoders.categorical(logits))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    self.assertAllClose(mean, probs.reshape(2, 12), rtol=1e-5)
+    self.assertAllClose(stddev, np.sqrt(probs * (1 - probs)).reshape(2, 12),
+                        rtol=1e-5)

@@ -2,9 +2,11 @@
 
 from absl.testing import parameterized
 import numpy as np
+import scipy.special
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import encoders
 from vae import objectives
 from vae import priors
 
@@ -89,12 +91,17 @@ class KLDivergenceTest(tf.test.TestCase, parameterized.TestCase):
         [_np_kl_gaussians(m2, np.diag(s2**2), m1[i], c1[i]) for i in range(2)],
         rtol=1e-6)
 
-  def test_no_analytic_form_says_to_use_samples(self):
+  def test_no_analytic_form_falls_back_to_one_sample(self):
     mixture = _mixture()
+    posterior = _diag(self.rng.normal(size=(3, 2)).astype(np.float32), 1.)
     with self.assertRaises(NotImplementedError):
-      objectives.kl_divergence(_diag(tf.zeros([3, 2]), 1.), mixture)
-    kl = objectives.kl_divergence(_diag(tf.zeros([3, 2]), 1.), mixture,
-                                  num_samples=10)
+      tfd.kl_divergence(posterior, mixture)
+    fallback = objectives.kl_divergence(posterior, mixture, seed=[1, 2])
+    z = posterior.sample(1, seed=[1, 2])[0]
+    self.assertAllClose(fallback,
+                        posterior.log_prob(z) - mixture.log_prob(z),
+                        rtol=1e-6)
+    kl = objectives.kl_divergence(posterior, mixture, num_samples=10)
     self.assertEqual(kl.shape, [3])
 
   @parameterized.parameters('diagonal', 'full_covariance')
@@ -333,3 +340,163 @@ class ELBOTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class ZooKLTest(tf.test.TestCase):
+  """The KLs the model zoo adds, analytic against Monte Carlo or quadrature."""
+
+  def test_one_component_mixture_monte_carlo_matches_analytic(self):
+    prior = priors.MixtureOfGaussians(3, num_components=1, seed=0)
+    components = prior().components_distribution
+    gaussian = _diag(components.distribution.loc[0],
+                     components.distribution.scale[0])
+    posterior = _diag(tf.constant([[0.5, -0.2, 1.0]]),
+                      tf.constant([[0.7, 1.2, 0.4]]))
+    analytic = objectives.kl_divergence(posterior, gaussian)
+    sampled = objectives.kl_divergence(posterior, prior, num_samples=200000,
+                                       seed=[0, 1])
+    # The estimator's standard deviation is about 1.5 / sqrt(2e5) = 0.003
+    # nats here; 0.02 is over six of them.
+    self.assertAllClose(sampled, analytic, atol=0.02)
+
+  def test_mixture_monte_carlo_matches_quadrature_in_1d(self):
+    prior = priors.MixtureOfGaussians(1, num_components=3, seed=1)
+    p = prior()
+    q = _diag(tf.constant([[0.3]]), tf.constant([[0.6]]))
+    z = np.linspace(-12, 12, 48001, dtype=np.float32)[:, None]
+    q_density = np.exp(q.log_prob(z[:, None]).numpy()[:, 0])
+    integrand = q_density * (q.log_prob(z[:, None]).numpy()[:, 0]
+                             - p.log_prob(z).numpy())
+    reference = np.trapezoid(integrand, z[:, 0])
+    sampled = objectives.kl_divergence(q, prior, num_samples=200000,
+                                       seed=[2, 3])
+    self.assertAllClose(sampled, [reference], atol=0.02)
+
+  def test_categorical_kl_matches_numpy_and_monte_carlo(self):
+    logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(
+        np.float32)
+    posterior = encoders.categorical(logits)
+    prior = priors.UniformCategorical(3, 4)
+    q = scipy.special.softmax(logits, axis=-1)
+    expected = np.sum(q * np.log(4 * q), axis=(-2, -1))
+    self.assertAllClose(objectives.kl_divergence(posterior, prior), expected,
+                        rtol=1e-5)
+    sampled = objectives.kl_divergence(posterior, prior, num_samples=100000,
+                                       seed=[4, 5])
+    # log q/p per draw lies within +-5 nats: the mean of 1e5 is within 0.03.
+    self.assertAllClose(sampled, expected, atol=0.03)
+
+
+def _linear_gaussian_parts():
+  """The linear-Gaussian model, an encoder (not its true posterior) and x."""
+  model = LinearGaussian()
+  x = np.array([[0.3, -1.2, 2.0], [1.0, 0.5, -0.4]])
+
+  def encoder(x):
+    loc = tf.linalg.matvec(tf.constant(0.3 * model.w.T), x)
+    return _diag(loc, np.array([0.5, 0.8]))
+
+  return model, encoder, x
+
+
+class FreeBitsTest(tf.test.TestCase):
+
+  def test_batch_mean_is_the_sum_of_the_clamped_means(self):
+    kl = tf.constant([[0.1, 2.0, 0.6], [0.3, 1.0, 0.2]])  # Means .2, 1.5, .4.
+    rate = objectives.free_bits_rate(kl, 0.5)
+    self.assertAllClose(tf.reduce_mean(rate), 0.5 + 1.5 + 0.5)
+
+  def test_dimension_below_threshold_gets_no_gradient(self):
+    # Dimension 0 carries a small KL (means near 0), dimension 1 a large one.
+    loc = tf.Variable([[0.1, 3.0], [-0.1, 2.0]])
+    scale = tf.Variable([[0.9, 0.5], [1.1, 0.5]])
+    prior = priors.StandardNormal(2)
+    with tf.GradientTape() as tape:
+      posterior = _diag(loc, scale)
+      kl = objectives.kl_groups(posterior, prior,
+                                objectives.kl_divergence(posterior, prior))
+      loss = tf.reduce_mean(objectives.free_bits_rate(kl, 1.0))
+    grad_loc, grad_scale = tape.gradient(loss, [loc, scale])
+    self.assertAllEqual(grad_loc[:, 0], [0.0, 0.0])
+    self.assertAllEqual(grad_scale[:, 0], [0.0, 0.0])
+    # Above the threshold the gradient is the KL's own: d/dmu of mu^2 / 2
+    # averaged over the batch of 2 is mu / 2.
+    self.assertAllClose(grad_loc[:, 1], [1.5, 1.0])
+
+  def test_elbo_and_rate_stay_true(self):
+    model, encoder, x = _linear_gaussian_parts()
+    plain = objectives.elbo(encoder, model.decoder, model.prior, x,
+                            seed=[0, 0])
+    free = objectives.elbo(encoder, model.decoder, model.prior, x,
+                           free_bits=100.0, seed=[0, 0])
+    self.assertAllEqual(free.elbo, plain.elbo)
+    self.assertAllEqual(free.rate, plain.rate)
+    # Both dimensions' KLs are far below 100 nats: each counts as 100.
+    self.assertAllClose(free.loss, plain.distortion + 2 * 100.0)
+
+  def test_negative_free_bits_refused(self):
+    with self.assertRaisesRegex(ValueError, 'free_bits must be non-negative'):
+      objectives.free_bits_rate(tf.zeros([2, 3]), -1.0)
+
+
+class ZooObjectivesTest(tf.test.TestCase):
+
+  def test_iwae_objective_is_the_iwae_bound(self):
+    model, encoder, x = _linear_gaussian_parts()
+    terms = objectives.iwae(encoder, model.decoder, model.prior, x, 7,
+                            seed=[1, 2])
+    bound = objectives.iwae_bound(encoder, model.decoder, model.prior, x, 7,
+                                  seed=[1, 2])
+    self.assertAllClose(terms.loss, -bound, rtol=1e-6)
+    self.assertAllClose(terms.elbo, -(terms.rate + terms.distortion))
+    # The rate is the analytic KL here, as in the ELBO.
+    self.assertAllClose(terms.rate,
+                        objectives.kl_divergence(encoder(x), model.prior))
+
+  def test_iwae_with_one_sample_is_the_beta_elbo(self):
+    model, encoder, x = _linear_gaussian_parts()
+    terms = objectives.iwae(encoder, model.decoder, model.prior, x, 1,
+                            beta=0.3, seed=[3, 4])
+    posterior = encoder(x)
+    z = posterior.sample(1, seed=[3, 4])
+    log_px_z = model.decoder(z).log_prob(x)[0]
+    log_ratio = (model.prior().log_prob(z) - posterior.log_prob(z))[0]
+    self.assertAllClose(terms.loss, -(log_px_z + 0.3 * log_ratio), rtol=1e-6)
+
+  def test_autoencoder_has_no_kl_and_no_elbo(self):
+    model, encoder, x = _linear_gaussian_parts()
+    terms = objectives.autoencoder(encoder, model.decoder, x)
+    code = encoder(x).mean()
+    self.assertAllClose(terms.distortion, -model.decoder(code).log_prob(x))
+    self.assertAllEqual(terms.loss, terms.distortion)
+    self.assertAllEqual(terms.rate, np.zeros(len(x)))
+    self.assertTrue(np.all(np.isnan(terms.elbo)))
+
+  def test_gumbel_softmax_elbo_relaxes_z_but_keeps_the_exact_rate(self):
+    logits = tf.Variable(np.random.default_rng(0).normal(size=(2, 3, 4)),
+                         dtype=tf.float32)
+    seen = []
+
+    def decoder(z):
+      seen.append(z)
+      return _diag(z, 1.0)
+
+    prior = priors.UniformCategorical(3, 4)
+    x = tf.zeros([2, 12])
+    with tf.GradientTape() as tape:
+      terms = objectives.elbo(lambda _: encoders.categorical(logits),
+                              decoder, prior, x, temperature=0.5,
+                              seed=[0, 1])
+      distortion = tf.reduce_sum(terms.distortion)
+    z = seen[0].numpy().reshape(2, 3, 4)
+    self.assertAllClose(z.sum(-1), np.ones([2, 3]), rtol=1e-5)
+    self.assertGreater(np.min(np.max(z, -1) - np.min(z, -1)), 0)
+    self.assertFalse(np.all(np.isin(z, [0.0, 1.0])))  # Relaxed, not one-hot.
+    self.assertIsNotNone(tape.gradient(distortion, logits))
+    self.assertAllClose(terms.rate, objectives.kl_divergence(
+        encoders.categorical(logits), prior))
+    # Without a temperature, z is one-hot: the discrete model's ELBO.
+    seen.clear()
+    objectives.elbo(lambda _: encoders.categorical(logits), decoder, prior,
+                    x, seed=[0, 1])
+    self.assertTrue(np.all(np.isin(seen[0].numpy(), [0.0, 1.0])))

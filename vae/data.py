@@ -31,6 +31,9 @@ BINARIZATIONS = ('dynamic', 'static', 'none')
 IDX_DATASETS = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST',
                 'kmnist': 'KMNIST'}
 _IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
+# The stored value of a white pixel, where it is not 255: the static
+# binarisation of MNIST (Larochelle and Murray 2011) is stored as 0/1.
+PIXEL_MAX = {'binarized_mnist': 1}
 _IDX_UBYTE = 0x08
 # TFDS fetches prepared datasets and most sources from Google Cloud Storage.
 _DOWNLOAD_HOST = ('storage.googleapis.com', 443)
@@ -50,6 +53,7 @@ class Examples(NamedTuple):
   image_shape: Tuple[int, int, int]
   num_examples: int
   source: str  # Where the examples came from, for logs.
+  pixel_max: int = 255  # The stored value of a white pixel.
 
 
 # ---------------------------------------------------------------- IDX files.
@@ -234,7 +238,8 @@ def _load_tfds(name: str, split: str, data_dir: Optional[str],
   dataset = dataset.map(lambda ex: {k: ex[k] for k in keys})
   return Examples(dataset=dataset,
                   image_shape=tuple(int(d) for d in features['image'].shape),
-                  num_examples=num_examples, source=f'TFDS {name} in {where}')
+                  num_examples=num_examples, source=f'TFDS {name} in {where}',
+                  pixel_max=PIXEL_MAX.get(name, 255))
 
 
 # ------------------------------------------------------------------ Loading.
@@ -320,6 +325,9 @@ def batches(examples: Examples,
             labels: bool = False) -> tf.data.Dataset:
   """Batches of float32 images in [0, 1], [batch, H, W, C].
 
+  Pixels are divided by `examples.pixel_max` (255, or 1 for datasets stored
+  as 0/1 such as binarized_mnist).
+
   With `train`, the split is held in memory as one uint8 tensor and served
   forever in full batches: global example number g = step * batch_size + j is
   example `index_shuffle(g mod N)` of epoch g // N, a fresh permutation per
@@ -366,8 +374,10 @@ def batches(examples: Examples,
     dataset = pairs.cache().batch(batch_size).enumerate().map(
         lambda i, pair: (i,) + pair)
 
+  pixel_max = float(examples.pixel_max)
+
   def finish(i, images, batch_labels):
-    x = binarize(tf.cast(images, tf.float32) / 255.0, binarization,
+    x = binarize(tf.cast(images, tf.float32) / pixel_max, binarization,
                  seed=tf.stack([seed, tf.cast(i, tf.int64)]))
     return (x, batch_labels) if labels else x
 

@@ -1,6 +1,18 @@
-"""Encoders: networks mapping an image x to the posterior q(z|x)."""
+"""Encoders: networks mapping an image x to the posterior q(z|x).
 
-from typing import Callable, Optional, Sequence
+An encoder is a torso (an MLP, or convolutions) that maps x to features, and
+a head that maps the features to a distribution over z:
+
+- `GaussianPosterior`: diagonal or full-covariance Gaussian (the default);
+- `CategoricalPosterior`: independent one-hot categoricals, trained through
+  their Gumbel-softmax relaxation `relax` (Jang et al. 2017);
+- `DeterministicPosterior`: a point mass, for a plain autoencoder.
+
+Every head returns a distribution whose event shape is `[latent_size]`, so
+priors, decoders and the objectives treat all latents alike.
+"""
+
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import sonnet as snt
@@ -64,8 +76,137 @@ class GaussianPosterior(snt.Module):
     return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill(raw_scale))
 
 
+class DeterministicPosterior(snt.Module):
+  """A point mass at a linear map of the features: a plain autoencoder's code.
+
+  Returns `Independent(Deterministic(loc))`: `sample()` and `mean()` are the
+  code itself and `stddev()` is 0. It has no density against a continuous
+  prior, so there is no KL and no ELBO: train it with
+  `objectives.autoencoder_loss`.
+  """
+
+  def __init__(self, latent_size: int, name: Optional[str] = None):
+    super().__init__(name=name)
+    if latent_size < 1:
+      raise ValueError(f'latent_size must be positive, got {latent_size}')
+    self.latent_size = latent_size
+    self._loc = snt.Linear(latent_size, name='loc')
+
+  def __call__(self, features: tf.Tensor) -> tfd.Distribution:
+    return tfd.Independent(tfd.Deterministic(self._loc(features)),
+                           reinterpreted_batch_ndims=1)
+
+
+def categorical(logits: tf.Tensor) -> tfd.Distribution:
+  """Independent one-hot categoricals, flattened to a vector latent.
+
+  `logits` [..., num_variables, num_classes] give `num_variables`
+  independent `OneHotCategorical`s (float32 one-hot samples); the event is
+  flattened to `[num_variables * num_classes]`, like a Gaussian latent, so
+  the decoder, the KL against `priors.UniformCategorical` (exact, through
+  TFP's registered KLs) and the IWAE estimate treat it as any other latent.
+  """
+  logits = tf.convert_to_tensor(logits)
+  num_variables, num_classes = logits.shape[-2:]
+  return tfd.TransformedDistribution(
+      tfd.Independent(tfd.OneHotCategorical(logits=logits, dtype=tf.float32),
+                      reinterpreted_batch_ndims=1),
+      tfb.Reshape([num_variables * num_classes], [num_variables, num_classes]))
+
+
+def categorical_logits(distribution: tfd.Distribution) -> tf.Tensor:
+  """The logits [..., num_variables, num_classes] of `categorical`."""
+  return distribution.distribution.distribution.logits
+
+
+def is_categorical(distribution: tfd.Distribution) -> bool:
+  return (isinstance(distribution, tfd.TransformedDistribution)
+          and isinstance(distribution.distribution, tfd.Independent)
+          and isinstance(distribution.distribution.distribution,
+                         tfd.OneHotCategorical))
+
+
+def relax(posterior: tfd.Distribution,
+          temperature: Union[float, tf.Tensor]) -> tfd.Distribution:
+  """The Gumbel-softmax relaxation of a `categorical` posterior.
+
+  `RelaxedOneHotCategorical(temperature, logits)` per variable (Jang et al.
+  2017, eq. 1; the Concrete of Maddison et al. 2017), flattened the same
+  way: its samples lie on the simplex of each variable, are reparameterised
+  (gradients reach the logits) and tend to one-hot samples of the posterior
+  as the temperature falls.
+  """
+  logits = categorical_logits(posterior)
+  num_variables, num_classes = logits.shape[-2:]
+  return tfd.TransformedDistribution(
+      tfd.Independent(
+          tfd.RelaxedOneHotCategorical(temperature, logits=logits),
+          reinterpreted_batch_ndims=1),
+      tfb.Reshape([num_variables * num_classes], [num_variables, num_classes]))
+
+
+class CategoricalPosterior(snt.Module):
+  """`num_variables` independent categoricals of `num_classes` classes.
+
+  z is their one-hot codes concatenated, `num_variables * num_classes`
+  dimensions. Evaluation uses this discrete posterior exactly; training
+  draws relaxed samples from `relax(q, temperature)`, the Gumbel-softmax
+  estimator (see `objectives.elbo`).
+  """
+
+  def __init__(self,
+               num_variables: int,
+               num_classes: int,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if num_variables < 1:
+      raise ValueError(
+          f'num_variables must be positive, got {num_variables}')
+    if num_classes < 2:
+      raise ValueError(f'num_classes must be at least 2, got {num_classes}')
+    self.num_variables = num_variables
+    self.num_classes = num_classes
+    self.latent_size = num_variables * num_classes
+    self._logits = snt.Linear(self.latent_size, name='logits')
+
+  def __call__(self, features: tf.Tensor) -> tfd.Distribution:
+    logits = self._logits(features)
+    logits = tf.reshape(logits, tf.concat(
+        [tf.shape(logits)[:-1], [self.num_variables, self.num_classes]], 0))
+    return categorical(logits)
+
+
+def moments(posterior: tfd.Distribution):
+  """(mean, stddev) of z under q(z|x) per example, each [batch, latent].
+
+  For categoricals, the class probabilities p and sqrt(p (1 - p)) of the
+  one-hot codes, flattened like z.
+  Plots, active units and the exported `encode` use them.
+  """
+  if is_categorical(posterior):
+    probs = tf.nn.softmax(categorical_logits(posterior))
+    probs = tf.reshape(probs, tf.concat([tf.shape(probs)[:-2], [-1]], 0))
+    return probs, tf.sqrt(probs * (1.0 - probs))
+  return posterior.mean(), posterior.stddev()
+
+
+def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool = True):
+  """`sizes` as a list; a `ValueError` naming `name` if any is not positive."""
+  sizes = [int(size) for size in sizes]
+  if any(size < 1 for size in sizes) or not (sizes or allow_empty):
+    raise ValueError(f'{name} must be positive, got {sizes}')
+  return sizes
+
+
+Head = Callable[[tf.Tensor], tfd.Distribution]
+
+
 class MLPEncoder(snt.Module):
-  """Flattens x, runs an MLP and returns q(z|x) from a `GaussianPosterior`."""
+  """Flattens x, runs an MLP and returns q(z|x) from its head.
+
+  The head is a `GaussianPosterior(latent_size, covariance)` unless `head`
+  gives another (a `CategoricalPosterior`, say).
+  """
 
   def __init__(self,
                hidden_sizes: Sequence[int],
@@ -73,16 +214,16 @@ class MLPEncoder(snt.Module):
                covariance: str = 'diagonal',
                activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                min_scale: float = 1e-4,
+               head: Optional[Head] = None,
                name: Optional[str] = None):
     super().__init__(name=name)
-    hidden_sizes = list(hidden_sizes)
-    if any(size < 1 for size in hidden_sizes):
-      raise ValueError(f'hidden_sizes must be positive, got {hidden_sizes}')
+    hidden_sizes = check_sizes('hidden_sizes', hidden_sizes)
     self._to_vector = snt.Flatten()
     self._torso = snt.nets.MLP(hidden_sizes, activation=activation,
                                activate_final=True, name='torso')
-    self._head = GaussianPosterior(latent_size, covariance=covariance,
-                                   min_scale=min_scale, name='posterior')
+    self._head = head or GaussianPosterior(
+        latent_size, covariance=covariance, min_scale=min_scale,
+        name='posterior')
 
   @property
   def latent_size(self) -> int:
@@ -91,3 +232,45 @@ class MLPEncoder(snt.Module):
   def __call__(self, x: tf.Tensor) -> tfd.Distribution:
     x = tf.convert_to_tensor(x)
     return self._head(self._torso(self._to_vector(x)))
+
+
+class ConvEncoder(snt.Module):
+  """Strided convolutions, flattened, then the head: q(z|x) for images.
+
+  Each entry of `channels` is a 3x3 `snt.Conv2D` with stride 2 and 'SAME'
+  padding followed by `activation`, halving the height and width: the
+  default (32, 64) takes 28x28 MNIST to 7x7x64, as TensorFlow's conv VAE
+  tutorial does. The head is as in `MLPEncoder`.
+  """
+
+  def __init__(self,
+               latent_size: int,
+               channels: Sequence[int] = (32, 64),
+               covariance: str = 'diagonal',
+               activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
+               min_scale: float = 1e-4,
+               head: Optional[Head] = None,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    channels = check_sizes('channels', channels, allow_empty=False)
+    self._convs = [snt.Conv2D(c, 3, stride=2, padding='SAME',
+                              name=f'conv_{i}')
+                   for i, c in enumerate(channels)]
+    self._activation = activation
+    self._to_vector = snt.Flatten()
+    self._head = head or GaussianPosterior(
+        latent_size, covariance=covariance, min_scale=min_scale,
+        name='posterior')
+
+  @property
+  def latent_size(self) -> int:
+    return self._head.latent_size
+
+  def __call__(self, x: tf.Tensor) -> tfd.Distribution:
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank != 4:
+      raise ValueError(f'ConvEncoder needs images [batch, H, W, C], got '
+                       f'shape {x.shape}')
+    for conv in self._convs:
+      x = self._activation(conv(x))
+    return self._head(self._to_vector(x))

@@ -105,13 +105,16 @@ def evaluate(functions,
   Args:
     functions: `export.ModelFunctions` of a model, or the same functions
       reloaded from a SavedModel: `elbo(x, seed)` and
-      `log_likelihood(x, num_samples, chunk_size, seed)`.
+      `log_likelihood(x, num_samples, chunk_size, seed)` (absent for an
+      autoencoder, which gets no NLL).
     batches: `(images, labels)` pairs; the last batch may be smaller.
     num_samples: k of the IWAE log-likelihood; 0 skips it.
     chunk_size: samples per chunk of the log-likelihood.
     seed: batch i draws with stateless seeds from (seed, i), so the same seed
       gives the same numbers, in training and after reloading.
   """
+  # An autoencoder has no prior, hence no log-likelihood.
+  nll_estimated = bool(num_samples) and hasattr(functions, 'log_likelihood')
   sums = np.zeros(4, np.float64)  # elbo, rate, distortion, log-likelihood.
   kl_sums = None
   means, labels = [], []
@@ -123,7 +126,7 @@ def evaluate(functions,
     if 'kl_per_dimension' in terms:
       batch_kl = np.sum(terms['kl_per_dimension'], axis=0, dtype=np.float64)
       kl_sums = batch_kl if kl_sums is None else kl_sums + batch_kl
-    if num_samples:
+    if nll_estimated:
       ll = functions.log_likelihood(
           x, tf.constant(num_samples, tf.int32),
           tf.constant(chunk_size, tf.int32),
@@ -139,7 +142,8 @@ def evaluate(functions,
   elbo, rate, distortion, ll = sums / count
   return Results(
       elbo=float(elbo), rate=float(rate), distortion=float(distortion),
-      nll=float(-ll) if num_samples else None, num_samples=num_samples,
+      nll=float(-ll) if nll_estimated else None,
+      num_samples=num_samples if nll_estimated else 0,
       kl_per_dimension=None if kl_sums is None else kl_sums / count,
       active_units=num_active, unit_variances=variances,
       posterior_means=posterior_means, labels=np.concatenate(labels),

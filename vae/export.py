@@ -17,8 +17,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from vae import encoders
 from vae import evaluation
-from vae import model as model_lib
 from vae import objectives
 
 SIGNATURES = ('encode', 'decode', 'sample', 'reconstruct', 'elbo',
@@ -37,10 +37,13 @@ class ModelFunctions(tf.Module):
     {'kl_per_dimension'} [batch, latent].
   - `log_likelihood(x, num_samples, chunk_size, seed)`: {'log_likelihood'},
     the IWAE estimate of `evaluation.log_likelihood`.
+
+  A `model.Autoencoder` has no prior: it has no `sample` or
+  `log_likelihood`, and its `elbo` gives NaN for the ELBO, rate 0 and the
+  reconstruction's distortion. `signatures` names the functions it has.
   """
 
-  def __init__(self, vae: model_lib.VAE, image_shape: Sequence[int],
-               latent_size: int):
+  def __init__(self, vae, image_shape: Sequence[int], latent_size: int):
     super().__init__(name='model_functions')
     self.vae = vae
     images = tf.TensorSpec([None, *image_shape], tf.float32, name='x')
@@ -50,17 +53,19 @@ class ModelFunctions(tf.Module):
     chunk = tf.TensorSpec([], tf.int32, name='chunk_size')
     self.encode = tf.function(self._encode, input_signature=[images])
     self.decode = tf.function(self._decode, input_signature=[codes])
-    self.sample = tf.function(self._sample, input_signature=[count, seed])
     self.reconstruct = tf.function(self._reconstruct,
                                    input_signature=[images, seed])
     self.elbo = tf.function(self._elbo, input_signature=[images, seed])
-    self.log_likelihood = tf.function(self._log_likelihood,
-                                      input_signature=[images, count, chunk,
-                                                       seed])
+    self.signatures = ('encode', 'decode', 'reconstruct', 'elbo')
+    if vae.prior is not None:
+      self.sample = tf.function(self._sample, input_signature=[count, seed])
+      self.log_likelihood = tf.function(
+          self._log_likelihood, input_signature=[images, count, chunk, seed])
+      self.signatures += ('sample', 'log_likelihood')
 
   def _encode(self, x):
-    posterior = self.vae.encoder(x)
-    return {'mean': posterior.mean(), 'stddev': posterior.stddev()}
+    mean, stddev = encoders.moments(self.vae.encoder(x))
+    return {'mean': mean, 'stddev': stddev}
 
   def _decode(self, z):
     return {'mean': self.vae.decoder(z).mean()}
@@ -75,11 +80,17 @@ class ModelFunctions(tf.Module):
 
   def _elbo(self, x, seed):
     posterior = self.vae.encoder(x)  # Encoded once, for all the outputs.
-    terms = objectives.elbo(lambda _: posterior, self.vae.decoder,
-                            self.vae.prior, x, seed=seed)
+    encoder = lambda _: posterior
+    if self.vae.prior is None:
+      terms = objectives.autoencoder(encoder, self.vae.decoder, x)
+    else:
+      terms = objectives.elbo(encoder, self.vae.decoder, self.vae.prior, x,
+                              seed=seed)
     outputs = {'elbo': terms.elbo, 'rate': terms.rate,
                'distortion': terms.distortion,
-               'posterior_mean': posterior.mean()}
+               'posterior_mean': encoders.moments(posterior)[0]}
+    if self.vae.prior is None:
+      return outputs
     try:
       outputs['kl_per_dimension'] = objectives.kl_per_dimension(
           posterior, self.vae.prior)
@@ -96,7 +107,7 @@ class ModelFunctions(tf.Module):
 def save(functions: ModelFunctions, path: str) -> str:
   """Writes `functions` as a SavedModel with a signature for each of them."""
   signatures = {name: getattr(functions, name).get_concrete_function()
-                for name in SIGNATURES}
+                for name in functions.signatures}
   tf.saved_model.save(functions, path, signatures=signatures)
   return path
 

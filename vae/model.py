@@ -53,10 +53,20 @@ class VAE(snt.Module):
            beta: Union[float, tf.Tensor] = 1.0,
            kl_samples: Optional[int] = None,
            normalization: str = 'per_example',
+           free_bits: float = 0.0,
+           temperature: Optional[Union[float, tf.Tensor]] = None,
            seed=None) -> objectives.ELBOTerms:
     return objectives.elbo(self.encoder, self.decoder, self.prior, x,
                            beta=beta, kl_samples=kl_samples,
-                           normalization=normalization, seed=seed)
+                           normalization=normalization, free_bits=free_bits,
+                           temperature=temperature, seed=seed)
+
+  def iwae(self, x: tf.Tensor, num_samples: int,
+           beta: Union[float, tf.Tensor] = 1.0,
+           seed=None) -> objectives.ELBOTerms:
+    """Terms for training on the k-sample IWAE bound; see `objectives.iwae`."""
+    return objectives.iwae(self.encoder, self.decoder, self.prior, x,
+                           num_samples, beta=beta, seed=seed)
 
   def iwae_bound(self, x: tf.Tensor, num_samples: int,
                  seed=None) -> tf.Tensor:
@@ -66,3 +76,34 @@ class VAE(snt.Module):
   def sample(self, num_samples: int) -> tfd.Distribution:
     """p(x|z) for `num_samples` draws z ~ p(z); its `mean()` is an image."""
     return self.decoder(self.prior_distribution().sample(num_samples))
+
+
+class Autoencoder(snt.Module):
+  """A plain autoencoder: a deterministic encoder, a decoder, no prior.
+
+  The baseline a VAE is compared with. The encoder should return a point
+  mass (`encoders.DeterministicPosterior`); `loss_terms` is the
+  reconstruction loss alone, with no KL, so it is an autoencoder by
+  construction, not a VAE at beta = 0 (which still draws noisy codes). It
+  has no prior to sample from and no bound on log p(x).
+  """
+
+  prior = None
+
+  def __init__(self,
+               encoder: objectives.Encoder,
+               decoder: objectives.Decoder,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    self.encoder = encoder
+    self.decoder = decoder
+
+  def __call__(self, x: tf.Tensor) -> VAEOutput:
+    posterior = self.encoder(x)
+    z = posterior.mean()
+    return VAEOutput(posterior=posterior, z=z, likelihood=self.decoder(z))
+
+  def loss_terms(self, x: tf.Tensor,
+                 normalization: str = 'per_example') -> objectives.ELBOTerms:
+    return objectives.autoencoder(self.encoder, self.decoder, x,
+                                  normalization=normalization)

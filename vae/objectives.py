@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple, Optional, Union
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import encoders
 from vae import priors
 
 tfd = tfp.distributions
@@ -90,10 +91,12 @@ def kl_divergence(posterior: tfd.Distribution,
   Args:
     posterior: q(z|x), batch shape [batch], event shape [latent].
     prior: p(z), a distribution or a callable returning one.
-    num_samples: None for the analytic KL through `tfd.kl_divergence`;
-      otherwise the Monte Carlo estimate
+    num_samples: None for the analytic KL through `tfd.kl_divergence` where
+      one is registered, falling back to a one-sample Monte Carlo estimate
+      where none is (a mixture or VampPrior). A number
+      asks for the Monte Carlo estimate with that many samples,
       (1/n) sum_i [log q(z_i|x) - log p(z_i)], z_i ~ q(z|x) reparameterised,
-      unbiased, for pairs with no analytic form (a mixture prior, say).
+      unbiased, whatever the pair.
     seed: optional seed for the Monte Carlo samples.
 
   Returns:
@@ -101,7 +104,10 @@ def kl_divergence(posterior: tfd.Distribution,
   """
   prior = priors.as_distribution(prior)
   if num_samples is None:
-    return tfd.kl_divergence(posterior, prior)
+    try:
+      return tfd.kl_divergence(posterior, prior)
+    except NotImplementedError:
+      num_samples = 1
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive or None, got {num_samples}')
   z = posterior.sample(num_samples, seed=seed)
@@ -123,6 +129,8 @@ def elbo(encoder: Encoder,
          kl_samples: Optional[int] = None,
          *,
          normalization: str = 'per_example',
+         free_bits: float = 0.0,
+         temperature: Optional[Union[float, tf.Tensor]] = None,
          seed=None) -> ELBOTerms:
   """The ELBO and the beta-weighted training loss, per example.
 
@@ -143,6 +151,16 @@ def elbo(encoder: Encoder,
         (1/D) * (distortion + beta * (D / L) * rate): the notebook's beta is a
         per-example beta of beta * D / L (0.01 -> 0.784 on MNIST with L = 10),
         and the whole loss is 1/D as large, which Adam all but ignores.
+    free_bits: lambda > 0 replaces the rate in the loss by the free-bits
+      rate of Kingma et al. (2016, eq. 15), sum_j max(lambda, E_x[KL_j]):
+      see `free_bits_rate`. 0 leaves the rate alone. `elbo` and `rate` stay
+      the true ones.
+    temperature: for a categorical posterior (`encoders.categorical`), the
+      Gumbel-softmax estimator of Jang et al. (2017): z is drawn from the
+      relaxation `encoders.relax(q, temperature)`, so gradients reach the
+      logits, while the rate stays the exact categorical KL. The distortion
+      is then that of the relaxed z, a surrogate; None (as in evaluation)
+      draws one-hot z and gives the discrete model's exact ELBO.
     seed: optional seed for z (and the Monte Carlo KL): an int, or a
       stateless seed of shape [2] for draws that repeat exactly.
 
@@ -156,19 +174,63 @@ def elbo(encoder: Encoder,
   if seed is not None:
     z_seed, kl_seed = tfp.random.split_seed(seed)
   posterior = encoder(x)
-  z = posterior.sample(seed=z_seed)
+  if temperature is None:
+    z = posterior.sample(seed=z_seed)
+  else:
+    z = encoders.relax(posterior, temperature).sample(seed=z_seed)
   likelihood = decoder(z)
   distortion = -likelihood.log_prob(x)
   rate = kl_divergence(posterior, prior, num_samples=kl_samples, seed=kl_seed)
+  loss_rate = rate
+  if free_bits:
+    loss_rate = free_bits_rate(kl_groups(posterior, prior, rate), free_bits)
   if normalization == 'per_example':
-    loss = weighted_loss(distortion, rate, beta)
+    loss = weighted_loss(distortion, loss_rate, beta)
   else:
     loss = weighted_loss(
-        distortion, rate, beta, normalization,
+        distortion, loss_rate, beta, normalization,
         num_pixels=_num_elements(likelihood.event_shape, 'likelihood'),
         latent_size=_num_elements(posterior.event_shape, 'posterior'))
   return ELBOTerms(elbo=-(distortion + rate), rate=rate,
                    distortion=distortion, loss=loss)
+
+
+def kl_groups(posterior: tfd.Distribution, prior: priors.PriorLike,
+              rate: tf.Tensor) -> tf.Tensor:
+  """The rate split into independent groups for free bits, [batch, groups].
+
+  One group per latent dimension when the KL is a sum over dimensions (a
+  diagonal Gaussian posterior against a factorised Normal prior); otherwise
+  the whole rate is one group, as Kingma et al. (2016) allow.
+  """
+  if _is_diagonal_normal(posterior):
+    try:
+      return kl_per_dimension(posterior, prior)
+    except NotImplementedError:
+      pass
+  return rate[:, tf.newaxis]
+
+
+def free_bits_rate(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
+  """The free-bits rate per example (Kingma et al. 2016, eq. 15), [batch].
+
+  For groups j with KL_ij, [batch, groups], the batch mean of the result is
+  sum_j max(lambda, mean_i KL_ij): a group whose mean KL is below lambda
+  contributes the constant lambda, so it gets no gradient and is free to
+  carry information up to lambda nats at no cost. Groups above it
+  contribute their own KL.
+  """
+  if free_bits < 0:
+    raise ValueError(f'free_bits must be non-negative, got {free_bits}')
+  free_bits = tf.constant(free_bits, kl.dtype)
+  above = tf.reduce_mean(kl, axis=0) >= free_bits  # [groups], batch means.
+  return tf.reduce_sum(
+      tf.where(above, kl, tf.broadcast_to(free_bits, tf.shape(kl))), axis=-1)
+
+
+def _is_diagonal_normal(distribution: tfd.Distribution) -> bool:
+  return (isinstance(distribution, tfd.Independent)
+          and isinstance(distribution.distribution, tfd.Normal))
 
 
 def weighted_loss(distortion, rate, beta=1.0, normalization='per_example',
@@ -218,6 +280,66 @@ def log_importance_weights(posterior: tfd.Distribution,
   [k, batch], the terms of the IWAE bound."""
   return (decoder(z).log_prob(x) + priors.as_distribution(prior).log_prob(z)
           - posterior.log_prob(z))
+
+
+def iwae(encoder: Encoder,
+         decoder: Decoder,
+         prior: priors.PriorLike,
+         x: tf.Tensor,
+         num_samples: int,
+         beta: Union[float, tf.Tensor] = 1.0,
+         seed=None) -> ELBOTerms:
+  """Terms for training on the IWAE bound, per example, shape [batch].
+
+  `loss` is -L_k (Burda et al. 2016, eq. 8) with each log-weight
+  log p(x|z_i) + beta [log p(z_i) - log q(z_i|x)]: beta = 1 is their bound,
+  and with k = 1 this is the beta-ELBO with a one-sample KL. `distortion`
+  and `rate` are the means over the same k draws (the rate analytic where
+  the pair has one), and `elbo = -(distortion + rate)`, so runs trained on
+  either objective report the same quantities.
+  """
+  if num_samples < 1:
+    raise ValueError(f'num_samples must be positive, got {num_samples}')
+  prior = priors.as_distribution(prior)
+  posterior = encoder(x)
+  z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
+  log_px_z = decoder(z).log_prob(x)  # [k, batch]
+  log_ratio = prior.log_prob(z) - posterior.log_prob(z)
+  log_weights = log_px_z + tf.cast(beta, log_ratio.dtype) * log_ratio
+  bound = (tf.reduce_logsumexp(log_weights, axis=0)
+           - tf.math.log(tf.cast(num_samples, log_weights.dtype)))
+  distortion = -tf.reduce_mean(log_px_z, axis=0)
+  try:
+    rate = tfd.kl_divergence(posterior, prior)
+  except NotImplementedError:
+    rate = -tf.reduce_mean(log_ratio, axis=0)
+  return ELBOTerms(elbo=-(distortion + rate), rate=rate,
+                   distortion=distortion, loss=-bound)
+
+
+def autoencoder(encoder: Encoder,
+                decoder: Decoder,
+                x: tf.Tensor,
+                normalization: str = 'per_example') -> ELBOTerms:
+  """A plain autoencoder's terms: the code is the encoder's mean, no KL.
+
+  `distortion` is -log p(x|z) at z = E[q(z|x)] (a point mass for
+  `encoders.DeterministicPosterior`), `rate` is 0 and `loss` the distortion
+  (over the number of pixels for 'notebook'). With no prior there is no
+  bound on log p(x): `elbo` is NaN, not a number to compare.
+  """
+  if normalization not in NORMALIZATIONS:
+    raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
+                     f'{normalization!r}')
+  likelihood = decoder(encoder(x).mean())
+  distortion = -likelihood.log_prob(x)
+  loss = distortion
+  if normalization == 'notebook':
+    loss = distortion / _num_elements(likelihood.event_shape, 'likelihood')
+  return ELBOTerms(elbo=tf.fill(tf.shape(distortion),
+                                tf.constant(float('nan'), distortion.dtype)),
+                   rate=tf.zeros_like(distortion), distortion=distortion,
+                   loss=loss)
 
 
 def iwae_bound(encoder: Encoder,

@@ -21,12 +21,25 @@ def _save(fig, path: str) -> str:
 
 
 def tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-  """Tiles [rows * cols, H, W, C] images into one [rows * H, cols * W] array."""
+  """Tiles [rows * cols, H, W, C] images into one array: [rows * H, cols * W]
+  for one channel (or none), [rows * H, cols * W, C] for colour."""
   images = np.asarray(images)[:rows * cols]
+  if images.ndim == 4 and images.shape[-1] == 1:
+    images = images[..., 0]
   h, w = images.shape[1:3]
-  images = images[..., 0] if images.ndim == 4 else images
-  grid = images.reshape(rows, cols, h, w).transpose(0, 2, 1, 3)
-  return grid.reshape(rows * h, cols * w)
+  channels = images.shape[3:]
+  grid = images.reshape(rows, cols, h, w, *channels).swapaxes(1, 2)
+  return grid.reshape(rows * h, cols * w, *channels)
+
+
+def _show(ax, image: np.ndarray, **kwargs):
+  """Draws one image with values in [0, 1]: grey, or colour if 3 channels.
+
+  Clipped, since a Gaussian's mean may stray outside [0, 1]."""
+  image = np.clip(np.asarray(image), 0.0, 1.0)
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]
+  ax.imshow(image, cmap='gray', vmin=0, vmax=1, **kwargs)
 
 
 def loss_curves(steps: Sequence[int],
@@ -76,8 +89,7 @@ def reconstructions(inputs: np.ndarray, outputs: np.ndarray, path: str,
   fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8), squeeze=False)
   for i in range(n):
     for row, images in enumerate((inputs, outputs)):
-      axes[row, i].imshow(np.squeeze(images[i], -1), cmap='gray', vmin=0,
-                          vmax=1)
+      _show(axes[row, i], images[i])
       axes[row, i].axis('off')
   axes[0, 0].set_title('input', fontsize=8, loc='left')
   axes[1, 0].set_title('reconstruction', fontsize=8, loc='left')
@@ -91,8 +103,7 @@ def image_grid(images: np.ndarray, rows: int, cols: int, path: str,
                extent: Optional[Sequence[float]] = None) -> str:
   """A grid of images, such as samples from the prior or a traversal."""
   fig, ax = plt.subplots(figsize=(7, 7))
-  ax.imshow(tile(images, rows, cols), cmap='gray', vmin=0, vmax=1,
-            extent=extent)
+  _show(ax, tile(images, rows, cols), extent=extent)
   ax.set_title(title)
   if xlabel or ylabel:
     ax.set_xlabel(xlabel or '')

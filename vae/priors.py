@@ -1,10 +1,22 @@
-"""Priors p(z) over the latent code."""
+"""Priors p(z) over the latent code.
 
-from typing import Callable, Optional, Union
+- `StandardNormal`: N(0, I), the KL against a Gaussian posterior is analytic.
+- `MixtureOfGaussians`: a learnable mixture of diagonal Gaussians, as in
+  TFP's `examples/vae.py`; no analytic KL, so `objectives.kl_divergence`
+  falls back to Monte Carlo.
+- `VampPrior`: the mixture of the posteriors of learnable pseudo-inputs,
+  p(z) = (1/K) sum_k q(z|u_k) (Tomczak and Welling 2018, eq. 9).
+- `UniformCategorical`: the prior of categorical latents.
+"""
 
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
 import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from vae import encoders
 
 tfd = tfp.distributions
 
@@ -52,3 +64,109 @@ class StandardNormal(snt.Module):
         tfd.Normal(loc=tf.zeros([self.latent_size], self._dtype),
                    scale=tf.ones([self.latent_size], self._dtype)),
         reinterpreted_batch_ndims=1)
+
+
+def _normal(shape, seed: Optional[int], stream: int) -> tf.Tensor:
+  """N(0, 1) draws: stateless from (seed, stream), else from the global seed."""
+  if seed is None:
+    return tf.random.normal(shape)
+  return tf.random.stateless_normal(shape, seed=[seed, stream])
+
+
+class MixtureOfGaussians(snt.Module):
+  """A learnable mixture of `num_components` diagonal Gaussians over z.
+
+  p(z) = sum_k pi_k N(z; mu_k, diag(sigma_k^2)), with pi = softmax(logits),
+  sigma = softplus(raw) + `min_scale` (starting at 1) and the means drawn
+  from N(0, I) so the components start apart. The mixture weights start
+  equal. With one component this is a learnable Gaussian.
+  """
+
+  def __init__(self,
+               latent_size: int,
+               num_components: int,
+               min_scale: float = 1e-4,
+               seed: Optional[int] = None,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if latent_size < 1:
+      raise ValueError(f'latent_size must be positive, got {latent_size}')
+    if num_components < 1:
+      raise ValueError(
+          f'num_components must be positive, got {num_components}')
+    self.latent_size = latent_size
+    self.num_components = num_components
+    self._min_scale = min_scale
+    self.locs = tf.Variable(
+        _normal([num_components, latent_size], seed, 1), name='locs')
+    self.raw_scales = tf.Variable(
+        tf.fill([num_components, latent_size], float(np.log(np.expm1(1.0)))),
+        name='raw_scales')
+    self.logits = tf.Variable(tf.zeros([num_components]), name='logits')
+
+  def __call__(self) -> tfd.Distribution:
+    return tfd.MixtureSameFamily(
+        mixture_distribution=tfd.Categorical(logits=self.logits),
+        components_distribution=tfd.Independent(
+            tfd.Normal(loc=self.locs,
+                       scale=tf.nn.softplus(self.raw_scales)
+                       + self._min_scale),
+            reinterpreted_batch_ndims=1))
+
+
+class VampPrior(snt.Module):
+  """The VampPrior (Tomczak and Welling 2018): p(z) = (1/K) sum_k q(z|u_k).
+
+  The K pseudo-inputs u_k are learnable images of `image_shape`, pushed
+  through the model's own `encoder`, so the prior moves with the posterior
+  and the encoder's weights are shared, not copied. They are kept in [0, 1]
+  by a hard tanh, as in the paper (section 3.2, `hardtanh`), and start as
+  draws from N(0.5, 0.1^2) (they initialise with noise around the data's
+  middle rather than with training images).
+  """
+
+  def __init__(self,
+               encoder: Callable[[tf.Tensor], tfd.Distribution],
+               num_pseudo_inputs: int,
+               image_shape: Sequence[int],
+               seed: Optional[int] = None,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if num_pseudo_inputs < 1:
+      raise ValueError(
+          f'num_pseudo_inputs must be positive, got {num_pseudo_inputs}')
+    self.encoder = encoder
+    self.num_pseudo_inputs = num_pseudo_inputs
+    shape = [num_pseudo_inputs, *image_shape]
+    self.pseudo_inputs = tf.Variable(0.5 + 0.1 * _normal(shape, seed, 2),
+                                     name='pseudo_inputs')
+
+  def __call__(self) -> tfd.Distribution:
+    u = tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0)  # hardtanh to [0, 1].
+    return tfd.MixtureSameFamily(
+        mixture_distribution=tfd.Categorical(
+            logits=tf.zeros([self.num_pseudo_inputs])),
+        components_distribution=self.encoder(u))
+
+
+@snt.allow_empty_variables
+class UniformCategorical(snt.Module):
+  """Independent uniform one-hot categoricals: the prior of
+  `encoders.CategoricalPosterior` (Jang et al. 2017), with the exact KL
+  sum_n sum_k q_nk log(K q_nk)."""
+
+  def __init__(self,
+               num_variables: int,
+               num_classes: int,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if num_variables < 1 or num_classes < 2:
+      raise ValueError(f'need num_variables >= 1 and num_classes >= 2, got '
+                       f'{num_variables} and {num_classes}')
+    self.num_variables = num_variables
+    self.num_classes = num_classes
+    self.latent_size = num_variables * num_classes
+
+  def __call__(self) -> tfd.Distribution:
+    return encoders.categorical(
+        tf.zeros([self.num_variables, self.num_classes]))

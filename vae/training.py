@@ -1,6 +1,6 @@
 """The compiled training step."""
 
-from typing import NamedTuple, Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 import sonnet as snt
 import tensorflow as tf
@@ -22,8 +22,15 @@ def make_train_step(model: model_lib.VAE,
                     beta: Union[float, tf.Variable] = 1.0,
                     kl_samples: Optional[int] = None,
                     normalization: str = 'per_example',
-                    jit_compile: bool = False):
+                    jit_compile: bool = False,
+                    objective: Optional[Callable[..., objectives.ELBOTerms]]
+                    = None):
   """Returns `step(x, seed=None) -> StepMetrics`: one update, `tf.function`-ed.
+
+  The loss is `model.elbo(x, beta, kl_samples, normalization, seed=seed)`
+  unless `objective(x, seed)` gives other `ELBOTerms` (the IWAE bound,
+  free bits, an autoencoder's loss); `beta`, `kl_samples` and
+  `normalization` are then the objective's business.
 
   `seed`, a stateless seed of shape [2] (such as [run seed, step number]),
   fixes the step's draws of z, so a run resumed from a checkpoint repeats the
@@ -39,10 +46,14 @@ def make_train_step(model: model_lib.VAE,
     raise ValueError(f'normalization must be one of '
                      f'{objectives.NORMALIZATIONS}, got {normalization!r}')
 
+  if objective is None:
+    def objective(x, seed):
+      return model.elbo(x, beta=beta, kl_samples=kl_samples,
+                        normalization=normalization, seed=seed)
+
   def step(x: tf.Tensor, seed=None) -> StepMetrics:
     with tf.GradientTape() as tape:
-      terms = model.elbo(x, beta=beta, kl_samples=kl_samples,
-                         normalization=normalization, seed=seed)
+      terms = objective(x, seed)
       loss = tf.nn.compute_average_loss(terms.loss)
     # Read after the forward pass: Sonnet creates variables on first call.
     variables = model.trainable_variables

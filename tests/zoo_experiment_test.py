@@ -1,0 +1,127 @@
+"""The model zoo through experiments/mnist.py and experiments/evaluate.py:
+every dataset under tfds.testing.mock_data, and the models whose outputs
+differ from a Gaussian VAE's (categorical latents, the autoencoder)."""
+
+import os
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from experiments import common
+from tests import data_test
+from tests import evaluate_experiment_test
+from tests import mnist_experiment_test as mnist_test
+
+_MOCK = ['--train_split=train', '--eval_split=test', '--batch_size=8',
+         '--eval_batch_size=10', '--eval_num_samples=4', '--training_steps=6',
+         '--log_every=2', '--hidden_sizes=16', '--conv_channels=4,8']
+
+
+class DatasetsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ('mnist', 'mnist', [], None),
+      ('fashion_mnist', 'fashion_mnist', [], None),
+      ('kmnist', 'kmnist', [], None),
+      ('binarized_mnist', 'binarized_mnist', ['--binarization=none'], 2),
+      ('cifar10_gaussian_conv', 'cifar10',
+       ['--likelihood=gaussian', '--binarization=none', '--encoder=conv',
+        '--decoder=conv'], None),
+  )
+  def test_trains_under_mock_data(self, dataset, extra, max_value):
+    output_dir = self.create_tempdir().full_path
+    with data_test.mock_tfds(num_examples=20, max_value=max_value):
+      mnist_test.run_main([f'--dataset={dataset}',
+                           f'--output_dir={output_dir}'] + _MOCK + extra)
+    summary = mnist_test.read_summary(output_dir)
+    for key in ('train_loss', 'test_elbo', 'test_nll', 'test_distortion'):
+      self.assertTrue(np.isfinite(summary[key]), msg=key)
+    self.assertEqual(summary['train_examples'], 20)
+    figures = os.path.join(output_dir, 'figures')
+    for name in mnist_test.FIGURES:
+      self.assertGreater(os.path.getsize(os.path.join(figures, name)), 1000)
+
+
+class ModelsTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.mnist_dir = data_test.require_mnist(self)
+    self.output_dir = self.create_tempdir().full_path
+
+  def _train(self, *extra):
+    mnist_test.run_main([f'--data_dir={self.mnist_dir}',
+                         '--training_steps=30',
+                         f'--output_dir={self.output_dir}']
+                        + mnist_test.TINY + list(extra))
+    return mnist_test.read_summary(self.output_dir)
+
+  def _evaluate_matches_training(self, summary):
+    for source in ('checkpoint', 'saved_model'):
+      evaluate_experiment_test.run_evaluate(
+          [f'--output_dir={self.output_dir}', f'--source={source}'])
+      now = mnist_test.read_summary(self.output_dir, 'evaluation.json')
+      for key in ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
+                  'active_units'):
+        self.assertEqual(now[key], summary[key], msg=f'{source} {key}')
+
+  def test_categorical_latent(self):
+    summary = self._train('--latent=categorical', '--latent_size=4',
+                          '--num_classes=5', '--beta=1',
+                          '--temperature_decay=0.01')
+    self.assertEqual(summary['latent_dims'], 20)
+    # The schedule max(0.5, exp(-0.01 * 30)) = 0.741 at the last step.
+    self.assertAllClose(summary['temperature'], np.exp(-0.3), rtol=1e-6)
+    # Evaluation is the discrete model's: the rate is the exact categorical
+    # KL, at most 4 log 5 nats, and the NLL estimate is below -ELBO.
+    self.assertBetween(summary['test_rate'], 0, 4 * np.log(5))
+    self.assertLess(summary['test_nll'], -summary['test_elbo'] + 1e-3)
+    self.assertLen(summary['unit_variances'], 20)
+    figures = os.listdir(os.path.join(self.output_dir, 'figures'))
+    self.assertIn('samples.png', figures)
+    self.assertNotIn('latent_traversal.png', figures)  # Not Gaussian codes.
+    self._evaluate_matches_training(summary)
+
+  def test_autoencoder(self):
+    summary = self._train('--model=autoencoder', '--latent_size=2')
+    self.assertIsNone(summary['test_elbo'])
+    self.assertIsNone(summary['test_nll'])
+    self.assertEqual(summary['test_rate'], 0.0)
+    self.assertEqual(summary['test_loss'], summary['test_distortion'])
+    figures = os.listdir(os.path.join(self.output_dir, 'figures'))
+    self.assertIn('reconstructions.png', figures)
+    self.assertIn('latent_means.png', figures)
+    self.assertNotIn('samples.png', figures)  # No prior to sample.
+    loaded = tf.saved_model.load(os.path.join(self.output_dir,
+                                              'saved_model'))
+    self.assertCountEqual(loaded.signatures.keys(),
+                          ['encode', 'decode', 'reconstruct', 'elbo'])
+    self._evaluate_matches_training(summary)
+
+  def test_vamp_prior_iwae_with_warmup_resumes(self):
+    flags = ['--prior=vamp', '--prior_components=5', '--objective=iwae',
+             '--num_importance_samples=3', '--kl_warmup_steps=20',
+             '--beta=1', '--checkpoint_every=10']
+    whole = self._train(*flags)
+    self.assertIsNone(whole['test_kl_per_dimension'])  # Not factorised.
+    # Stop at 10 (inside the warm-up) and resume: the same run exactly.
+    resumed_dir = self.create_tempdir().full_path
+    common_args = [f'--data_dir={self.mnist_dir}',
+                   f'--output_dir={resumed_dir}'] + mnist_test.TINY + flags
+    mnist_test.run_main(common_args + ['--training_steps=10'])
+    mnist_test.run_main(common_args + ['--training_steps=30'])
+    resumed = mnist_test.read_summary(resumed_dir)
+    for key in ('train_loss', 'test_elbo', 'test_nll'):
+      self.assertEqual(resumed[key], whole[key], msg=key)
+
+  def test_impossible_combination_writes_nothing(self):
+    with self.assertRaisesRegex(common.InputError,
+                                '--likelihood=gaussian --binarization=dynamic'
+                                '.*pass --binarization=none'):
+      self._train('--likelihood=gaussian')
+    self.assertEmpty(os.listdir(self.output_dir))
+
+
+if __name__ == '__main__':
+  tf.test.main()
