@@ -201,26 +201,23 @@ def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool = True):
 Head = Callable[[tf.Tensor], tfd.Distribution]
 
 
-class MLPEncoder(snt.Module):
-  """Flattens x, runs an MLP and returns q(z|x) from its head.
+class _Encoder(snt.Module):
+  """What both encoders share: the head, and x to q(z|x).
 
-  The head is a `GaussianPosterior(latent_size, covariance)` unless `head`
-  gives another (a `CategoricalPosterior`, say).
+  Subclasses define `_features(x)`, mapping images to feature vectors. The
+  head is a `GaussianPosterior(latent_size, covariance, min_scale)` unless
+  `head` gives another (a `CategoricalPosterior`, say), which then decides
+  the latent size.
   """
 
   def __init__(self,
-               hidden_sizes: Sequence[int],
                latent_size: int,
                covariance: str = 'diagonal',
-               activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                min_scale: float = 1e-4,
                head: Optional[Head] = None,
                name: Optional[str] = None):
     super().__init__(name=name)
-    hidden_sizes = check_sizes('hidden_sizes', hidden_sizes)
     self._to_vector = snt.Flatten()
-    self._torso = snt.nets.MLP(hidden_sizes, activation=activation,
-                               activate_final=True, name='torso')
     self._head = head or GaussianPosterior(
         latent_size, covariance=covariance, min_scale=min_scale,
         name='posterior')
@@ -230,17 +227,36 @@ class MLPEncoder(snt.Module):
     return self._head.latent_size
 
   def __call__(self, x: tf.Tensor) -> tfd.Distribution:
-    x = tf.convert_to_tensor(x)
-    return self._head(self._torso(self._to_vector(x)))
+    return self._head(self._features(tf.convert_to_tensor(x)))
 
 
-class ConvEncoder(snt.Module):
+class MLPEncoder(_Encoder):
+  """Flattens x, runs an MLP and returns q(z|x) from its head."""
+
+  def __init__(self,
+               hidden_sizes: Sequence[int],
+               latent_size: int,
+               covariance: str = 'diagonal',
+               activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
+               min_scale: float = 1e-4,
+               head: Optional[Head] = None,
+               name: Optional[str] = None):
+    super().__init__(latent_size, covariance, min_scale, head, name=name)
+    hidden_sizes = check_sizes('hidden_sizes', hidden_sizes)
+    self._torso = snt.nets.MLP(hidden_sizes, activation=activation,
+                               activate_final=True, name='torso')
+
+  def _features(self, x: tf.Tensor) -> tf.Tensor:
+    return self._torso(self._to_vector(x))
+
+
+class ConvEncoder(_Encoder):
   """Strided convolutions, flattened, then the head: q(z|x) for images.
 
   Each entry of `channels` is a 3x3 `snt.Conv2D` with stride 2 and 'SAME'
   padding followed by `activation`, halving the height and width: the
   default (32, 64) takes 28x28 MNIST to 7x7x64, as TensorFlow's conv VAE
-  tutorial does. The head is as in `MLPEncoder`.
+  tutorial does.
   """
 
   def __init__(self,
@@ -251,26 +267,17 @@ class ConvEncoder(snt.Module):
                min_scale: float = 1e-4,
                head: Optional[Head] = None,
                name: Optional[str] = None):
-    super().__init__(name=name)
+    super().__init__(latent_size, covariance, min_scale, head, name=name)
     channels = check_sizes('channels', channels, allow_empty=False)
     self._convs = [snt.Conv2D(c, 3, stride=2, padding='SAME',
                               name=f'conv_{i}')
                    for i, c in enumerate(channels)]
     self._activation = activation
-    self._to_vector = snt.Flatten()
-    self._head = head or GaussianPosterior(
-        latent_size, covariance=covariance, min_scale=min_scale,
-        name='posterior')
 
-  @property
-  def latent_size(self) -> int:
-    return self._head.latent_size
-
-  def __call__(self, x: tf.Tensor) -> tfd.Distribution:
-    x = tf.convert_to_tensor(x)
+  def _features(self, x: tf.Tensor) -> tf.Tensor:
     if x.shape.rank != 4:
       raise ValueError(f'ConvEncoder needs images [batch, H, W, C], got '
                        f'shape {x.shape}')
     for conv in self._convs:
       x = self._activation(conv(x))
-    return self._head(self._to_vector(x))
+    return self._to_vector(x)
