@@ -431,6 +431,9 @@ def main(argv):
         for name in training.StepMetrics._fields:
           tf.summary.scalar(name, means[name])
         tf.summary.scalar('learning_rate', FLAGS.learning_rate)
+        tf.summary.scalar('beta', beta)  # Ramps over a KL warm-up.
+        if temperature is not None:
+          tf.summary.scalar('temperature', temperature)
         if steps_timed:
           tf.summary.scalar('steps_per_second', steps_per_second)
       seconds_left = ((num_steps - step) / steps_per_second

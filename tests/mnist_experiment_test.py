@@ -104,7 +104,7 @@ class SmokeTest(tf.test.TestCase):
         os.path.join(output_dir, 'saved_model', 'saved_model.pb')))
     train_tags = event_tags(os.path.join(output_dir, 'train'))
     self.assertContainsSubset(
-        ['loss', 'elbo', 'rate', 'distortion', 'learning_rate',
+        ['loss', 'elbo', 'rate', 'distortion', 'learning_rate', 'beta',
          'steps_per_second'], train_tags['tensors'])
     eval_tags = event_tags(os.path.join(output_dir, 'eval'))
     self.assertContainsSubset(['loss', 'elbo', 'rate', 'distortion', 'nll',

@@ -73,6 +73,8 @@ class ModelsTest(tf.test.TestCase):
     self.assertEqual(summary['latent_dims'], 20)
     # The schedule max(0.5, exp(-0.01 * 30)) = 0.741 at the last step.
     self.assertAllClose(summary['temperature'], np.exp(-0.3), rtol=1e-6)
+    self.assertIn('temperature', mnist_test.event_tags(
+        os.path.join(self.output_dir, 'train'))['tensors'])
     # Evaluation is the discrete model's: the rate is the exact categorical
     # KL, at most 4 log 5 nats, and the NLL estimate is below -ELBO.
     self.assertBetween(summary['test_rate'], 0, 4 * np.log(5))
