@@ -10,7 +10,7 @@ import json
 import math
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from absl import app
 import numpy as np
@@ -73,6 +73,7 @@ MODEL_DEFAULTS = {
     'num_importance_samples': 5,
     'kl_warmup_steps': 0,
     'free_bits': 0.0,
+    'mixed_precision': False,
 }
 
 
@@ -268,6 +269,42 @@ def kl_weight(config: Dict, step: int) -> float:
   return config['beta']
 
 
+def schedule(config: Dict, beta: tf.Variable,
+             tau: Optional[tf.Variable] = None
+             ) -> Optional[Callable[[tf.Tensor], None]]:
+  """`assign(step)`: sets `beta` and `tau` to `kl_weight` and `temperature`
+  at `step` (a tensor), inside a compiled training loop; None when neither
+  changes during training."""
+  warmup = setting(config, 'kl_warmup_steps')
+  if not warmup and tau is None:
+    return None
+
+  def assign(step: tf.Tensor):
+    s = tf.cast(step, tf.float64)
+    if warmup:
+      target = config['beta']
+      beta.assign(tf.cast(tf.where(s < warmup, target * s / warmup, target),
+                          beta.dtype))
+    if tau is not None:
+      start = tf.constant(setting(config, 'temperature'), tf.float64)
+      decay = tf.constant(setting(config, 'temperature_decay'), tf.float64)
+      tau.assign(tf.cast(tf.maximum(
+          tf.constant(setting(config, 'min_temperature'), tf.float64),
+          start * tf.exp(-decay * s)), tau.dtype))
+
+  return assign
+
+
+def uses_xla(config: Dict) -> bool:
+  """Whether training compiles with XLA: --jit_compile, or when unset, yes
+  unless a conv network runs on a CPU (XLA's CPU convolutions are an order of
+  magnitude slower than TensorFlow's own: see BENCHMARKS.md)."""
+  if config.get('jit_compile') is not None:
+    return bool(config['jit_compile'])
+  conv = 'conv' in (setting(config, 'encoder'), setting(config, 'decoder'))
+  return not conv or bool(tf.config.list_physical_devices('GPU'))
+
+
 def build_model(config: Dict, image_shape: Sequence[int]):
   """The run's model, with its variables created (so a checkpoint can fill
   them in at once): a `model.VAE`, or a `model.Autoencoder` for
@@ -286,14 +323,16 @@ def build_model(config: Dict, image_shape: Sequence[int]):
     prior = priors.UniformCategorical(latent_size, get('num_classes'),
                                       name='prior')
   channels = [int(c) for c in get('conv_channels')]
+  # Mixed precision: the networks compute in bfloat16, all else is float32.
+  dtype = tf.bfloat16 if get('mixed_precision') else tf.float32
   if get('encoder') == 'conv':
     encoder = encoders.ConvEncoder(latent_size, channels,
                                    covariance=get('posterior'), head=head,
-                                   name='encoder')
+                                   compute_dtype=dtype, name='encoder')
   else:
     encoder = encoders.MLPEncoder(hidden_sizes, latent_size,
                                   covariance=get('posterior'), head=head,
-                                  name='encoder')
+                                  compute_dtype=dtype, name='encoder')
   likelihood = {
       'bernoulli': lambda: decoders.BernoulliLikelihood(name='likelihood'),
       'continuous_bernoulli': lambda: decoders.ContinuousBernoulliLikelihood(
@@ -303,10 +342,12 @@ def build_model(config: Dict, image_shape: Sequence[int]):
   }[get('likelihood')]()
   if get('decoder') == 'conv':
     decoder = decoders.ConvDecoder(image_shape, channels[::-1],
-                                   likelihood=likelihood, name='decoder')
+                                   likelihood=likelihood, compute_dtype=dtype,
+                                   name='decoder')
   else:
     decoder = decoders.MLPDecoder(hidden_sizes, image_shape,
-                                  likelihood=likelihood, name='decoder')
+                                  likelihood=likelihood, compute_dtype=dtype,
+                                  name='decoder')
   if get('model') == 'autoencoder':
     model = model_lib.Autoencoder(encoder, decoder)
   else:

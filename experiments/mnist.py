@@ -143,10 +143,18 @@ flags.DEFINE_float('free_bits', _D['free_bits'],
                    'Free bits lambda in nats per latent dimension (per '
                    'whole rate where the KL does not split by dimension); '
                    '0: off.', lower_bound=0.0)
-flags.DEFINE_boolean('jit_compile', False,
-                     'Compile the training step with XLA.')
+flags.DEFINE_boolean('mixed_precision', _D['mixed_precision'],
+                     'Compute the encoder and decoder networks in bfloat16; '
+                     'variables, distributions and losses stay float32. '
+                     'Fast on accelerators with bfloat16 units (see '
+                     'BENCHMARKS.md).')
+flags.DEFINE_boolean('jit_compile', None,
+                     'Compile the training loop with XLA. Unset: on, except '
+                     'for conv networks on a CPU, where XLA is slower (see '
+                     'BENCHMARKS.md).')
 flags.DEFINE_integer('log_every', 100,
-                     'Log every this many steps, besides at powers of two.',
+                     'Log every this many steps, besides at powers of two. '
+                     'The steps between two logs run in one compiled call.',
                      lower_bound=1)
 flags.DEFINE_integer('eval_every', 1000,
                      'Evaluate the ELBO on the eval split every this many '
@@ -336,11 +344,14 @@ def main(argv):
   if FLAGS.latent == 'categorical':
     temperature = tf.Variable(common.temperature(config, 0), trainable=False,
                               dtype=tf.float32, name='temperature')
-  step_fn = training.make_train_step(
-      vae, optimizer, jit_compile=FLAGS.jit_compile,
-      objective=common.objective(vae, config, beta, temperature))
   functions = common.model_functions(vae, config, image_shape)
   iterator = iter(train_batches)
+  # The steps between two log rows run in one call, without Python.
+  train = training.make_train_loop(
+      vae, optimizer, iterator, seed, steps_per_call=FLAGS.log_every,
+      jit_compile=common.uses_xla(config),
+      objective=common.objective(vae, config, beta, temperature),
+      schedule=common.schedule(config, beta, temperature))
   checkpoint = tf.train.Checkpoint(
       model=vae, optimizer=optimizer, data_iterator=iterator,
       step=tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
@@ -391,42 +402,48 @@ def main(argv):
     with eval_writer.as_default(step=step):
       _image_summaries(functions, eval_images, seed)
 
-  pending = []  # Step metrics since the last log, still as tensors.
   start = time.perf_counter()
   elapsed_before = metrics_rows[-1]['elapsed_seconds'] if metrics_rows else 0.0
-  timed_from = None  # When the first step, which compiles, had finished.
+  timed_from = None  # (time, step) when the first call, which compiles, ended.
   not_training = 0.0  # Seconds since then spent evaluating and saving.
   bar = common.progress(total=num_steps, initial=start_step, unit='step',
                         desc='training')
-  beta.assign(common.kl_weight(config, start_step + 1))
+
+  def is_eval_step(step):
+    return step < num_steps and (_is_power_of_two(step)
+                                 or step % FLAGS.eval_every == 0)
+
+  def is_checkpoint_step(step):
+    return step % FLAGS.checkpoint_every == 0 or step == num_steps
+
+  def is_log_step(step):
+    return (_is_power_of_two(step) or step % FLAGS.log_every == 0
+            or is_eval_step(step) or is_checkpoint_step(step))
+
+  step = start_step
   with open(metrics_path, 'a', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=common.METRIC_FIELDS)
-    for step in range(start_step + 1, num_steps + 1):
-      if FLAGS.kl_warmup_steps and step <= FLAGS.kl_warmup_steps + 1:
-        beta.assign(common.kl_weight(config, step))
-      if temperature is not None:
-        temperature.assign(common.temperature(config, step))
-      pending.append(step_fn(next(iterator), tf.constant([seed, step])))
-      bar.update()
-      if step == start_step + 1:
-        pending[0].loss.numpy()  # Wait for the compiling step to finish.
-        timed_from = time.perf_counter()
-      checkpoint_now = step % FLAGS.checkpoint_every == 0 or step == num_steps
-      if not (_is_power_of_two(step) or step % FLAGS.log_every == 0
-              or checkpoint_now):
-        continue
-      means = {name: float(np.mean([getattr(m, name) for m in pending]))
+    while step < num_steps:
+      # Train to the next step that logs; multiples of log_every log, so a
+      # call never runs more than log_every steps.
+      first = step + 1
+      step = next(s for s in range(first, first + FLAGS.log_every)
+                  if is_log_step(s))
+      metrics = train(first, step - first + 1)
+      means = {name: float(np.mean(getattr(metrics, name).numpy()))
                for name in training.StepMetrics._fields}
+      bar.update(step - first + 1)
       now = time.perf_counter()
-      steps_timed = step - start_step - 1
-      steps_per_second = (steps_timed / (now - timed_from - not_training)
+      if timed_from is None:
+        timed_from = (now, step)
+      steps_timed = step - timed_from[1]
+      steps_per_second = (steps_timed / (now - timed_from[0] - not_training)
                           if steps_timed else float('nan'))
       row = dict(step=step, **means, steps_per_second=steps_per_second,
                  elapsed_seconds=elapsed_before + now - start)
       writer.writerow(row)
       f.flush()
       metrics_rows.append(row)
-      pending = []
       with train_writer.as_default(step=step):
         for name in training.StepMetrics._fields:
           tf.summary.scalar(name, means[name])
@@ -449,21 +466,21 @@ def main(argv):
         last_saved = manager.latest_checkpoint
         raise FloatingPointError(
             f'training diverged: the loss became {means["loss"]} between '
-            f'step {metrics_rows[-2]["step"] if len(metrics_rows) > 1 else 0:.0f}'
-            f' and step {step}. The log up to here is in {metrics_path}; the '
-            f'last good checkpoint is {last_saved}. Try --restart with a '
-            f'lower --learning_rate (now {FLAGS.learning_rate}).')
+            f'step {first - 1} and step {step}. The log up to here is in '
+            f'{metrics_path}; the last good checkpoint is {last_saved}. Try '
+            f'--restart with a lower --learning_rate (now '
+            f'{FLAGS.learning_rate}).')
       paused_at = time.perf_counter()
-      if checkpoint_now:
+      if is_checkpoint_step(step):
         save_checkpoint(step)
-      if step < num_steps and (_is_power_of_two(step)
-                               or step % FLAGS.eval_every == 0):
+      if is_eval_step(step):
         record_eval(step, evaluation.evaluate(functions, eval_batches,
                                               seed=seed))
       not_training += time.perf_counter() - paused_at
   bar.close()
-  train_seconds = (time.perf_counter() - timed_from - not_training
+  train_seconds = (time.perf_counter() - timed_from[0] - not_training
                    if timed_from is not None else None)
+  steps_timed = step - timed_from[1] if timed_from is not None else 0
   if start_step == num_steps:
     logging.info('%s is trained to step %d already: evaluating it again.',
                  output_dir, num_steps)
@@ -505,9 +522,9 @@ def main(argv):
       'train_rate': last['rate'],
       'train_distortion': last['distortion'],
       **test,
-      'train_steps_per_second': (
-          (num_steps - start_step - 1) / train_seconds
-          if train_seconds and num_steps - start_step > 1 else None),
+      'train_steps_per_second': (steps_timed / train_seconds
+                                 if train_seconds and steps_timed else None),
+      'jit_compile': common.uses_xla(config),
       'train_examples': train_examples.num_examples,
       'train_split': FLAGS.train_split,
       'eval_split': FLAGS.eval_split,

@@ -1,4 +1,4 @@
-"""Tests for vae/training.py: the compiled training step."""
+"""Tests for vae/training.py: the compiled training step and loop."""
 
 from absl.testing import parameterized
 import numpy as np
@@ -105,10 +105,119 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(first, losses())
     self.assertGreater(len(set(first)), 1)
 
+  def test_eager_step_equals_compiled(self):
+    x = tf.constant(_data(16))
+    losses = []
+    for compiled in (True, False):
+      tf.random.set_seed(5)
+      vae = _model()
+      vae.elbo(x)  # Creates the variables eagerly: the same initial weights.
+      step = training.make_train_step(vae, snt.optimizers.Adam(1e-2),
+                                      compile=compiled)
+      self.assertEqual(isinstance(step, tf.types.experimental.PolymorphicFunction), compiled)
+      losses.append([step(x, tf.constant([0, i])).loss.numpy()
+                     for i in range(4)])
+    # The same ops, run by the graph executor or one by one: float
+    # reordering at most.
+    self.assertAllClose(losses[0], losses[1], rtol=1e-5)
+
   def test_bad_normalization(self):
     with self.assertRaisesRegex(ValueError, "'sum'"):
       training.make_train_step(_model(), snt.optimizers.Adam(),
                                normalization='sum')
+
+
+def _batches(n=48, batch_size=8, seed=0):
+  """A dataset of full batches from `_data`, repeated forever."""
+  return tf.data.Dataset.from_tensor_slices(_data(n, seed)).repeat().batch(
+      batch_size, drop_remainder=True)
+
+
+class TrainLoopTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _run_steps(self, block_sizes, jit_compile, loop=True, beta=0.5,
+                 schedule=None):
+    """Losses and final weights of training in blocks of `block_sizes`."""
+    tf.random.set_seed(7)  # The same initial weights every time.
+    vae = _model()
+    vae.elbo(tf.constant(_data(1)))
+    optimizer = snt.optimizers.Adam(1e-2)
+    batches = iter(_batches())
+    losses = []
+    if loop:
+      train = training.make_train_loop(vae, optimizer, batches, seed=3,
+                                       steps_per_call=40, beta=beta,
+                                       jit_compile=jit_compile,
+                                       schedule=schedule)
+      step = 1
+      for n in block_sizes:
+        metrics = train(step, n)
+        self.assertEqual(metrics.loss.shape, [n])
+        losses.extend(metrics.loss.numpy())
+        step += n
+    else:
+      train_step = training.make_train_step(vae, optimizer, beta=beta,
+                                            jit_compile=jit_compile)
+      for step in range(1, sum(block_sizes) + 1):
+        losses.append(train_step(next(batches),
+                                 tf.constant([3, step])).loss.numpy())
+    return np.array(losses), [v.numpy() for v in vae.trainable_variables]
+
+  @parameterized.parameters(False, True)
+  def test_loop_is_the_steps_one_by_one(self, jit_compile):
+    # Step s of the loop is make_train_step on the next batch with seed
+    # [seed, s]: without XLA the same ops, so the same bits, step after
+    # step; XLA compiles the loop as one program, whose fusions may round
+    # differently from the single step's.
+    loop_losses, loop_weights = self._run_steps([1, 2, 30], jit_compile)
+    step_losses, step_weights = self._run_steps([1, 2, 30], jit_compile,
+                                                loop=False)
+    tolerance = dict(rtol=1e-5, atol=1e-6) if jit_compile else dict(
+        rtol=0, atol=0)
+    self.assertAllClose(loop_losses, step_losses, **tolerance)
+    for a, b in zip(loop_weights, step_weights):
+      self.assertAllClose(a, b, **tolerance)
+    self.assertLess(np.mean(loop_losses[-5:]), np.mean(loop_losses[:5]))
+
+  @parameterized.parameters(False, True)
+  def test_blocks_do_not_change_the_steps(self, jit_compile):
+    # A run resumed at any step, in other blocks, repeats the uninterrupted.
+    losses_a, weights_a = self._run_steps([1, 1, 2, 4, 32], jit_compile)
+    losses_b, weights_b = self._run_steps([40], jit_compile)
+    losses_c, weights_c = self._run_steps([7, 13, 20], jit_compile)
+    self.assertAllEqual(losses_a, losses_b)
+    self.assertAllEqual(losses_a, losses_c)
+    for a, b, c in zip(weights_a, weights_b, weights_c):
+      self.assertAllEqual(a, b)
+      self.assertAllEqual(a, c)
+
+  def test_schedule_runs_before_each_step(self):
+    beta = tf.Variable(0.0)
+    seen = tf.Variable(tf.zeros([40]))
+
+    def schedule(step):
+      beta.assign(tf.cast(step, tf.float32) / 10)
+      seen.scatter_nd_update([[step - 1]], [beta])
+
+    self._run_steps([3, 5], jit_compile=True, beta=beta, schedule=schedule)
+    self.assertAllClose(seen.numpy()[:8], np.arange(1, 9) / 10)
+    self.assertAllEqual(seen.numpy()[8:], np.zeros(32))
+    self.assertAllClose(beta.numpy(), 0.8)
+
+  def test_bad_arguments(self):
+    vae, optimizer = _model(), snt.optimizers.Adam()
+    with self.assertRaisesRegex(ValueError, 'steps_per_call must be positive'):
+      training.make_train_loop(vae, optimizer, iter(_batches()), 0,
+                               steps_per_call=0)
+    ragged = tf.data.Dataset.from_tensor_slices(_data(10)).batch(4)
+    with self.assertRaisesRegex(ValueError, 'drop_remainder=True'):
+      training.make_train_loop(vae, optimizer, iter(ragged), 0)
+    train = training.make_train_loop(vae, optimizer, iter(_batches()), 0,
+                                     steps_per_call=5)
+    with self.assertRaisesRegex(ValueError, r'num_steps must be in \[1, 5\]'):
+      train(1, 6)
+    with self.assertRaisesRegex(ValueError, 'first_step must be positive'):
+      train(0, 1)
 
 
 if __name__ == '__main__':

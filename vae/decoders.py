@@ -23,6 +23,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae import encoders
+from vae import precision
 
 tfd = tfp.distributions
 
@@ -108,13 +109,19 @@ class _Decoder(snt.Module):
   """What both decoders share: z with any leading dimensions, the likelihood.
 
   Subclasses define `_params(z)`, mapping z [n, latent] to [n, *output_shape].
+  With `compute_dtype=tf.bfloat16` that network computes in bfloat16
+  (`precision.cast_call`) after a first float32 call that creates the
+  variables; the parameters are cast back, and the likelihood is float32.
   """
 
   def __init__(self,
                output_shape: Sequence[int],
                likelihood: Optional[Likelihood] = None,
+               compute_dtype: tf.DType = tf.float32,
                name: Optional[str] = None):
     super().__init__(name=name)
+    self.compute_dtype = tf.as_dtype(compute_dtype)
+    self._built = False
     output_shape = tuple(int(d) for d in output_shape)
     if not output_shape or any(d < 1 for d in output_shape):
       raise ValueError(
@@ -125,7 +132,12 @@ class _Decoder(snt.Module):
   def __call__(self, z: tf.Tensor) -> tfd.Distribution:
     z = tf.convert_to_tensor(z)
     # One 2-D pass whatever the leading (sample, batch) dimensions are.
-    params = self._params(tf.reshape(z, [-1, z.shape[-1]]))
+    flat = tf.reshape(z, [-1, z.shape[-1]])
+    if self._built:  # In compute_dtype (mixed precision); params float32.
+      params = precision.cast_call(self._params, flat, self.compute_dtype)
+    else:  # Creates the variables, in float32.
+      self._built = True
+      params = self._params(flat)
     batch_shape = tf.shape(z)[:-1]
     params = tf.reshape(params, tf.concat([batch_shape, self.output_shape], 0))
     return self.likelihood(params, len(self.output_shape))
@@ -144,8 +156,9 @@ class MLPDecoder(_Decoder):
                output_shape: Sequence[int],
                activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                likelihood: Optional[Likelihood] = None,
+               compute_dtype: tf.DType = tf.float32,
                name: Optional[str] = None):
-    super().__init__(output_shape, likelihood, name=name)
+    super().__init__(output_shape, likelihood, compute_dtype, name=name)
     hidden_sizes = encoders.check_sizes('hidden_sizes', hidden_sizes)
     self._net = snt.nets.MLP(
         hidden_sizes + [int(np.prod(self.output_shape))],
@@ -171,8 +184,9 @@ class ConvDecoder(_Decoder):
                channels: Sequence[int] = (64, 32),
                activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                likelihood: Optional[Likelihood] = None,
+               compute_dtype: tf.DType = tf.float32,
                name: Optional[str] = None):
-    super().__init__(output_shape, likelihood, name=name)
+    super().__init__(output_shape, likelihood, compute_dtype, name=name)
     channels = encoders.check_sizes('channels', channels, allow_empty=False)
     if len(self.output_shape) != 3:
       raise ValueError(f'ConvDecoder needs an image output_shape [H, W, C], '

@@ -19,6 +19,8 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import precision
+
 tfd = tfp.distributions
 tfb = tfp.bijectors
 
@@ -207,7 +209,9 @@ class _Encoder(snt.Module):
   Subclasses define `_features(x)`, mapping images to feature vectors. The
   head is a `GaussianPosterior(latent_size, covariance, min_scale)` unless
   `head` gives another (a `CategoricalPosterior`, say), which then decides
-  the latent size.
+  the latent size. With `compute_dtype=tf.bfloat16` the torso computes in
+  bfloat16 (`precision.cast_call`) after a first float32 call that creates
+  the variables; the head and the distribution stay float32.
   """
 
   def __init__(self,
@@ -215,8 +219,11 @@ class _Encoder(snt.Module):
                covariance: str = 'diagonal',
                min_scale: float = 1e-4,
                head: Optional[Head] = None,
+               compute_dtype: tf.DType = tf.float32,
                name: Optional[str] = None):
     super().__init__(name=name)
+    self.compute_dtype = tf.as_dtype(compute_dtype)
+    self._built = False
     self._to_vector = snt.Flatten()
     self._head = head or GaussianPosterior(
         latent_size, covariance=covariance, min_scale=min_scale,
@@ -227,7 +234,13 @@ class _Encoder(snt.Module):
     return self._head.latent_size
 
   def __call__(self, x: tf.Tensor) -> tfd.Distribution:
-    return self._head(self._features(tf.convert_to_tensor(x)))
+    x = tf.convert_to_tensor(x)
+    if not self._built:  # Creates the variables, in float32.
+      self._built = True
+      return self._head(self._features(x))
+    # The torso in compute_dtype (mixed precision); the head in float32.
+    return self._head(precision.cast_call(self._features, x,
+                                          self.compute_dtype))
 
 
 class MLPEncoder(_Encoder):
@@ -240,8 +253,10 @@ class MLPEncoder(_Encoder):
                activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                min_scale: float = 1e-4,
                head: Optional[Head] = None,
+               compute_dtype: tf.DType = tf.float32,
                name: Optional[str] = None):
-    super().__init__(latent_size, covariance, min_scale, head, name=name)
+    super().__init__(latent_size, covariance, min_scale, head,
+                     compute_dtype, name=name)
     hidden_sizes = check_sizes('hidden_sizes', hidden_sizes)
     self._torso = snt.nets.MLP(hidden_sizes, activation=activation,
                                activate_final=True, name='torso')
@@ -266,8 +281,10 @@ class ConvEncoder(_Encoder):
                activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                min_scale: float = 1e-4,
                head: Optional[Head] = None,
+               compute_dtype: tf.DType = tf.float32,
                name: Optional[str] = None):
-    super().__init__(latent_size, covariance, min_scale, head, name=name)
+    super().__init__(latent_size, covariance, min_scale, head,
+                     compute_dtype, name=name)
     channels = check_sizes('channels', channels, allow_empty=False)
     self._convs = [snt.Conv2D(c, 3, stride=2, padding='SAME',
                               name=f'conv_{i}')

@@ -1,12 +1,21 @@
-"""The compiled training step."""
+"""The compiled training step, and a loop of many steps in one compiled call.
 
-from typing import Callable, NamedTuple, Optional, Union
+`make_train_step` compiles one update; the Python loop around it pays a
+function call, and a host round trip for its inputs, on every step.
+`make_train_loop` compiles a block of steps into one
+call (with XLA, one executable): for the small models of VAE research that
+per-step overhead is much of the time a step takes (see `BENCHMARKS.md`).
+"""
+
+from typing import Callable, Iterator, NamedTuple, Optional, Union
 
 import sonnet as snt
 import tensorflow as tf
 
 from vae import model as model_lib
 from vae import objectives
+
+Objective = Callable[[tf.Tensor, Optional[tf.Tensor]], objectives.ELBOTerms]
 
 
 class StepMetrics(NamedTuple):
@@ -17,14 +26,44 @@ class StepMetrics(NamedTuple):
   distortion: tf.Tensor
 
 
+def _objective(model, beta, kl_samples, normalization,
+               objective: Optional[Objective]) -> Objective:
+  if normalization not in objectives.NORMALIZATIONS:
+    raise ValueError(f'normalization must be one of '
+                     f'{objectives.NORMALIZATIONS}, got {normalization!r}')
+  if objective is not None:
+    return objective
+  return lambda x, seed: model.elbo(x, beta=beta, kl_samples=kl_samples,
+                                    normalization=normalization, seed=seed)
+
+
+def _update(model, optimizer: snt.Optimizer, objective: Objective):
+  """`update(x, seed) -> StepMetrics`: one gradient step, not compiled."""
+
+  def update(x: tf.Tensor, seed=None) -> StepMetrics:
+    with tf.GradientTape() as tape:
+      terms = objective(x, seed)
+      loss = tf.nn.compute_average_loss(terms.loss)
+    # Read after the forward pass: Sonnet creates variables on first call.
+    variables = model.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    optimizer.apply(gradients, variables)
+    return StepMetrics(loss=tf.reduce_mean(terms.loss),
+                       elbo=tf.reduce_mean(terms.elbo),
+                       rate=tf.reduce_mean(terms.rate),
+                       distortion=tf.reduce_mean(terms.distortion))
+
+  return update
+
+
 def make_train_step(model: model_lib.VAE,
                     optimizer: snt.Optimizer,
                     beta: Union[float, tf.Variable] = 1.0,
                     kl_samples: Optional[int] = None,
                     normalization: str = 'per_example',
                     jit_compile: bool = False,
-                    objective: Optional[Callable[..., objectives.ELBOTerms]]
-                    = None):
+                    objective: Optional[Objective] = None,
+                    compile: bool = True):  # pylint: disable=redefined-builtin
   """Returns `step(x, seed=None) -> StepMetrics`: one update, `tf.function`-ed.
 
   The loss is `model.elbo(x, beta, kl_samples, normalization, seed=seed)`
@@ -40,28 +79,94 @@ def make_train_step(model: model_lib.VAE,
   learning rate) to change them without retracing. The loss is reduced with
   `tf.nn.compute_average_loss`, so under a `tf.distribute` strategy each
   replica divides by the global batch and the summed gradients equal those of
-  one device on the whole batch.
+  one device on the whole batch. `compile=False` returns the step as plain
+  eager Python, for debugging (and as the notebook's loop runs).
   """
-  if normalization not in objectives.NORMALIZATIONS:
-    raise ValueError(f'normalization must be one of '
-                     f'{objectives.NORMALIZATIONS}, got {normalization!r}')
+  update = _update(model, optimizer,
+                   _objective(model, beta, kl_samples, normalization,
+                              objective))
+  if not compile:
+    return update
+  return tf.function(update, jit_compile=jit_compile)
 
-  if objective is None:
-    def objective(x, seed):
-      return model.elbo(x, beta=beta, kl_samples=kl_samples,
-                        normalization=normalization, seed=seed)
 
-  def step(x: tf.Tensor, seed=None) -> StepMetrics:
-    with tf.GradientTape() as tape:
-      terms = objective(x, seed)
-      loss = tf.nn.compute_average_loss(terms.loss)
-    # Read after the forward pass: Sonnet creates variables on first call.
-    variables = model.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    optimizer.apply(gradients, variables)
-    return StepMetrics(loss=tf.reduce_mean(terms.loss),
-                       elbo=tf.reduce_mean(terms.elbo),
-                       rate=tf.reduce_mean(terms.rate),
-                       distortion=tf.reduce_mean(terms.distortion))
+def make_train_loop(model: model_lib.VAE,
+                    optimizer: snt.Optimizer,
+                    batches: Iterator[tf.Tensor],
+                    seed: int,
+                    steps_per_call: int = 100,
+                    beta: Union[float, tf.Variable] = 1.0,
+                    kl_samples: Optional[int] = None,
+                    normalization: str = 'per_example',
+                    jit_compile: bool = True,
+                    objective: Optional[Objective] = None,
+                    schedule: Optional[Callable[[tf.Tensor], None]] = None):
+  """Returns `train(first_step, num_steps) -> StepMetrics` of [num_steps].
 
-  return tf.function(step, jit_compile=jit_compile)
+  One call runs training steps first_step, ..., first_step + num_steps - 1
+  (numbered from 1; 1 <= num_steps <= steps_per_call), each on the next
+  batch of the `tf.data` iterator `batches`, and returns every step's
+  metrics. Step s is the step `make_train_step` takes given `seed=[seed,
+  s]`: without XLA the same ops, to the bit; with XLA the same draws, though
+  XLA compiles the loop as one program whose fusions may round floats
+  differently from a single step's. Either way the steps do not depend on
+  how they are grouped into calls (one program serves every call), so a
+  resumed run repeats the uninterrupted one to the bit.
+
+  Nothing returns to Python inside a call: a graph loop takes the block's
+  batches from the iterator (prefetched, so the pipeline works while the
+  previous block trains), then a `tf.while_loop`, compiled with XLA when
+  `jit_compile`, trains on them in turn. `schedule(s)`, if given, runs in
+  the loop before step s: it assigns the variables that beta or a
+  temperature are read from. One trace and one XLA compilation serve every
+  `first_step` and `num_steps`. Batches must all have the same shape (as
+  `data.batches(..., train=True)` gives).
+
+  The loss, objective and arguments are those of `make_train_step`.
+  """
+  if steps_per_call < 1:
+    raise ValueError(f'steps_per_call must be positive, got {steps_per_call}')
+  update = _update(model, optimizer,
+                   _objective(model, beta, kl_samples, normalization,
+                              objective))
+  seed = int(seed)
+  spec = batches.element_spec
+  if not spec.shape.is_fully_defined():
+    raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '
+                     'batch with drop_remainder=True')
+
+  def run_steps(xs, first_step, num_steps):
+    metrics = tf.TensorArray(tf.float32, size=steps_per_call)
+
+    def body(i, metrics):
+      step = first_step + i
+      if schedule is not None:
+        schedule(step)
+      terms = update(xs[i], tf.stack([tf.constant(seed, tf.int32), step]))
+      return i + 1, metrics.write(i, tf.stack(terms))
+
+    _, metrics = tf.while_loop(lambda i, _: i < num_steps, body,
+                               (tf.constant(0), metrics))
+    return metrics.stack()
+
+  run_steps = tf.function(run_steps, jit_compile=jit_compile)
+
+  @tf.function
+  def train_block(first_step, num_steps):
+    xs = tf.TensorArray(spec.dtype, size=steps_per_call,
+                        element_shape=spec.shape)
+    for i in tf.range(num_steps):
+      xs = xs.write(i, next(batches))
+    return run_steps(xs.stack(), first_step, num_steps)
+
+  def train(first_step: int, num_steps: int) -> StepMetrics:
+    if not 1 <= num_steps <= steps_per_call:
+      raise ValueError(f'num_steps must be in [1, {steps_per_call}], got '
+                       f'{num_steps}')
+    if first_step < 1:
+      raise ValueError(f'first_step must be positive, got {first_step}')
+    metrics = train_block(tf.constant(first_step, tf.int32),
+                          tf.constant(num_steps, tf.int32))[:num_steps]
+    return StepMetrics(*tf.unstack(metrics, axis=1))
+
+  return train

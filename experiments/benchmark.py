@@ -1,0 +1,476 @@
+"""Measures training and evaluation speed on this machine, in one run.
+
+  python -m experiments.benchmark
+  python -m experiments.benchmark --data_dir=../shared/data/mnist \
+      --train_split='test[:9000]'
+
+Prints a table and writes --output (JSON):
+  - the ceiling: float32 GFLOP/s of a large `tf.linalg.matmul`;
+  - per configuration (S: the notebook's MLP [100, 100], latent 10, batch
+    64; L: MLP [500, 500], latent 50, batch 128; C: the conv model), the
+    training steps/s of the project's own path (`training.make_train_loop`
+    fed by `data.batches`, as `experiments.mnist` trains), the FLOPs per
+    step (counted from the shapes of every matmul and convolution of the
+    forward pass, times 3 for forward plus backward) and the GFLOP/s
+    achieved as a fraction of the ceiling;
+  - the same with a fixed in-memory batch, so the input pipeline's cost
+    shows; and the slower ways to run the same step (eager as the notebook,
+    one `tf.function` call per step, with and without XLA), so each lever is
+    a measurement;
+  - the IWAE log-likelihood estimate's throughput (images x samples / s) and
+    its peak memory for several k;
+  - resident memory over a long S run, and the peak.
+
+Ratios are measured in one run on one machine; absolute numbers move with
+load, so compare rows of the same run.
+"""
+
+import gc
+import os
+import resource
+import threading
+import time
+from typing import Callable, Dict, List
+
+from absl import flags
+from absl import logging
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from experiments import common
+from experiments import mnist
+from vae import data
+from vae import export
+from vae import training
+
+CONFIGS = {
+    'S': dict(hidden_sizes=['100', '100'], latent_size=10, batch_size=64),
+    'L': dict(hidden_sizes=['500', '500'], latent_size=50, batch_size=128),
+    'C': dict(hidden_sizes=['100', '100'], latent_size=10, batch_size=64,
+              encoder='conv', decoder='conv'),
+}
+# Ops whose FLOPs are counted: 2 * multiply-adds.
+_MATMULS = ('MatMul', 'BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3')
+_CONVS = ('Conv2D', 'Conv2DBackpropInput')
+
+# Flags shared with experiments.mnist, which defines them. Here
+# --mixed_precision measures each configuration in bfloat16 as well, against
+# a bfloat16 matmul ceiling.
+for _name in ('dataset', 'data_dir', 'download', 'train_split', 'seed',
+              'mixed_precision'):
+  flags.declare_key_flag(_name, flag_values=mnist.FLAGS)
+flags.DEFINE_list('configs', list(CONFIGS), 'Configurations to measure.')
+flags.DEFINE_float('seconds', 6.0,
+                   'Seconds each way of training is timed, after compiling, '
+                   'over --rounds rounds.', lower_bound=0.01)
+flags.DEFINE_integer('rounds', 3,
+                     'Rounds of timing; the best of each way counts.',
+                     lower_bound=1)
+flags.DEFINE_integer('steps_per_call', 100,
+                     'Steps per compiled call (experiments.mnist: '
+                     '--log_every).', lower_bound=1)
+flags.DEFINE_integer('memory_steps', 10000,
+                     'Steps of the S run whose resident memory is tracked; '
+                     '0 skips it.', lower_bound=0)
+flags.DEFINE_list('iwae_samples', ['100', '1000', '5000'],
+                  'k of the IWAE estimates measured.')
+flags.DEFINE_integer('iwae_batch_size', 500, 'Images per IWAE estimate.',
+                     lower_bound=1)
+flags.DEFINE_integer('iwae_chunk_size', 20,
+                     'Samples drawn at once (experiments.mnist: '
+                     '--eval_chunk_size).', lower_bound=1)
+flags.DEFINE_integer('matmul_size', None,
+                     'n of the n x n matmul of the ceiling; default 2048 on '
+                     'a CPU, 8192 on a GPU.', lower_bound=64)
+flags.DEFINE_string('output', 'benchmark.json', 'Where the JSON goes.')
+
+FLAGS = flags.FLAGS
+
+
+# ----------------------------------------------------------------- Memory.
+
+
+def resident_bytes() -> int:
+  """This process's resident memory now (Linux), else its peak so far."""
+  try:
+    with open('/proc/self/statm') as f:
+      return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+  except (OSError, ValueError, IndexError):
+    return peak_resident_bytes()
+
+
+def peak_resident_bytes() -> int:
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return peak if os.uname().sysname == 'Darwin' else peak * 1024
+
+
+class PeakMemory:
+  """Samples resident memory in a thread; `.peak` is the most seen."""
+
+  def __init__(self, interval: float = 0.002):
+    self._interval = interval
+    self._stop = threading.Event()
+    self.peak = 0
+
+  def _run(self):
+    while not self._stop.is_set():
+      self.peak = max(self.peak, resident_bytes())
+      time.sleep(self._interval)
+
+  def __enter__(self):
+    self.peak = resident_bytes()
+    self._thread = threading.Thread(target=self._run, daemon=True)
+    self._thread.start()
+    return self
+
+  def __exit__(self, *exc):
+    self._stop.set()
+    self._thread.join()
+    self.peak = max(self.peak, resident_bytes())
+
+
+# ------------------------------------------------------------------ FLOPs.
+
+
+def _flops_of_op(op) -> int:
+  """2 x the multiply-adds of a matmul or convolution; 0 for other ops."""
+  if op.type not in _MATMULS + _CONVS:
+    return 0
+  if not all(t.shape.is_fully_defined()
+             for t in list(op.inputs) + list(op.outputs)):
+    raise ValueError(f'{op.name} has an unknown shape: pass fully defined '
+                     'specs')
+  if op.type in _MATMULS:
+    out = op.outputs[0].shape
+    a = op.inputs[0].shape
+    transpose = (op.get_attr('transpose_a') if op.type == 'MatMul'
+                 else op.get_attr('adj_x'))
+    contracted = a[-2] if transpose else a[-1]
+    return 2 * int(np.prod(out)) * int(contracted)
+  if op.type == 'Conv2D':  # Each output: kh * kw * C_in multiply-adds.
+    kh, kw, c_in, _ = op.inputs[1].shape
+    return 2 * int(np.prod(op.outputs[0].shape)) * kh * kw * c_in
+  # Conv2DBackpropInput, a transposed convolution: each input position
+  # spreads a kh x kw x C_out kernel over C_in channels.
+  kh, kw, c_big, _ = op.inputs[1].shape
+  return 2 * int(np.prod(op.inputs[2].shape)) * kh * kw * c_big
+
+
+def forward_flops(fn: Callable, *specs: tf.TensorSpec) -> int:
+  """FLOPs of the matmuls and convolutions of `fn`'s forward pass.
+
+  Traces `fn` for `specs` (fully defined shapes) and counts 2 x the
+  multiply-adds of every MatMul, BatchMatMul, Conv2D and transposed
+  convolution in the graph, from their shapes. Elementwise work is left
+  out: it is small beside these for the models here.
+  """
+  graph = tf.function(fn).get_concrete_function(*specs).graph
+  return sum(_flops_of_op(op) for op in graph.get_operations())
+
+
+# -------------------------------------------------------------- Measuring.
+
+
+def matmul_ceiling(n: int, dtype: tf.DType = tf.float32,
+                   seconds: float = 2.0) -> float:
+  """GFLOP/s of n x n matmuls in `dtype`, the best of several timings."""
+  a = tf.cast(tf.random.normal([n, n]), dtype)
+  b = tf.cast(tf.random.normal([n, n]), dtype)
+  matmul = tf.function(tf.linalg.matmul)
+  matmul(a, b).numpy()
+  best = 0.0
+  deadline = time.perf_counter() + seconds
+  while time.perf_counter() < deadline or not best:
+    start = time.perf_counter()
+    c = matmul(a, b)
+    c = matmul(c, b)  # Two in a row; one read back.
+    c[0, 0].numpy()
+    best = max(best, 2 * 2 * n**3 / (time.perf_counter() - start) / 1e9)
+  return best
+
+
+class _Timed:
+  """A way of training, compiled, timed in rounds: its best rate counts."""
+
+  def __init__(self, run: Callable[[int, int], tf.Tensor], max_block: int):
+    self._run = run
+    np.asarray(run(1, 1))  # Traces and compiles.
+    start = time.perf_counter()
+    np.asarray(run(2, 1))
+    per_step = time.perf_counter() - start
+    self._step = 3
+    # Blocks of up to a second: the loop's calls run max_block steps, as
+    # training's do (shorter calls cost several percent).
+    self._block = int(min(max_block, max(1, 1.0 / max(per_step, 1e-6))))
+    self.steps_per_second = 0.0
+
+  def time(self, seconds: float):
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or not done:
+      np.asarray(self._run(self._step, self._block))  # Waits for the result.
+      self._step += self._block
+      done += self._block
+    self.steps_per_second = max(self.steps_per_second,
+                                done / (time.perf_counter() - start))
+
+
+class Config:
+  """One configuration's model, optimiser and batches, built afresh."""
+
+  def __init__(self, name: str, examples: data.Examples, seed: int,
+               mixed_precision: bool = False):
+    self.name = name
+    self.precision = 'bfloat16' if mixed_precision else 'float32'
+    self.config = dict(common.MODEL_DEFAULTS, **CONFIGS[name], beta=0.01,
+                       kl_samples=None, loss_normalization='per_example',
+                       seed=seed, binarization='dynamic', jit_compile=None,
+                       mixed_precision=mixed_precision)
+    self.examples = examples
+    self.seed = seed
+    self.batch_size = self.config['batch_size']
+
+  def build(self):
+    tf.random.set_seed(self.seed)
+    model = common.build_model(self.config, self.examples.image_shape)
+    optimizer = snt.optimizers.Adam(1e-3)
+    beta = tf.Variable(self.config['beta'], trainable=False)
+    return model, optimizer, common.objective(model, self.config, beta)
+
+  def batches(self, fixed: bool) -> tf.data.Dataset:
+    dataset = data.batches(self.examples, self.batch_size,
+                           self.config['binarization'], seed=self.seed)
+    if fixed:
+      batch = next(iter(dataset))
+      dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    return dataset
+
+  def flops_per_step(self) -> int:
+    model, _, objective = self.build()
+    spec = tf.TensorSpec([self.batch_size, *self.examples.image_shape])
+    return 3 * forward_flops(lambda x: objective(x, tf.constant([0, 0])).loss,
+                             spec)
+
+  def loop(self, fixed: bool, jit_compile: bool, steps_per_call: int):
+    model, optimizer, objective = self.build()
+    train = training.make_train_loop(
+        model, optimizer, iter(self.batches(fixed)), self.seed,
+        steps_per_call=steps_per_call, jit_compile=jit_compile,
+        objective=objective)
+    return lambda first, n: train(first, n).loss
+
+  def per_step(self, compiled: bool, jit_compile: bool = False):
+    """One call per step, fed from the pipeline in Python (as before the
+    loop; eager when not `compiled`, as the notebook trains)."""
+    model, optimizer, objective = self.build()
+    step_fn = training.make_train_step(model, optimizer, objective=objective,
+                                       jit_compile=jit_compile,
+                                       compile=compiled)
+    iterator = iter(self.batches(fixed=False))
+
+    def run(first, n):
+      metrics = [step_fn(next(iterator), tf.constant([self.seed, s]))
+                 for s in range(first, first + n)]
+      return metrics[-1].loss
+
+    return run
+
+
+def measure_config(config: Config, ceiling: float, seconds: float,
+                   steps_per_call: int, rounds: int,
+                   only_loops: bool = False) -> Dict:
+  """The rows of one configuration (with `only_loops`, the first two).
+
+  Every way is built and compiled first, then each is timed for
+  `seconds / rounds` in turn, `rounds` times; its best round counts. Load
+  from elsewhere on the machine then slows all ways alike, or is dropped.
+  """
+  xla = common.uses_xla(config.config)
+  flops = config.flops_per_step()
+  ways = {'loop, real pipeline': lambda: config.loop(False, xla,
+                                                     steps_per_call),
+          'loop, fixed batch': lambda: config.loop(True, xla,
+                                                   steps_per_call),
+          f'loop, XLA {"off" if xla else "on"}':
+              lambda: config.loop(False, not xla, steps_per_call),
+          'tf.function per step': lambda: config.per_step(True),
+          'tf.function per step, XLA': lambda: config.per_step(True, True)}
+  if only_loops:
+    ways = dict(list(ways.items())[:2])
+  elif config.name == 'S':
+    ways['eager (the notebook)'] = lambda: config.per_step(False)
+  timed = {}
+  for way, make in ways.items():
+    logging.info('%s: compiling %s', config.name, way)
+    timed[way] = _Timed(make(), steps_per_call)
+  for r in range(rounds):
+    logging.info('%s: round %d of %d', config.name, r + 1, rounds)
+    for way in ways:
+      timed[way].time(seconds / rounds)
+  rows = []
+  for way in ways:
+    rate = timed[way].steps_per_second
+    rows.append(dict(config=config.name, precision=config.precision,
+                     way=way, steps_per_second=rate,
+                     gflops=flops * rate / 1e9,
+                     fraction_of_ceiling=flops * rate / 1e9 / ceiling))
+  del timed
+  gc.collect()  # The models, their iterators and the iterators' threads.
+  by_way = {r['way']: r['steps_per_second'] for r in rows}
+  summary = dict(
+      config=config.name, precision=config.precision,
+      **CONFIGS[config.name], xla=xla,
+      flops_per_step=flops,
+      steps_per_second=by_way['loop, real pipeline'],
+      fraction_of_ceiling=rows[0]['fraction_of_ceiling'],
+      pipeline_ratio=(by_way['loop, real pipeline']
+                      / by_way['loop, fixed batch']))
+  if 'tf.function per step' in by_way:
+    summary['speedup_over_per_step'] = (by_way['loop, real pipeline']
+                                        / by_way['tf.function per step'])
+  if 'eager (the notebook)' in by_way:
+    summary['speedup_over_eager'] = (by_way['loop, real pipeline']
+                                     / by_way['eager (the notebook)'])
+  return dict(summary=summary, rows=rows)
+
+
+def measure_iwae(config: Config, samples: List[int], batch_size: int,
+                 chunk_size: int) -> List[Dict]:
+  """Throughput and peak memory of the IWAE estimate, per k."""
+  model, _, _ = config.build()
+  functions = export.ModelFunctions(model, config.examples.image_shape,
+                                    config.config['latent_size'])
+  x = next(iter(data.batches(config.examples, batch_size, train=False,
+                             seed=config.seed)))
+  seed = tf.constant([config.seed, 0])
+  chunk = tf.constant(chunk_size)
+  # Warm up with several chunks, so the allocator's first growth is not
+  # counted against the smallest k.
+  functions.log_likelihood(x, tf.constant(3 * chunk_size), chunk, seed)
+  rows = []
+  for k in samples:
+    baseline = resident_bytes()
+    with PeakMemory() as memory:
+      start = time.perf_counter()
+      functions.log_likelihood(x, tf.constant(k), chunk,
+                               seed)['log_likelihood'].numpy()
+      seconds = time.perf_counter() - start
+    rows.append(dict(config=config.name, k=k, images=int(x.shape[0]),
+                     samples_per_second=int(x.shape[0]) * k / seconds,
+                     peak_extra_mb=(memory.peak - baseline) / 2**20))
+  return rows
+
+
+def measure_memory(config: Config, num_steps: int, steps_per_call: int
+                   ) -> Dict:
+  """Resident memory every `steps_per_call` steps of a long training run."""
+  train = config.loop(False, common.uses_xla(config.config), steps_per_call)
+  trace = []
+  step = 1
+  while step <= num_steps:
+    n = min(steps_per_call, num_steps - step + 1)
+    np.asarray(train(step, n))
+    step += n
+    trace.append((step - 1, resident_bytes() / 2**20))
+  # From the end of the first tenth on: the first blocks allocate for good.
+  settled = [mb for s, mb in trace if s >= num_steps // 10]
+  second_half = [mb for s, mb in trace if s >= num_steps // 2]
+  return dict(config=config.name, steps=num_steps,
+              mb_at_tenth=settled[0], mb_at_end=settled[-1],
+              growth_mb=settled[-1] - settled[0],
+              growth_second_half_mb=second_half[-1] - second_half[0],
+              max_mb=max(mb for _, mb in trace),
+              trace=trace)
+
+
+def _table(rows: List[Dict], columns: List[str]) -> str:
+  def cell(v):
+    if isinstance(v, float):
+      return f'{v:.3g}' if abs(v) < 1 else f'{v:,.1f}'
+    return str(v)
+  lines = [' | '.join(columns), ' | '.join('---' for _ in columns)]
+  lines += [' | '.join(cell(r.get(c, '')) for c in columns) for r in rows]
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  unknown = [c for c in FLAGS.configs if c not in CONFIGS]
+  if unknown:
+    raise common.InputError(f'--configs: unknown {unknown}; choose from '
+                            f'{list(CONFIGS)}')
+  try:
+    iwae_samples = [int(k) for k in FLAGS.iwae_samples]
+  except ValueError as e:
+    raise common.InputError(f'--iwae_samples must be integers, got '
+                            f'{FLAGS.iwae_samples}') from e
+  examples = common.load_examples(
+      dict(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+           download=FLAGS.download),
+      FLAGS.train_split, 'train_split')
+  gpus = tf.config.list_physical_devices('GPU')
+  n = FLAGS.matmul_size or (8192 if gpus else 2048)
+  machine = dict(
+      date=time.strftime('%Y-%m-%d'), cpus=os.cpu_count(),
+      gpus=[tf.config.experimental.get_device_details(g).get('device_name',
+                                                           g.name)
+            for g in gpus],
+      tensorflow=tf.__version__, data=examples.source,
+      train_examples=examples.num_examples)
+  logging.info('Machine: %s', machine)
+  ceilings = {'float32': matmul_ceiling(n)}
+  if FLAGS.mixed_precision:
+    ceilings['bfloat16'] = matmul_ceiling(n, tf.bfloat16)
+  logging.info('Ceilings (GFLOP/s, %dx%d matmuls): %s', n, n, ceilings)
+
+  # First, so its resident memory is that of one model's training.
+  memory = (measure_memory(Config('S', examples, FLAGS.seed),
+                           FLAGS.memory_steps, FLAGS.steps_per_call)
+            if FLAGS.memory_steps else None)
+  summaries, rows = [], []
+  for name in FLAGS.configs:
+    for precision in ceilings:
+      result = measure_config(
+          Config(name, examples, FLAGS.seed, precision == 'bfloat16'),
+          ceilings[precision], FLAGS.seconds, FLAGS.steps_per_call,
+          FLAGS.rounds, only_loops=precision == 'bfloat16')
+      summaries.append(result['summary'])
+      rows += result['rows']
+  iwae = measure_iwae(Config('S', examples, FLAGS.seed), iwae_samples,
+                      FLAGS.iwae_batch_size, FLAGS.iwae_chunk_size)
+  results = dict(machine=machine, ceiling_gflops=ceilings['float32'],
+                 bfloat16_ceiling_gflops=ceilings.get('bfloat16'),
+                 matmul_size=n,
+                 configs=summaries, rows=rows, iwae=iwae, memory=memory,
+                 peak_resident_mb=peak_resident_bytes() / 2**20)
+  common.write_json(FLAGS.output, results)
+
+  print(f'\n{machine["date"]}, {machine["cpus"]} CPUs, GPUs: '
+        f'{machine["gpus"] or "none"}, TensorFlow {machine["tensorflow"]}')
+  for precision, ceiling in ceilings.items():
+    print(f'Ceiling: {ceiling:,.1f} GFLOP/s ({precision} {n}x{n} matmul)')
+  print()
+  print(_table(summaries, ['config', 'precision', 'xla', 'flops_per_step',
+                           'steps_per_second', 'fraction_of_ceiling',
+                           'pipeline_ratio', 'speedup_over_per_step',
+                           'speedup_over_eager']))
+  print()
+  print(_table(rows, ['config', 'precision', 'way', 'steps_per_second',
+                      'gflops',
+                      'fraction_of_ceiling']))
+  print()
+  print(_table(iwae, ['config', 'k', 'images', 'samples_per_second',
+                      'peak_extra_mb']))
+  if memory:
+    print(f'\nMemory over {memory["steps"]} S steps: '
+          f'{memory["mb_at_tenth"]:.1f} MB at step {memory["steps"] // 10}, '
+          f'{memory["mb_at_end"]:.1f} MB at the end '
+          f'(growth {memory["growth_mb"]:+.1f} MB; '
+          f'{memory["growth_second_half_mb"]:+.1f} MB over the second half)')
+  print(f'Peak resident memory: {results["peak_resident_mb"]:.0f} MB')
+  print(f'Wrote {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  common.run_main(main)

@@ -1,0 +1,133 @@
+"""Tests for experiments/benchmark.py: its FLOP count, memory probes, a run.
+
+No speed is asserted here: speed claims come from running the benchmark.
+"""
+
+import json
+import os
+
+from absl import flags
+from absl.testing import flagsaver
+import numpy as np
+import tensorflow as tf
+
+from experiments import benchmark
+from experiments import common
+from tests import data_test
+from vae import data
+
+
+def _linear_flops(batch, sizes):
+  """2 * batch * sum(fan_in * fan_out) over a chain of dense layers."""
+  return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+class FlopsTest(tf.test.TestCase):
+
+  def _config(self, name, batch_size=4):
+    images = np.zeros([8, 28, 28, 1], np.uint8)
+    examples = data.Examples(
+        dataset=tf.data.Dataset.from_tensor_slices(
+            {'image': images, 'label': np.zeros(8, np.int64)}),
+        image_shape=(28, 28, 1), num_examples=8, source='test')
+    config = benchmark.Config(name, examples, seed=0)
+    config.batch_size = batch_size
+    return config
+
+  def test_mlp_by_hand(self):
+    # S: encoder 784-100-100-(10 means + 10 scales), decoder 10-100-100-784.
+    forward = (_linear_flops(4, [784, 100, 100, 20])
+               + _linear_flops(4, [10, 100, 100, 784]))
+    self.assertEqual(self._config('S').flops_per_step(), 3 * forward)
+    self.assertEqual(2 * 64 * (784 * 100 + 100 * 100 + 100 * 20 + 10 * 100
+                               + 100 * 100 + 100 * 784) * 3,
+                     self._config('S', 64).flops_per_step())
+
+  def test_conv_by_hand(self):
+    # C: 3x3 convolutions. Encoder 28x28x1 -> 14x14x32 -> 7x7x64, a dense
+    # head 3136 -> 20; decoder 10 -> 7x7x64, transposed convolutions to
+    # 14x14x64 and 28x28x32, and a stride-1 one to 28x28x1. A transposed
+    # convolution costs 9 * C_in * C_out per input position.
+    b = 4
+    forward = (2 * b * (14 * 14 * 32 * 9 * 1 + 7 * 7 * 64 * 9 * 32)
+               + _linear_flops(b, [3136, 20]) + _linear_flops(b, [10, 3136])
+               + 2 * b * (7 * 7 * 64 * 9 * 64 + 14 * 14 * 64 * 9 * 32
+                          + 28 * 28 * 32 * 9 * 1))
+    self.assertEqual(self._config('C').flops_per_step(), 3 * forward)
+
+  def test_transposed_matmul(self):
+    spec = tf.TensorSpec([6, 5])
+    flops = benchmark.forward_flops(
+        lambda a: tf.linalg.matmul(a, tf.ones([6, 3]), transpose_a=True),
+        spec)
+    self.assertEqual(flops, 2 * 5 * 6 * 3)
+
+  def test_unknown_shape_refused(self):
+    with self.assertRaisesRegex(ValueError, 'unknown shape'):
+      benchmark.forward_flops(lambda a: tf.linalg.matmul(a, tf.ones([5, 3])),
+                              tf.TensorSpec([None, 5]))
+
+
+class MemoryTest(tf.test.TestCase):
+
+  def test_peak_sees_a_short_lived_allocation(self):
+    baseline = benchmark.resident_bytes()
+    self.assertGreater(baseline, 10 * 2**20)
+    with benchmark.PeakMemory() as memory:
+      block = np.ones(200 * 2**20 // 8)  # 200 MB, touched.
+      block.sum()
+      del block
+    self.assertGreater(memory.peak - baseline, 150 * 2**20)
+    # The kernel's peak counts in KB, statm in pages: agree within a MB.
+    self.assertGreaterEqual(benchmark.peak_resident_bytes() + 2**20,
+                            memory.peak)
+
+
+class BenchmarkRunTest(tf.test.TestCase):
+
+  def test_writes_every_measurement(self):
+    mnist_dir = data_test.require_mnist(self)
+    output = os.path.join(self.create_tempdir().full_path, 'bench.json')
+    with flagsaver.flagsaver():
+      flags.FLAGS(['benchmark', f'--data_dir={mnist_dir}',
+                   '--train_split=test[:300]', '--configs=S',
+                   '--seconds=0.1', '--steps_per_call=10',
+                   '--memory_steps=50', '--iwae_samples=20,60',
+                   '--iwae_batch_size=10', '--matmul_size=256',
+                   f'--output={output}'])
+      benchmark.main([])
+    with open(output) as f:
+      results = json.load(f)
+    self.assertGreater(results['ceiling_gflops'], 0)
+    (summary,) = results['configs']
+    self.assertEqual(summary['flops_per_step'],
+                     3 * (_linear_flops(64, [784, 100, 100, 20])
+                          + _linear_flops(64, [10, 100, 100, 784])))
+    ways = [r['way'] for r in results['rows']]
+    self.assertEqual(ways, ['loop, real pipeline', 'loop, fixed batch',
+                            'loop, XLA off', 'tf.function per step',
+                            'tf.function per step, XLA',
+                            'eager (the notebook)'])
+    for row in results['rows']:
+      self.assertGreater(row['steps_per_second'], 0)
+      self.assertAllClose(row['fraction_of_ceiling'],
+                          row['gflops'] / results['ceiling_gflops'])
+      self.assertAllClose(row['gflops'], summary['flops_per_step']
+                          * row['steps_per_second'] / 1e9)
+    self.assertAllClose(summary['pipeline_ratio'],
+                        results['rows'][0]['steps_per_second']
+                        / results['rows'][1]['steps_per_second'])
+    self.assertEqual([r['k'] for r in results['iwae']], [20, 60])
+    self.assertEqual(results['memory']['steps'], 50)
+    self.assertLen(results['memory']['trace'], 5)
+    self.assertGreater(results['peak_resident_mb'], 0)
+
+  def test_unknown_config_refused(self):
+    with flagsaver.flagsaver():
+      flags.FLAGS(['benchmark', '--configs=S,XL'])
+      with self.assertRaisesRegex(common.InputError, "unknown \\['XL'\\]"):
+        benchmark.main([])
+
+
+if __name__ == '__main__':
+  tf.test.main()
