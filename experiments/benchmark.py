@@ -380,6 +380,7 @@ def measure_memory(config: Config, num_steps: int, steps_per_call: int
               mb_at_tenth=settled[0], mb_at_end=settled[-1],
               growth_mb=settled[-1] - settled[0],
               growth_second_half_mb=second_half[-1] - second_half[0],
+              band_mb=max(settled) - min(settled),
               max_mb=max(mb for _, mb in trace),
               trace=trace)
 
@@ -467,7 +468,11 @@ def main(argv):
           f'{memory["mb_at_tenth"]:.1f} MB at step {memory["steps"] // 10}, '
           f'{memory["mb_at_end"]:.1f} MB at the end '
           f'(growth {memory["growth_mb"]:+.1f} MB; '
-          f'{memory["growth_second_half_mb"]:+.1f} MB over the second half)')
+          f'{memory["growth_second_half_mb"]:+.1f} MB over the second half; '
+          f'all within a band of {memory["band_mb"]:.1f} MB)')
+    every = max(1, len(memory['trace']) // 10)
+    print('  MB by step: ' + ', '.join(
+        f'{s}: {mb:.1f}' for s, mb in memory['trace'][::every]))
   print(f'Peak resident memory: {results["peak_resident_mb"]:.0f} MB')
   print(f'Wrote {FLAGS.output}')
 

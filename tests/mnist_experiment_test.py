@@ -135,6 +135,7 @@ class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
                             '--jit_compile']),
       ('beta0_latent2', ['--beta=0', '--latent_size=2',
                          '--hidden_sizes=32']),
+      ('mixed_precision', ['--mixed_precision']),
   )
   def test_configuration_trains(self, extra):
     mnist_dir = data_test.require_mnist(self)
