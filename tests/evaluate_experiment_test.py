@@ -25,9 +25,12 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     super().setUp()
     self.mnist_dir = data_test.require_mnist(self)
     self.output_dir = self.create_tempdir().full_path
+    # Without XLA, whose compile time every test here would pay: evaluation
+    # does not depend on how the run was trained.
     mnist_experiment_test.run_main(
         [f'--data_dir={self.mnist_dir}', '--training_steps=30',
-         f'--output_dir={self.output_dir}'] + mnist_experiment_test.TINY)
+         '--nojit_compile', f'--output_dir={self.output_dir}']
+        + mnist_experiment_test.TINY)
 
   @parameterized.parameters('checkpoint', 'saved_model')
   def test_matches_what_training_reported(self, source):

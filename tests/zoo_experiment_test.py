@@ -13,9 +13,12 @@ from tests import data_test
 from tests import evaluate_experiment_test
 from tests import mnist_experiment_test as mnist_test
 
+# Without XLA: its compile time is not what these runs test (the default,
+# XLA, path is covered by mnist_experiment_test).
 _MOCK = ['--train_split=train', '--eval_split=test', '--batch_size=8',
          '--eval_batch_size=10', '--eval_num_samples=4', '--training_steps=6',
-         '--log_every=2', '--hidden_sizes=16', '--conv_channels=4,8']
+         '--log_every=2', '--hidden_sizes=16', '--conv_channels=4,8',
+         '--nojit_compile']
 
 
 class DatasetsTest(tf.test.TestCase, parameterized.TestCase):
