@@ -2,9 +2,9 @@
 
 `make_train_step` compiles one update; the Python loop around it pays a
 function call, and a host round trip for its inputs, on every step.
-`make_train_loop` compiles a block of steps into one
-call (with XLA, one executable): for the small models of VAE research that
-per-step overhead is much of the time a step takes (see `BENCHMARKS.md`).
+`make_train_loop` compiles a block of steps into one call (with XLA, one
+executable): for the small models of VAE research that per-step overhead is
+much of the time a step takes (see `BENCHMARKS.md`).
 """
 
 from typing import Callable, Iterator, NamedTuple, Optional, Union
