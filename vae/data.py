@@ -19,7 +19,7 @@ import difflib
 import gzip
 import os
 import socket
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -289,20 +289,27 @@ def load(name: str = 'mnist',
                         f'copy. {e}') from e
 
 
-def binarize(images: tf.Tensor, binarization: str, seed=None) -> tf.Tensor:
+def binarize(images: tf.Tensor, binarization: str, seed=None,
+             offset=0) -> tf.Tensor:
   """Binarises float images in [0, 1].
 
   'dynamic' draws each pixel from Bernoulli(intensity), anew at every call
   (Burda et al. 2016); 'static' thresholds at 0.5; 'none' keeps grey levels.
   `seed`, for 'dynamic': None for the stateful generator, or a stateless seed
-  of shape [2], whose draws depend on nothing else.
+  of shape [2], whose draws depend on nothing else. `offset` (with a seed)
+  makes `images` the part of a larger batch that starts at that element:
+  its pixels get the uniforms the whole batch would, without drawing the
+  rest (the Philox stream is counter-based, one counter per 4 floats).
   """
   if binarization == 'dynamic':
     if seed is None:
       uniform = tf.random.uniform(tf.shape(images), dtype=images.dtype)
-    else:
+    elif isinstance(offset, int) and offset == 0:
       uniform = tf.random.stateless_uniform(tf.shape(images), seed=seed,
                                             dtype=images.dtype)
+    else:
+      uniform = _stateless_uniform_from(tf.shape(images), seed, offset,
+                                        images.dtype)
     return tf.cast(uniform < images, images.dtype)
   if binarization == 'static':
     return tf.cast(images > 0.5, images.dtype)
@@ -310,6 +317,30 @@ def binarize(images: tf.Tensor, binarization: str, seed=None) -> tf.Tensor:
     return images
   raise ValueError(
       f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
+
+
+def _stateless_uniform_from(shape, seed, offset, dtype) -> tf.Tensor:
+  """Elements [offset, offset + prod(shape)) of the Philox stream of
+  `tf.random.stateless_uniform` with `seed`, as a tensor of `shape`.
+
+  The stream's element k comes from counter + k // 4 (4 32-bit words per
+  Philox block, one per float32), so the part starts at the block holding
+  `offset`. The counter that `StatelessRandomGetKeyCounter` derives from a
+  seed has its low 64 bits 0, so adding the block number never carries.
+  """
+  if dtype != tf.float32:
+    raise ValueError(f'offset draws are float32 only, got {dtype}')
+  key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(
+      seed=tf.cast(seed, tf.int64))
+  offset = tf.cast(offset, tf.int64)
+  skip = offset % 4
+  size = tf.reduce_prod(tf.cast(shape, tf.int64))
+  counter = tf.stack([counter[0] + tf.cast(offset // 4, tf.uint64),
+                      counter[1]])
+  flat = tf.raw_ops.StatelessRandomUniformV2(
+      shape=tf.reshape(size + skip, [1]), key=key, counter=counter,
+      alg=tf.raw_ops.StatelessRandomGetAlg(), dtype=dtype)
+  return tf.reshape(flat[skip:], shape)
 
 
 def _label(example) -> tf.Tensor:
@@ -322,24 +353,36 @@ def batches(examples: Examples,
             binarization: str = 'dynamic',
             train: bool = True,
             seed: Optional[int] = None,
-            labels: bool = False) -> tf.data.Dataset:
+            labels: bool = False,
+            first_step: int = 0,
+            num_replicas: int = 1,
+            replicas: Optional[Sequence[int]] = None) -> tf.data.Dataset:
   """Batches of float32 images in [0, 1], [batch, H, W, C].
 
   Pixels are divided by `examples.pixel_max` (255, or 1 for datasets stored
   as 0/1 such as binarized_mnist).
 
   With `train`, the split is held in memory as one uint8 tensor and served
-  forever in full batches: global example number g = step * batch_size + j is
-  example `index_shuffle(g mod N)` of epoch g // N, a fresh permutation per
-  epoch from a stateless seed (seed, epoch). Batch `step` therefore depends on
-  nothing but (seed, step), so a checkpointed iterator is a few bytes and a
-  resumed run sees the batches it would have seen. Otherwise each example is
-  served once, in order, and the last batch may be smaller.
+  forever in full batches from batch `first_step` on: global example number
+  g = step * batch_size + j is example `index_shuffle(g mod N)` of epoch
+  g // N, a fresh permutation per epoch from a stateless seed (seed, epoch).
+  Batch `step` therefore depends on nothing but (seed, step): a resumed run
+  sees the batches it would have seen, from `first_step` = the step it
+  resumes at. Otherwise each example is served once, in order, and the last
+  batch may be smaller.
 
   Binarisation runs per batch with a stateless seed (seed, batch number): the
   same seed gives the same pixels whatever the parallelism, and each epoch a
   fresh draw. With `labels`, elements are `(images, labels)`, labels int64
   [batch] (-1 for datasets without labels).
+
+  Data parallelism (`train` only): `num_replicas` N splits each batch of
+  `batch_size` into N parts of batch_size / N rows, part r for replica r,
+  and the dataset serves, step after step, the parts of the replicas in
+  `replicas` (default: all), one element each: a worker's input pipeline
+  for its local replicas, in the order `tf.distribute` hands elements to
+  them. Part r holds exactly rows [r b, (r+1) b) of the one-device batch,
+  binarised alike (`binarize`'s offset), and only those rows are read.
   """
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}')
@@ -349,16 +392,31 @@ def batches(examples: Examples,
   if train and batch_size > examples.num_examples:
     raise DataError(f'batch_size {batch_size} is larger than the '
                     f'{examples.num_examples} training examples')
+  if num_replicas < 1 or batch_size % num_replicas:
+    raise ValueError(f'a batch of {batch_size} does not split into '
+                     f'num_replicas={num_replicas} equal parts')
+  replicas = list(range(num_replicas) if replicas is None else replicas)
+  if not replicas or not all(0 <= r < num_replicas for r in replicas):
+    raise ValueError(f'replicas must be some of 0..{num_replicas - 1}, got '
+                     f'{replicas}')
+  if not train and (num_replicas > 1 or first_step):
+    raise ValueError('num_replicas and first_step are for training batches')
   if seed is None:
     seed = np.random.randint(2**31)
   seed = tf.constant(seed, tf.int64)
   pairs = examples.dataset.map(lambda ex: (ex['image'], _label(ex)))
+  part_size = batch_size // num_replicas
+  pixels = part_size * int(np.prod(examples.image_shape))
   if train:
     n = examples.num_examples
     all_images, all_labels = pairs.batch(n).get_single_element()
+    parts = tf.constant(replicas, tf.int64)
 
-    def gather(step):
-      g = step * batch_size + tf.range(batch_size, dtype=tf.int64)
+    def gather(element):
+      step = element // len(replicas) + first_step
+      part = tf.gather(parts, element % len(replicas))
+      g = (step * batch_size + part * part_size
+           + tf.range(part_size, dtype=tf.int64))
       epoch, position = g // n, g % n
       # batch_size <= n, so a batch spans at most two epochs.
       def shuffled(e):
@@ -366,19 +424,21 @@ def batches(examples: Examples,
             position, tf.stack([seed, e]), n - 1)
       index = tf.where(epoch == epoch[0], shuffled(epoch[0]),
                        shuffled(epoch[0] + 1))
-      return step, tf.gather(all_images, index), tf.gather(all_labels, index)
+      return (step, part * pixels, tf.gather(all_images, index),
+              tf.gather(all_labels, index))
 
     dataset = tf.data.Dataset.counter().map(
         gather, num_parallel_calls=tf.data.AUTOTUNE)
   else:
     dataset = pairs.cache().batch(batch_size).enumerate().map(
-        lambda i, pair: (i,) + pair)
+        lambda i, pair: (i, tf.constant(0, tf.int64)) + pair)
 
   pixel_max = float(examples.pixel_max)
 
-  def finish(i, images, batch_labels):
+  def finish(i, offset, images, batch_labels):
     x = binarize(tf.cast(images, tf.float32) / pixel_max, binarization,
-                 seed=tf.stack([seed, tf.cast(i, tf.int64)]))
+                 seed=tf.stack([seed, tf.cast(i, tf.int64)]),
+                 offset=offset if num_replicas > 1 else 0)
     return (x, batch_labels) if labels else x
 
   dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)

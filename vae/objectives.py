@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple, Optional, Union
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import distribute
 from vae import encoders
 from vae import priors
 
@@ -110,7 +111,7 @@ def kl_divergence(posterior: tfd.Distribution,
       num_samples = 1
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive or None, got {num_samples}')
-  z = posterior.sample(num_samples, seed=seed)
+  z = distribute.sample(posterior, num_samples, seed=seed)
   return tf.reduce_mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
 
 
@@ -175,9 +176,10 @@ def elbo(encoder: Encoder,
     z_seed, kl_seed = tfp.random.split_seed(seed)
   posterior = encoder(x)
   if temperature is None:
-    z = posterior.sample(seed=z_seed)
+    z = distribute.sample(posterior, seed=z_seed)
   else:
-    z = encoders.relax(posterior, temperature).sample(seed=z_seed)
+    z = distribute.sample(encoders.relax(posterior, temperature),
+                          seed=z_seed)
   likelihood = decoder(z)
   distortion = -likelihood.log_prob(x)
   rate = kl_divergence(posterior, prior, num_samples=kl_samples, seed=kl_seed)
@@ -223,7 +225,8 @@ def free_bits_rate(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
   if free_bits < 0:
     raise ValueError(f'free_bits must be non-negative, got {free_bits}')
   free_bits = tf.constant(free_bits, kl.dtype)
-  above = tf.reduce_mean(kl, axis=0) >= free_bits  # [groups], batch means.
+  # Batch means per group; under a strategy, of the global batch.
+  above = distribute.global_batch_mean(kl) >= free_bits  # [groups]
   return tf.reduce_sum(
       tf.where(above, kl, tf.broadcast_to(free_bits, tf.shape(kl))), axis=-1)
 
@@ -302,7 +305,8 @@ def iwae(encoder: Encoder,
     raise ValueError(f'num_samples must be positive, got {num_samples}')
   prior = priors.as_distribution(prior)
   posterior = encoder(x)
-  z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
+  # [k, batch, latent]
+  z = distribute.sample(posterior, num_samples, seed=seed)
   log_px_z = decoder(z).log_prob(x)  # [k, batch]
   log_ratio = prior.log_prob(z) - posterior.log_prob(z)
   log_weights = log_px_z + tf.cast(beta, log_ratio.dtype) * log_ratio
@@ -357,7 +361,8 @@ def iwae_bound(encoder: Encoder,
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive, got {num_samples}')
   posterior = encoder(x)
-  z = posterior.sample(num_samples, seed=seed)  # [k, batch, latent]
+  # [k, batch, latent]
+  z = distribute.sample(posterior, num_samples, seed=seed)
   log_weights = log_importance_weights(posterior, decoder, prior, x, z)
   return (tf.reduce_logsumexp(log_weights, axis=0)
           - tf.math.log(tf.cast(num_samples, log_weights.dtype)))

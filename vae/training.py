@@ -12,6 +12,7 @@ from typing import Callable, Iterator, NamedTuple, Optional, Union
 import sonnet as snt
 import tensorflow as tf
 
+from vae import distribute
 from vae import model as model_lib
 from vae import objectives
 
@@ -100,7 +101,8 @@ def make_train_loop(model: model_lib.VAE,
                     normalization: str = 'per_example',
                     jit_compile: bool = True,
                     objective: Optional[Objective] = None,
-                    schedule: Optional[Callable[[tf.Tensor], None]] = None):
+                    schedule: Optional[Callable[[tf.Tensor], None]] = None,
+                    strategy: Optional[tf.distribute.Strategy] = None):
   """Returns `train(first_step, num_steps) -> StepMetrics` of [num_steps].
 
   One call runs training steps first_step, ..., first_step + num_steps - 1
@@ -122,14 +124,28 @@ def make_train_loop(model: model_lib.VAE,
   `first_step` and `num_steps`. Batches must all have the same shape (as
   `data.batches(..., train=True)` gives).
 
+  With a `strategy` (a `vae.distribute` one), the model, optimiser and
+  scheduled variables must have been created in its scope, and `batches` is
+  a distributed iterator whose replica r gets part r of each global batch
+  (`data.batches(..., num_replicas=N)`). Each step then runs on every
+  replica: the loss is divided by the global batch, the replicas' gradients
+  are summed (all-reduced) and every replica applies the same update; draws
+  of z are the global batch's rows (`distribute.sample`). The steps are
+  those of one device on the global batch, up to the order in which floats
+  are summed. XLA then compiles each replica's forward and backward pass;
+  the all-reduce and the update run between compiled calls.
+
   The loss, objective and arguments are those of `make_train_step`.
   """
   if steps_per_call < 1:
     raise ValueError(f'steps_per_call must be positive, got {steps_per_call}')
-  update = _update(model, optimizer,
-                   _objective(model, beta, kl_samples, normalization,
-                              objective))
+  objective = _objective(model, beta, kl_samples, normalization, objective)
   seed = int(seed)
+  if strategy is not None:
+    return _distributed_train_loop(model, optimizer, batches, seed,
+                                   steps_per_call, jit_compile, objective,
+                                   schedule, strategy)
+  update = _update(model, optimizer, objective)
   spec = batches.element_spec
   if not spec.shape.is_fully_defined():
     raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '
@@ -159,6 +175,12 @@ def make_train_loop(model: model_lib.VAE,
       xs = xs.write(i, next(batches))
     return run_steps(xs.stack(), first_step, num_steps)
 
+  return _checked(train_block, steps_per_call)
+
+
+def _checked(train_block, steps_per_call: int):
+  """`train(first_step, num_steps)`: checks them, runs `train_block`."""
+
   def train(first_step: int, num_steps: int) -> StepMetrics:
     if not 1 <= num_steps <= steps_per_call:
       raise ValueError(f'num_steps must be in [1, {steps_per_call}], got '
@@ -170,3 +192,74 @@ def make_train_loop(model: model_lib.VAE,
     return StepMetrics(*tf.unstack(metrics, axis=1))
 
   return train
+
+
+def _create_state(strategy, optimizer: snt.Optimizer, variables):
+  """Creates the optimiser's state (Adam's moments) on every replica, now.
+
+  Sonnet optimisers create it in their first `apply`; inside a compiled
+  `strategy.run` that would be in each replica's thread, which tf.function
+  cannot lift out. An eager update of zeros creates it and leaves the
+  parameters and the new state as they were (zero moments give a zero
+  step); the counters it advanced (Adam's step) are set back.
+  """
+  counters = [(v, tf.identity(v)) for v in optimizer.variables]
+  with strategy.scope():
+    strategy.run(lambda: optimizer.apply(
+        [tf.zeros_like(v) for v in variables], variables))
+    for variable, value in counters:
+      variable.assign(value)
+
+
+def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
+                            jit_compile, objective, schedule, strategy):
+  """`make_train_loop` under a strategy: one `strategy.run` per step."""
+  replicas = strategy.num_replicas_in_sync
+
+  def gradients(x, step_seed, replica):
+    """One replica's part: its gradient of the global loss, metric sums."""
+    with tf.GradientTape() as tape:
+      with distribute.global_batch_draws(replica, replicas):
+        terms = objective(x, step_seed)
+      # Divided by the global batch: the replicas' gradients sum to it.
+      loss = tf.nn.compute_average_loss(terms.loss)
+    variables = model.trainable_variables
+    sums = tf.stack([tf.reduce_sum(getattr(terms, name))
+                     for name in StepMetrics._fields]
+                    + [tf.cast(tf.shape(x)[0], tf.float32)])
+    return tape.gradient(loss, variables), sums
+
+  if jit_compile:
+    gradients = tf.function(gradients, jit_compile=True)
+  _create_state(strategy, optimizer, model.trainable_variables)
+
+  def replica_step(x, step_seed):
+    ctx = tf.distribute.get_replica_context()
+    try:
+      grads, sums = gradients(x, step_seed, ctx.replica_id_in_sync_group)
+    except RuntimeError as e:
+      if 'merge_call' not in str(e):
+        raise
+      raise ValueError(
+          'the objective reduces across replicas inside the step (free '
+          'bits\' batch mean of the KL does), which cannot run inside an '
+          'XLA-compiled function under a strategy: pass jit_compile=False'
+      ) from e
+    grads = ctx.all_reduce('sum', grads)
+    optimizer.apply(grads, model.trainable_variables)
+    return sums
+
+  @tf.function
+  def train_block(first_step, num_steps):
+    metrics = tf.TensorArray(tf.float32, size=steps_per_call)
+    for i in tf.range(num_steps):
+      step = first_step + i
+      if schedule is not None:
+        schedule(step)
+      step_seed = tf.stack([tf.constant(seed, tf.int32), step])
+      sums = strategy.run(replica_step, args=(next(batches), step_seed))
+      sums = strategy.reduce('SUM', sums, axis=None)
+      metrics = metrics.write(i, sums[:-1] / sums[-1])
+    return metrics.stack()
+
+  return _checked(train_block, steps_per_call)
