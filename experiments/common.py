@@ -240,6 +240,12 @@ def check_config(config: Dict):
   if get('likelihood') != 'gaussian' and get('likelihood_scale') is not None:
     refuse(['likelihood', 'likelihood_scale'], '--likelihood_scale fixes '
            'the scale of the Gaussian likelihood only.')
+  if (config.get('strategy', 'default') != 'default' and get('free_bits')
+      and config.get('jit_compile')):
+    refuse(['strategy', 'free_bits', 'jit_compile'], 'free bits takes the '
+           'KL\'s mean over the global batch, an all-reduce between the '
+           'replicas, which cannot run inside an XLA-compiled replica step; '
+           'drop --jit_compile.')
   if get('temperature') < get('min_temperature'):
     refuse(['temperature', 'min_temperature'], 'the temperature schedule '
            'starts at --temperature and falls to --min_temperature: the '
@@ -298,9 +304,14 @@ def schedule(config: Dict, beta: tf.Variable,
 def uses_xla(config: Dict) -> bool:
   """Whether training compiles with XLA: --jit_compile, or when unset, yes
   unless a conv network runs on a CPU (XLA's CPU convolutions are an order of
-  magnitude slower than TensorFlow's own: see BENCHMARKS.md)."""
+  magnitude slower than TensorFlow's own: see BENCHMARKS.md), or free bits
+  trains on several replicas (its mean over the global batch is an
+  all-reduce, which cannot sit inside a compiled replica step)."""
   if config.get('jit_compile') is not None:
     return bool(config['jit_compile'])
+  if (config.get('strategy', 'default') != 'default'
+      and setting(config, 'free_bits')):
+    return False
   conv = 'conv' in (setting(config, 'encoder'), setting(config, 'decoder'))
   return not conv or bool(tf.config.list_physical_devices('GPU'))
 
@@ -402,16 +413,19 @@ def test_loss(results: evaluation.Results, config: Dict,
 
 
 def evaluate_split(functions, batches, num_examples: int, config: Dict,
-                   num_samples: int) -> evaluation.Results:
+                   num_samples: int,
+                   strategy: Optional[tf.distribute.Strategy] = None
+                   ) -> evaluation.Results:
   """A run's full evaluation of its eval split, with a progress bar: the ELBO
   terms and the NLL from `num_samples` importance samples, drawn with the
-  run's chunk size and seed, so training and re-evaluation agree."""
+  run's chunk size and seed, so training and re-evaluation agree (on any
+  number of replicas: see `evaluation.evaluate`)."""
   total = math.ceil(num_examples / config['eval_batch_size'])
   return evaluation.evaluate(
       functions,
       progress(iterable=batches, total=total, unit='batch', desc='evaluating'),
       num_samples=num_samples, chunk_size=config['eval_chunk_size'],
-      seed=config['seed'])
+      seed=config['seed'], strategy=strategy)
 
 
 def results_summary(results: evaluation.Results, config: Dict,

@@ -22,8 +22,14 @@ Writes to --output_dir:
 
 Running the same command again resumes from the last checkpoint and appends
 to the logs; --restart starts afresh.
+
+--strategy=mirrored|multi_worker|tpu trains data-parallel on every GPU, on a
+cluster (TF_CONFIG) or on a TPU, as one device would on the same global
+batch; under multi_worker, workers other than the chief write their logs and
+checkpoints to OUTPUT_DIR/workers/<task>/. See the README.
 """
 
+import contextlib
 import csv
 import math
 import os
@@ -41,6 +47,7 @@ import tensorflow as tf
 from experiments import common
 from vae import data
 from vae import decoders
+from vae import distribute
 from vae import encoders
 from vae import evaluation
 from vae import export
@@ -152,6 +159,19 @@ flags.DEFINE_boolean('jit_compile', None,
                      'Compile the training loop with XLA. Unset: on, except '
                      'for conv networks on a CPU, where XLA is slower (see '
                      'BENCHMARKS.md).')
+flags.DEFINE_enum('strategy', 'default', distribute.STRATEGIES,
+                  'tf.distribute strategy. default: one device. mirrored: '
+                  'every GPU of this machine (or --cpu_devices logical '
+                  'CPUs). multi_worker: the cluster in the TF_CONFIG '
+                  'environment variable. tpu: the TPU --tpu. --batch_size '
+                  'is the global batch, split evenly across replicas.')
+flags.DEFINE_integer('cpu_devices', 1,
+                     'Split the CPU into this many logical devices for '
+                     '--strategy=mirrored on a machine without GPUs.',
+                     lower_bound=1)
+flags.DEFINE_string('tpu', None,
+                    'With --strategy=tpu: the TPU\'s name or grpc:// '
+                    'address; unset: this TPU VM\'s own.')
 flags.DEFINE_integer('log_every', 100,
                      'Log every this many steps, besides at powers of two. '
                      'The steps between two logs run in one compiled call.',
@@ -190,9 +210,12 @@ RESUMABLE_FLAGS = frozenset([
     'training_steps', 'log_every', 'eval_every', 'eval_batch_size',
     'eval_num_samples', 'eval_chunk_size', 'checkpoint_every',
     'keep_checkpoints', 'restart', 'export', 'output_dir', 'data_dir',
-    'download', 'jit_compile'])
+    'download', 'jit_compile', 'strategy', 'cpu_devices', 'tpu'])
 
 InputError = common.InputError
+# Inside --output_dir, each worker of a cluster but the chief writes its logs
+# and checkpoints to a folder of its own here.
+WORKERS = 'workers'
 
 
 @flags.validator('hidden_sizes',
@@ -305,14 +328,40 @@ def _image_summaries(functions, eval_images: np.ndarray, seed: int):
     tf.summary.image('samples', grid.reshape(1, *grid.shape[:2], -1))
 
 
+def _strategy():
+  """The --strategy, made before TensorFlow sets up its devices; None for
+  the default (one device)."""
+  if FLAGS.strategy == 'default' and FLAGS.cpu_devices == 1:
+    return None
+  try:
+    return distribute.make_strategy(FLAGS.strategy, FLAGS.cpu_devices,
+                                    FLAGS.tpu)
+  except (ValueError, RuntimeError) as e:
+    raise InputError(f'--strategy={FLAGS.strategy} --cpu_devices='
+                     f'{FLAGS.cpu_devices}: {e}') from e
+
+
+def _worker_dir(output_dir: str) -> str:
+  """Where this process writes: --output_dir for the chief (or a single
+  process); a folder of its own inside it for every other worker."""
+  if distribute.is_chief():
+    return output_dir
+  task = distribute.task()
+  return os.path.join(output_dir, WORKERS, f'{task["type"]}-{task["index"]}')
+
+
 def main(argv):
   del argv
-  output_dir = FLAGS.output_dir
   config = flag_values()
   common.check_config(config)
+  # First, before any TensorFlow op: it may split the CPU.
+  strategy = _strategy()
+  replicas = distribute.num_replicas(strategy)
+  output_dir = _worker_dir(FLAGS.output_dir)
+  chief = output_dir == FLAGS.output_dir
   seed = FLAGS.seed
   resuming = _earlier_run(output_dir, config, FLAGS.restart)
-  # First: the datasets read the global seed when they are built.
+  # The datasets read the global seed when they are built.
   tf.random.set_seed(seed)
   np.random.seed(seed)
   random.seed(seed)
@@ -323,37 +372,42 @@ def main(argv):
                                         'train_split')
   eval_examples = common.load_examples(config, FLAGS.eval_split)
   image_shape = train_examples.image_shape
-  try:
-    train_batches = data.batches(train_examples, FLAGS.batch_size,
-                                 FLAGS.binarization, train=True, seed=seed)
-  except data.DataError as e:
+  if FLAGS.batch_size > train_examples.num_examples:
     raise InputError(f'--batch_size={FLAGS.batch_size} with '
-                     f'--train_split={FLAGS.train_split}: {e}') from e
+                     f'--train_split={FLAGS.train_split}: batch_size '
+                     f'{FLAGS.batch_size} is larger than the '
+                     f'{train_examples.num_examples} training examples')
+  if FLAGS.batch_size % replicas:
+    raise InputError(
+        f'--batch_size={FLAGS.batch_size} with --strategy={FLAGS.strategy}: '
+        f'the global batch must split evenly across the {replicas} '
+        f'replicas; pass a multiple of {replicas}')
   eval_batches = common.eval_batches(eval_examples, config)
-  logging.info('Training on %d examples (%s), evaluating on %d.',
+  logging.info('Training on %d examples (%s), evaluating on %d; %d '
+               'replica(s), %d examples each per step.',
                train_examples.num_examples, train_examples.source,
-               eval_examples.num_examples)
+               eval_examples.num_examples, replicas,
+               FLAGS.batch_size // replicas)
 
-  vae = common.build_model(config, image_shape)
-  optimizer = snt.optimizers.Adam(FLAGS.learning_rate)
-  # Schedules: beta ramps up over the KL warm-up; a categorical latent's
-  # temperature falls. Variables, so the compiled step never retraces.
-  beta = tf.Variable(common.kl_weight(config, 0), trainable=False,
-                     dtype=tf.float32, name='beta')
-  temperature = None
-  if FLAGS.latent == 'categorical':
-    temperature = tf.Variable(common.temperature(config, 0), trainable=False,
-                              dtype=tf.float32, name='temperature')
+  # Variables, the optimiser's included, are created in the strategy's
+  # scope: one copy per replica.
+  with strategy.scope() if strategy else contextlib.nullcontext():
+    vae = common.build_model(config, image_shape)
+    optimizer = snt.optimizers.Adam(FLAGS.learning_rate)
+    # Schedules: beta ramps up over the KL warm-up; a categorical latent's
+    # temperature falls. Variables, so the compiled step never retraces.
+    beta = tf.Variable(common.kl_weight(config, 0), trainable=False,
+                       dtype=tf.float32, name='beta')
+    temperature = None
+    if FLAGS.latent == 'categorical':
+      temperature = tf.Variable(common.temperature(config, 0),
+                                trainable=False, dtype=tf.float32,
+                                name='temperature')
   functions = common.model_functions(vae, config, image_shape)
-  iterator = iter(train_batches)
-  # The steps between two log rows run in one call, without Python.
-  train = training.make_train_loop(
-      vae, optimizer, iterator, seed, steps_per_call=FLAGS.log_every,
-      jit_compile=common.uses_xla(config),
-      objective=common.objective(vae, config, beta, temperature),
-      schedule=common.schedule(config, beta, temperature))
+  # The checkpoint holds no data iterator: batch s depends only on the seed
+  # and s, so a run resumed at step s (under any strategy) starts there.
   checkpoint = tf.train.Checkpoint(
-      model=vae, optimizer=optimizer, data_iterator=iterator,
+      model=vae, optimizer=optimizer,
       step=tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
   checkpoint_dir = os.path.join(output_dir, common.CHECKPOINTS)
   num_steps = FLAGS.training_steps
@@ -365,6 +419,20 @@ def main(argv):
         f'{start_step}, past --training_steps={num_steps}. Pass '
         f'--training_steps={start_step} or more to resume it, or evaluate it '
         f'with python -m experiments.evaluate --output_dir={output_dir}.')
+
+  def train_batches(num_replicas=1, parts=None):
+    return data.batches(train_examples, FLAGS.batch_size, FLAGS.binarization,
+                        train=True, seed=seed, first_step=start_step,
+                        num_replicas=num_replicas, replicas=parts)
+
+  iterator = iter(distribute.distribute_batches(strategy, train_batches)
+                  if strategy else train_batches())
+  # The steps between two log rows run in one call, without Python.
+  train = training.make_train_loop(
+      vae, optimizer, iterator, seed, steps_per_call=FLAGS.log_every,
+      jit_compile=common.uses_xla(config),
+      objective=common.objective(vae, config, beta, temperature),
+      schedule=common.schedule(config, beta, temperature), strategy=strategy)
 
   # From here on, files are written.
   if FLAGS.restart:
@@ -399,8 +467,9 @@ def main(argv):
   def save_checkpoint(step):
     checkpoint.step.assign(step)
     manager.save(checkpoint_number=step)
-    with eval_writer.as_default(step=step):
-      _image_summaries(functions, eval_images, seed)
+    if chief:
+      with eval_writer.as_default(step=step):
+        _image_summaries(functions, eval_images, seed)
 
   start = time.perf_counter()
   elapsed_before = metrics_rows[-1]['elapsed_seconds'] if metrics_rows else 0.0
@@ -475,7 +544,7 @@ def main(argv):
         save_checkpoint(step)
       if is_eval_step(step):
         record_eval(step, evaluation.evaluate(functions, eval_batches,
-                                              seed=seed))
+                                              seed=seed, strategy=strategy))
       not_training += time.perf_counter() - paused_at
   bar.close()
   train_seconds = (time.perf_counter() - timed_from[0] - not_training
@@ -490,7 +559,7 @@ def main(argv):
                FLAGS.eval_split, FLAGS.eval_num_samples)
   results = common.evaluate_split(functions, eval_batches,
                                  eval_examples.num_examples, config,
-                                 FLAGS.eval_num_samples)
+                                 FLAGS.eval_num_samples, strategy)
   record_eval(num_steps, results)
   test = common.results_summary(results, config, image_shape)
   logging.info('eval on %s: elbo %.3f, nll %s, rate %.3f, distortion %.3f, '
@@ -504,10 +573,11 @@ def main(argv):
   train_writer.flush()
   eval_writer.flush()
 
-  common.write_figures(functions, results, eval_images, metrics_rows,
-                       eval_rows, os.path.join(output_dir, common.FIGURES),
-                       config)
-  if FLAGS.export:
+  if chief:  # Other workers keep their logs and checkpoints only.
+    common.write_figures(functions, results, eval_images, metrics_rows,
+                         eval_rows, os.path.join(output_dir, common.FIGURES),
+                         config)
+  if FLAGS.export and chief:
     saved_model = os.path.join(output_dir, common.SAVED_MODEL)
     export.save(functions, saved_model + '.tmp')
     shutil.rmtree(saved_model, ignore_errors=True)
@@ -525,6 +595,10 @@ def main(argv):
       'train_steps_per_second': (steps_timed / train_seconds
                                  if train_seconds and steps_timed else None),
       'jit_compile': common.uses_xla(config),
+      'strategy': FLAGS.strategy,
+      'num_replicas': replicas,
+      'replica_batch_size': FLAGS.batch_size // replicas,
+      'task': distribute.task(),
       'train_examples': train_examples.num_examples,
       'train_split': FLAGS.train_split,
       'eval_split': FLAGS.eval_split,

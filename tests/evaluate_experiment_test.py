@@ -1,6 +1,8 @@
 """Tests for experiments/evaluate.py: a run re-evaluated from its folder."""
 
 import os
+import shutil
+import tempfile
 
 from absl import flags
 from absl.testing import flagsaver
@@ -20,17 +22,32 @@ def run_evaluate(argv):
 
 
 class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
+  """One run, trained on 2 replicas (conftest.py splits the CPU), evaluated
+  on one device: a checkpoint moves between strategies."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.mnist_dir = data_test.MNIST_DIR
+    cls.output_dir = tempfile.mkdtemp()
+    if not os.path.isfile(os.path.join(cls.mnist_dir,
+                                       't10k-images-idx3-ubyte.gz')):
+      return  # Each test skips (or fails, in CI) in setUp.
+    # Without XLA, whose compile time is not what is tested: evaluation does
+    # not depend on how the run was trained.
+    mnist_experiment_test.run_main(
+        [f'--data_dir={cls.mnist_dir}', '--training_steps=30',
+         '--nojit_compile', '--strategy=mirrored', '--cpu_devices=2',
+         f'--output_dir={cls.output_dir}'] + mnist_experiment_test.TINY)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.output_dir, ignore_errors=True)
+    super().tearDownClass()
 
   def setUp(self):
     super().setUp()
-    self.mnist_dir = data_test.require_mnist(self)
-    self.output_dir = self.create_tempdir().full_path
-    # Without XLA, whose compile time every test here would pay: evaluation
-    # does not depend on how the run was trained.
-    mnist_experiment_test.run_main(
-        [f'--data_dir={self.mnist_dir}', '--training_steps=30',
-         '--nojit_compile', f'--output_dir={self.output_dir}']
-        + mnist_experiment_test.TINY)
+    data_test.require_mnist(self)
 
   @parameterized.parameters('checkpoint', 'saved_model')
   def test_matches_what_training_reported(self, source):
@@ -45,6 +62,7 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
                 'test_loss', 'active_units', 'test_kl_per_dimension'):
       self.assertEqual(now[key], reported[key], msg=key)
     self.assertEqual(now['step'], 30 if source == 'checkpoint' else None)
+    self.assertEqual(reported['num_replicas'], 2)
     for name in mnist_experiment_test.FIGURES:
       self.assertGreater(os.path.getsize(os.path.join(figures, name)), 1000)
 
@@ -65,11 +83,29 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
       run_evaluate([f'--output_dir={empty}'])
 
   def test_missing_saved_model(self):
-    os.rename(os.path.join(self.output_dir, 'saved_model'),
-              os.path.join(self.output_dir, 'moved'))
-    with self.assertRaisesRegex(common.InputError,
-                                'saved_model does not exist.*checkpoint'):
-      run_evaluate([f'--output_dir={self.output_dir}', '--source=saved_model'])
+    saved_model = os.path.join(self.output_dir, 'saved_model')
+    moved = os.path.join(self.output_dir, 'moved')
+    os.rename(saved_model, moved)
+    try:
+      with self.assertRaisesRegex(common.InputError,
+                                  'saved_model does not exist.*checkpoint'):
+        run_evaluate([f'--output_dir={self.output_dir}',
+                      '--source=saved_model'])
+    finally:
+      os.rename(moved, saved_model)
+
+  def test_resumes_on_one_device(self):
+    resumed = self.create_tempdir().full_path
+    shutil.copytree(self.output_dir, resumed, dirs_exist_ok=True)
+    mnist_experiment_test.run_main(
+        [f'--data_dir={self.mnist_dir}', '--training_steps=40',
+         '--nojit_compile', f'--output_dir={resumed}']
+        + mnist_experiment_test.TINY)
+    summary = mnist_experiment_test.read_summary(resumed)
+    self.assertEqual((summary['resumed_from_step'], summary['num_replicas']),
+                     (30, 1))
+    steps = [r['step'] for r in mnist_experiment_test.read_metrics(resumed)]
+    self.assertEqual(steps[-3:], [30, 32, 40])
 
 
 if __name__ == '__main__':

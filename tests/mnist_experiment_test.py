@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -180,6 +181,101 @@ class ReproducibilityTest(tf.test.TestCase):
     self.assertNotEqual(first, run(seed=2))
 
 
+class StrategyTest(tf.test.TestCase, parameterized.TestCase):
+  """Runs under tf.distribute; conftest.py splits the CPU in 2."""
+
+  def test_mirrored_run_trains_as_one_device(self):
+    mnist_dir = data_test.require_mnist(self)
+    runs = {}
+    for strategy in ('default', 'mirrored'):
+      runs[strategy] = self.create_tempdir().full_path
+      # Without XLA: the replicas then run the one device's kernels.
+      run_main([f'--data_dir={mnist_dir}', '--training_steps=20',
+                '--nojit_compile', f'--strategy={strategy}',
+                f'--cpu_devices={2 if strategy == "mirrored" else 1}',
+                f'--output_dir={runs[strategy]}'] + TINY)
+    one, two = (read_metrics(runs[s]) for s in ('default', 'mirrored'))
+    self.assertEqual([r['step'] for r in two], [r['step'] for r in one])
+    # The same batches, draws and updates; only float sums run in another
+    # order (8 rows per replica, then 2 replicas).
+    for key in ('loss', 'rate', 'distortion'):
+      self.assertAllClose([r[key] for r in two], [r[key] for r in one],
+                          rtol=1e-5, msg=key)
+    summary = read_summary(runs['mirrored'])
+    self.assertEqual((summary['strategy'], summary['num_replicas'],
+                      summary['replica_batch_size']), ('mirrored', 2, 8))
+    self.assertAllClose(summary['test_elbo'],
+                        read_summary(runs['default'])['test_elbo'], rtol=1e-5)
+    for name in FIGURES:
+      self.assertTrue(os.path.exists(os.path.join(runs['mirrored'],
+                                                  'figures', name)))
+
+  def test_two_workers_on_localhost_agree(self):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    ports = []
+    for _ in range(2):
+      with socket.socket() as s:
+        s.bind(('localhost', 0))
+        ports.append(s.getsockname()[1])
+    cluster = {'worker': [f'localhost:{p}' for p in ports]}
+    workers = []
+    for index in range(2):
+      env = dict(os.environ, TF_CONFIG=json.dumps(
+          {'cluster': cluster, 'task': {'type': 'worker', 'index': index}}))
+      workers.append(subprocess.Popen(
+          [sys.executable, '-m', 'experiments.mnist',
+           f'--data_dir={mnist_dir}', '--strategy=multi_worker',
+           '--training_steps=20', '--checkpoint_every=10',
+           f'--output_dir={output_dir}'] + TINY,
+          cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
+          stderr=subprocess.PIPE, text=True))
+    try:
+      # A worker waiting for a dead peer would wait forever: bound it.
+      errors = [w.communicate(timeout=240)[1] for w in workers]
+    finally:
+      for w in workers:
+        w.kill()
+    for w, err in zip(workers, errors):
+      self.assertEqual(w.returncode, 0, msg=err[-3000:])
+    worker_dir = os.path.join(output_dir, mnist.WORKERS, 'worker-1')
+    chief, other = (read_summary(d) for d in (output_dir, worker_dir))
+    self.assertEqual((chief['strategy'], chief['num_replicas']),
+                     ('multi_worker', 2))
+    self.assertEqual(other['task'], {'type': 'worker', 'index': 1})
+    self.assertEqual(other['test_elbo'], chief['test_elbo'])
+    # Both workers hold every variable, the optimiser's included, equal.
+    a, b = (tf.train.load_checkpoint(os.path.join(d, 'checkpoints'))
+            for d in (output_dir, worker_dir))
+    names = [n for n in a.get_variable_to_shape_map()
+             if n != '_CHECKPOINTABLE_OBJECT_GRAPH']
+    self.assertGreater(len(names), 30)
+    for name in names:
+      self.assertAllEqual(a.get_tensor(name), b.get_tensor(name), msg=name)
+    # The chief alone draws figures and exports.
+    self.assertTrue(os.path.isdir(os.path.join(output_dir, 'saved_model')))
+    self.assertFalse(os.path.exists(os.path.join(worker_dir, 'figures')))
+
+  @parameterized.parameters(
+      (['--strategy=mirrored', '--cpu_devices=2', '--batch_size=15'],
+       'split evenly across the 2 replicas'),
+      (['--strategy=mirrored', '--cpu_devices=3'],
+       'cannot split the CPU into 3'),
+      (['--strategy=multi_worker'], 'TF_CONFIG'),
+      (['--strategy=mirrored', '--cpu_devices=2', '--free_bits=1',
+        '--jit_compile'], 'drop --jit_compile'),
+  )
+  def test_impossible_strategy(self, extra, message):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    with mock.patch.dict(os.environ):
+      os.environ.pop('TF_CONFIG', None)
+      with self.assertRaisesRegex(mnist.InputError, message):
+        run_main([f'--data_dir={mnist_dir}', f'--output_dir={output_dir}']
+                 + TINY[:2] + extra)
+    self.assertFalse(os.path.exists(os.path.join(output_dir, 'metrics.csv')))
+
+
 class ResumeTest(tf.test.TestCase):
 
   def setUp(self):
@@ -188,8 +284,10 @@ class ResumeTest(tf.test.TestCase):
     self.output_dir = self.create_tempdir().full_path
 
   def train(self, steps, *extra, output_dir=None):
+    # Without XLA, whose compile each run would pay: a resumed XLA loop
+    # repeats its steps as well (training_test.py, zoo_experiment_test.py).
     run_main([f'--data_dir={self.mnist_dir}', f'--training_steps={steps}',
-              '--checkpoint_every=10',
+              '--checkpoint_every=10', '--nojit_compile',
               f'--output_dir={output_dir or self.output_dir}'] + TINY
              + list(extra))
 

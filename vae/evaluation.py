@@ -18,6 +18,8 @@ Active units (Burda et al. 2016, section 5.2): latent dimension u is active
 when A_u = Cov_x(E_{q(u|x)}[u]) > 0.01, the posterior mean varying with x.
 """
 
+import itertools
+import weakref
 from typing import Iterable, NamedTuple, Optional
 
 import numpy as np
@@ -99,7 +101,8 @@ def evaluate(functions,
              batches: Iterable,
              num_samples: int = 0,
              chunk_size: int = 100,
-             seed: int = 0) -> Results:
+             seed: int = 0,
+             strategy: Optional[tf.distribute.Strategy] = None) -> Results:
   """Evaluates a model on every `(images, labels)` batch of a split.
 
   Args:
@@ -112,26 +115,38 @@ def evaluate(functions,
     chunk_size: samples per chunk of the log-likelihood.
     seed: batch i draws with stateless seeds from (seed, i), so the same seed
       gives the same numbers, in training and after reloading.
+    strategy: with N > 1 replicas (the model's variables created in its
+      scope), the batches are evaluated N at a time, batch i on replica
+      i mod N, each exactly as one device evaluates it; the per-example
+      results are gathered (from every worker) in batch order. Every worker
+      must call this alike; all of them get the results.
   """
   # An autoencoder has no prior, hence no log-likelihood.
   nll_estimated = bool(num_samples) and hasattr(functions, 'log_likelihood')
+
+  def outputs(x, i):
+    """Per-example results of batch i, as one device computes them."""
+    return _outputs(functions, x, i, seed, nll_estimated, num_samples,
+                    chunk_size)
+
+  if strategy is None or strategy.num_replicas_in_sync == 1:
+    results = ((outputs(x, i), labels)
+               for i, (x, labels) in enumerate(batches))
+  else:
+    results = _distributed(functions, batches, strategy, seed,
+                           num_samples if nll_estimated else 0, chunk_size)
   sums = np.zeros(4, np.float64)  # elbo, rate, distortion, log-likelihood.
   kl_sums = None
   means, labels = [], []
   count = 0
-  for i, (x, batch_labels) in enumerate(batches):
-    terms = functions.elbo(x, tf.constant([seed, 2 * i], tf.int32))
+  for terms, batch_labels in results:
     sums[:3] += [np.sum(terms[k], dtype=np.float64)
                  for k in ('elbo', 'rate', 'distortion')]
     if 'kl_per_dimension' in terms:
       batch_kl = np.sum(terms['kl_per_dimension'], axis=0, dtype=np.float64)
       kl_sums = batch_kl if kl_sums is None else kl_sums + batch_kl
     if nll_estimated:
-      ll = functions.log_likelihood(
-          x, tf.constant(num_samples, tf.int32),
-          tf.constant(chunk_size, tf.int32),
-          tf.constant([seed, 2 * i + 1], tf.int32))['log_likelihood']
-      sums[3] += np.sum(ll, dtype=np.float64)
+      sums[3] += np.sum(terms['log_likelihood'], dtype=np.float64)
     means.append(np.asarray(terms['posterior_mean']))
     labels.append(np.asarray(batch_labels))
     count += len(means[-1])
@@ -148,3 +163,74 @@ def evaluate(functions,
       active_units=num_active, unit_variances=variances,
       posterior_means=posterior_means, labels=np.concatenate(labels),
       num_examples=count)
+
+
+def _outputs(functions, x, i, seed, nll: bool, num_samples, chunk_size):
+  """Per-example results of batch i, as one device computes them; the
+  log-likelihood too if `nll`."""
+  i = tf.cast(i, tf.int32)
+  seed = tf.cast(seed, tf.int32)
+  result = dict(functions.elbo(x, tf.stack([seed, 2 * i])))
+  if nll:
+    result['log_likelihood'] = functions.log_likelihood(
+        x, tf.cast(num_samples, tf.int32), tf.cast(chunk_size, tf.int32),
+        tf.stack([seed, 2 * i + 1]))['log_likelihood']
+  return result
+
+
+# The compiled round of each (functions, strategy, with NLL), traced once
+# for every evaluation of a run.
+_rounds = weakref.WeakKeyDictionary()
+
+
+def _round(functions, strategy, nll: bool):
+  rounds = _rounds.setdefault(functions, {})
+  key = (id(strategy), nll)
+  if key not in rounds:
+
+    @tf.function(reduce_retracing=True)
+    def round_(xs, indices, seed, num_samples, chunk_size):
+      results = strategy.run(
+          lambda x, i: _outputs(functions, x, i, seed, nll, num_samples,
+                                chunk_size),
+          args=(xs, indices))
+      return tf.nest.map_structure(
+          lambda v: strategy.gather(v, axis=0), results)
+
+    rounds[key] = round_
+  return rounds[key]
+
+
+def _distributed(functions, batches: Iterable, strategy, seed: int,
+                 num_samples: int, chunk_size: int):
+  """Yields `(outputs, labels)` per batch, evaluated N batches at a time.
+
+  Replica r of a round gets its batch, or an empty one after the last.
+  """
+  replicas = strategy.num_replicas_in_sync
+  round_ = _round(functions, strategy, bool(num_samples))
+  constants = [tf.constant(v, tf.int32)
+               for v in (seed, num_samples, chunk_size)]
+  iterator = enumerate(batches)
+  while True:
+    group = list(itertools.islice(iterator, replicas))
+    if not group:
+      return
+    empty = tf.zeros_like(group[0][1][0][:0])
+
+    def take(ctx, k, group=group, empty=empty):
+      r = ctx.replica_id_in_sync_group
+      if r < len(group):
+        return (group[r][1][0], tf.constant(group[r][0], tf.int32))[k]
+      return (empty, tf.constant(0, tf.int32))[k]
+
+    xs, indices = (
+        strategy.experimental_distribute_values_from_function(
+            lambda ctx, k=k: take(ctx, k)) for k in (0, 1))
+    gathered = {k: v.numpy()
+                for k, v in round_(xs, indices, *constants).items()}
+    start = 0
+    for _, (x, labels) in group:
+      end = start + len(x)
+      yield {k: v[start:end] for k, v in gathered.items()}, labels
+      start = end

@@ -197,18 +197,16 @@ def _checked(train_block, steps_per_call: int):
 def _create_state(strategy, optimizer: snt.Optimizer, variables):
   """Creates the optimiser's state (Adam's moments) on every replica, now.
 
-  Sonnet optimisers create it in their first `apply`; inside a compiled
-  `strategy.run` that would be in each replica's thread, which tf.function
-  cannot lift out. An eager update of zeros creates it and leaves the
-  parameters and the new state as they were (zero moments give a zero
-  step); the counters it advanced (Adam's step) are set back.
+  Sonnet optimisers create it in their first `apply`, through `_initialize`
+  (`snt.once`). Inside a compiled `strategy.run` that is in each replica's
+  thread, which `tf.function` cannot lift out of the graph. Called here, in
+  the strategy's scope, it creates zero moments once, or nothing if they
+  exist (restored values are kept).
   """
-  counters = [(v, tf.identity(v)) for v in optimizer.variables]
-  with strategy.scope():
-    strategy.run(lambda: optimizer.apply(
-        [tf.zeros_like(v) for v in variables], variables))
-    for variable, value in counters:
-      variable.assign(value)
+  initialize = getattr(optimizer, '_initialize', None)  # SGD has no state.
+  if initialize is not None:
+    with strategy.scope():
+      initialize(variables)
 
 
 def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
