@@ -219,6 +219,8 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
         s.bind(('localhost', 0))
         ports.append(s.getsockname()[1])
     cluster = {'worker': [f'localhost:{p}' for p in ports]}
+    flags_used = ['--training_steps=20', '--checkpoint_every=10',
+                  '--nojit_compile'] + TINY
     workers = []
     for index in range(2):
       env = dict(os.environ, TF_CONFIG=json.dumps(
@@ -226,8 +228,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
       workers.append(subprocess.Popen(
           [sys.executable, '-m', 'experiments.mnist',
            f'--data_dir={mnist_dir}', '--strategy=multi_worker',
-           '--training_steps=20', '--checkpoint_every=10',
-           f'--output_dir={output_dir}'] + TINY,
+           f'--output_dir={output_dir}'] + flags_used,
           cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
           stderr=subprocess.PIPE, text=True))
     try:
@@ -252,6 +253,15 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(len(names), 30)
     for name in names:
       self.assertAllEqual(a.get_tensor(name), b.get_tensor(name), msg=name)
+    # Each worker read its own rows of each batch: together they trained as
+    # one device does on the whole batches.
+    one_device = self.create_tempdir().full_path
+    run_main([f'--data_dir={mnist_dir}', f'--output_dir={one_device}']
+             + flags_used)
+    for key in ('loss', 'rate', 'distortion'):
+      self.assertAllClose([r[key] for r in read_metrics(output_dir)],
+                          [r[key] for r in read_metrics(one_device)],
+                          rtol=1e-5, msg=key)
     # The chief alone draws figures and exports.
     self.assertTrue(os.path.isdir(os.path.join(output_dir, 'saved_model')))
     self.assertFalse(os.path.exists(os.path.join(worker_dir, 'figures')))
