@@ -16,7 +16,7 @@ Writes to --output_dir:
   summary.json       the final numbers: test ELBO, rate, distortion, the
                      importance-sampled NLL, KL per dimension, active units;
   figures/*.png      loss curves, reconstructions, samples, latent space;
-  checkpoints/       model, optimiser, step and data iterator;
+  checkpoints/       model, optimiser and step (batch s depends on s alone);
   saved_model/       the model with encode, decode and sample signatures;
   train/, eval/      TensorBoard summaries (tensorboard --logdir OUTPUT_DIR).
 
