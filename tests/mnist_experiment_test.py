@@ -131,11 +131,13 @@ class SmokeTest(tf.test.TestCase):
 class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(
-      ('notebook', ['--loss_normalization=notebook', '--binarization=none']),
+      # Without XLA where it is not what is tested: its compiles are slow.
+      ('notebook', ['--loss_normalization=notebook', '--binarization=none',
+                    '--nojit_compile']),
       ('static_mc_kl_xla', ['--binarization=static', '--kl_samples=3',
                             '--jit_compile']),
       ('beta0_latent2', ['--beta=0', '--latent_size=2',
-                         '--hidden_sizes=32']),
+                         '--hidden_sizes=32', '--nojit_compile']),
       ('mixed_precision', ['--mixed_precision']),
   )
   def test_configuration_trains(self, extra):
@@ -156,7 +158,8 @@ class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
     run_main([f'--data_dir={mnist_dir}', '--training_steps=5',
-              '--latent_size=1', f'--output_dir={output_dir}'] + TINY)
+              '--latent_size=1', '--nojit_compile',
+              f'--output_dir={output_dir}'] + TINY)
     figures = os.listdir(os.path.join(output_dir, 'figures'))
     self.assertNotIn('latent_traversal.png', figures)
     self.assertIn('latent_means.png', figures)

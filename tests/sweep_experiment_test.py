@@ -60,8 +60,10 @@ class SweepTest(tf.test.TestCase):
   def test_runs_tabulates_and_skips_finished_runs(self):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
+    # Without XLA: each run is a process that would pay its compile.
     argv = ['--betas=0,1', f'--data_dir={mnist_dir}', '--training_steps=10',
-            f'--output_dir={output_dir}'] + mnist_experiment_test.TINY
+            '--nojit_compile', f'--output_dir={output_dir}'
+            ] + mnist_experiment_test.TINY
 
     def run_sweep():
       with flagsaver.flagsaver():
@@ -112,7 +114,7 @@ class SweepTest(tf.test.TestCase):
       parse(['--batch_sizes=16,600', f'--data_dir={mnist_dir}',
              '--training_steps=5', '--train_split=test[:500]',
              '--eval_split=test[500:600]', '--eval_num_samples=5',
-             f'--output_dir={output_dir}'])
+             '--nojit_compile', f'--output_dir={output_dir}'])
       with self.assertRaisesRegex(common.InputError,
                                   r'1 of 2 runs failed: batch_size-600 '
                                   r'\(see .*sweep\.log\)'):
