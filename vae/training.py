@@ -38,17 +38,22 @@ def _objective(model, beta, kl_samples, normalization,
                                     normalization=normalization, seed=seed)
 
 
+def _gradients(model, objective: Objective, x: tf.Tensor, seed):
+  """The gradients of the loss divided by the (global) batch size, and the
+  objective's terms."""
+  with tf.GradientTape() as tape:
+    terms = objective(x, seed)
+    loss = tf.nn.compute_average_loss(terms.loss)
+  # Read after the forward pass: Sonnet creates variables on first call.
+  return tape.gradient(loss, model.trainable_variables), terms
+
+
 def _update(model, optimizer: snt.Optimizer, objective: Objective):
   """`update(x, seed) -> StepMetrics`: one gradient step, not compiled."""
 
   def update(x: tf.Tensor, seed=None) -> StepMetrics:
-    with tf.GradientTape() as tape:
-      terms = objective(x, seed)
-      loss = tf.nn.compute_average_loss(terms.loss)
-    # Read after the forward pass: Sonnet creates variables on first call.
-    variables = model.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    optimizer.apply(gradients, variables)
+    gradients, terms = _gradients(model, objective, x, seed)
+    optimizer.apply(gradients, model.trainable_variables)
     return StepMetrics(loss=tf.reduce_mean(terms.loss),
                        elbo=tf.reduce_mean(terms.elbo),
                        rate=tf.reduce_mean(terms.rate),
@@ -215,17 +220,14 @@ def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
   replicas = strategy.num_replicas_in_sync
 
   def gradients(x, step_seed, replica):
-    """One replica's part: its gradient of the global loss, metric sums."""
-    with tf.GradientTape() as tape:
-      with distribute.global_batch_draws(replica, replicas):
-        terms = objective(x, step_seed)
-      # Divided by the global batch: the replicas' gradients sum to it.
-      loss = tf.nn.compute_average_loss(terms.loss)
-    variables = model.trainable_variables
+    """One replica's part: its gradient of the global loss (divided by the
+    global batch, so the replicas' gradients sum to it), metric sums."""
+    with distribute.global_batch_draws(replica, replicas):
+      grads, terms = _gradients(model, objective, x, step_seed)
     sums = tf.stack([tf.reduce_sum(getattr(terms, name))
                      for name in StepMetrics._fields]
                     + [tf.cast(tf.shape(x)[0], tf.float32)])
-    return tape.gradient(loss, variables), sums
+    return grads, sums
 
   if jit_compile:
     gradients = tf.function(gradients, jit_compile=True)
