@@ -3,10 +3,12 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from unittest import mock
 
@@ -172,10 +174,12 @@ class ReproducibilityTest(tf.test.TestCase):
 
     def run(seed):
       output_dir = self.create_tempdir().full_path
+      # Without XLA, whose compiles are slow: the XLA loop's runs repeat to
+      # the bit too (zoo_experiment_test.py resumes one).
       run_main([f'--data_dir={mnist_dir}', '--train_split=test[:500]',
                 '--eval_split=test[500:600]', '--training_steps=30',
-                '--batch_size=16', f'--seed={seed}',
-                f'--output_dir={output_dir}'])
+                '--batch_size=16', '--eval_num_samples=20', '--nojit_compile',
+                f'--seed={seed}', f'--output_dir={output_dir}'])
       rows = read_metrics(output_dir)
       return [(r['loss'], r['rate']) for r in rows]
 
@@ -187,31 +191,43 @@ class ReproducibilityTest(tf.test.TestCase):
 class StrategyTest(tf.test.TestCase, parameterized.TestCase):
   """Runs under tf.distribute; conftest.py splits the CPU in 2."""
 
-  def test_mirrored_run_trains_as_one_device(self):
-    mnist_dir = data_test.require_mnist(self)
-    runs = {}
-    for strategy in ('default', 'mirrored'):
-      runs[strategy] = self.create_tempdir().full_path
-      # Without XLA: the replicas then run the one device's kernels.
-      run_main([f'--data_dir={mnist_dir}', '--training_steps=20',
-                '--nojit_compile', f'--strategy={strategy}',
-                f'--cpu_devices={2 if strategy == "mirrored" else 1}',
-                f'--output_dir={runs[strategy]}'] + TINY)
-    one, two = (read_metrics(runs[s]) for s in ('default', 'mirrored'))
-    self.assertEqual([r['step'] for r in two], [r['step'] for r in one])
+  # Without XLA: the replicas then run the one device's kernels.
+  FLAGS = ['--training_steps=20', '--checkpoint_every=10',
+           '--nojit_compile'] + TINY
+  _one_device = None  # The run on one device that both tests compare to.
+
+  def one_device(self):
+    if StrategyTest._one_device is None:
+      StrategyTest._one_device = tempfile.mkdtemp()
+      self.addClassCleanup(shutil.rmtree, StrategyTest._one_device)
+      run_main([f'--data_dir={data_test.MNIST_DIR}',
+                f'--output_dir={StrategyTest._one_device}'] + self.FLAGS)
+    return StrategyTest._one_device
+
+  def assert_trains_as_one_device(self, output_dir):
     # The same batches, draws and updates; only float sums run in another
     # order (8 rows per replica, then 2 replicas).
+    one, two = read_metrics(self.one_device()), read_metrics(output_dir)
+    self.assertEqual([r['step'] for r in two], [r['step'] for r in one])
     for key in ('loss', 'rate', 'distortion'):
       self.assertAllClose([r[key] for r in two], [r[key] for r in one],
                           rtol=1e-5, msg=key)
-    summary = read_summary(runs['mirrored'])
+    self.assertAllClose(read_summary(output_dir)['test_elbo'],
+                        read_summary(self.one_device())['test_elbo'],
+                        rtol=1e-5)
+
+  def test_mirrored_run_trains_as_one_device(self):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    run_main([f'--data_dir={mnist_dir}', '--strategy=mirrored',
+              '--cpu_devices=2', f'--output_dir={output_dir}'] + self.FLAGS)
+    self.assert_trains_as_one_device(output_dir)
+    summary = read_summary(output_dir)
     self.assertEqual((summary['strategy'], summary['num_replicas'],
                       summary['replica_batch_size']), ('mirrored', 2, 8))
-    self.assertAllClose(summary['test_elbo'],
-                        read_summary(runs['default'])['test_elbo'], rtol=1e-5)
     for name in FIGURES:
-      self.assertTrue(os.path.exists(os.path.join(runs['mirrored'],
-                                                  'figures', name)))
+      self.assertTrue(os.path.exists(os.path.join(output_dir, 'figures',
+                                                  name)))
 
   def test_two_workers_on_localhost_agree(self):
     mnist_dir = data_test.require_mnist(self)
@@ -222,8 +238,6 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
         s.bind(('localhost', 0))
         ports.append(s.getsockname()[1])
     cluster = {'worker': [f'localhost:{p}' for p in ports]}
-    flags_used = ['--training_steps=20', '--checkpoint_every=10',
-                  '--nojit_compile'] + TINY
     workers = []
     for index in range(2):
       env = dict(os.environ, TF_CONFIG=json.dumps(
@@ -231,7 +245,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
       workers.append(subprocess.Popen(
           [sys.executable, '-m', 'experiments.mnist',
            f'--data_dir={mnist_dir}', '--strategy=multi_worker',
-           f'--output_dir={output_dir}'] + flags_used,
+           f'--output_dir={output_dir}'] + self.FLAGS,
           cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
           stderr=subprocess.PIPE, text=True))
     try:
@@ -258,13 +272,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(a.get_tensor(name), b.get_tensor(name), msg=name)
     # Each worker read its own rows of each batch: together they trained as
     # one device does on the whole batches.
-    one_device = self.create_tempdir().full_path
-    run_main([f'--data_dir={mnist_dir}', f'--output_dir={one_device}']
-             + flags_used)
-    for key in ('loss', 'rate', 'distortion'):
-      self.assertAllClose([r[key] for r in read_metrics(output_dir)],
-                          [r[key] for r in read_metrics(one_device)],
-                          rtol=1e-5, msg=key)
+    self.assert_trains_as_one_device(output_dir)
     # The chief alone draws figures and exports.
     self.assertTrue(os.path.isdir(os.path.join(output_dir, 'saved_model')))
     self.assertFalse(os.path.exists(os.path.join(worker_dir, 'figures')))
