@@ -411,8 +411,10 @@ def main(argv):
       step=tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
   checkpoint_dir = os.path.join(output_dir, common.CHECKPOINTS)
   num_steps = FLAGS.training_steps
-  start_step = (common.restore_newest(checkpoint, checkpoint_dir)
-                if resuming else 0)
+  # partial: a checkpoint from before this version also holds the data
+  # iterator, which is no longer needed; everything here must still match.
+  start_step = (common.restore_newest(checkpoint, checkpoint_dir,
+                                      partial=True) if resuming else 0)
   if start_step > num_steps:
     raise InputError(
         f'--output_dir={output_dir} holds a run trained to step '
