@@ -240,8 +240,7 @@ def check_config(config: Dict):
   if get('likelihood') != 'gaussian' and get('likelihood_scale') is not None:
     refuse(['likelihood', 'likelihood_scale'], '--likelihood_scale fixes '
            'the scale of the Gaussian likelihood only.')
-  if (config.get('strategy', 'default') != 'default' and get('free_bits')
-      and config.get('jit_compile')):
+  if _reduces_across_replicas(config) and config.get('jit_compile'):
     refuse(['strategy', 'free_bits', 'jit_compile'], 'free bits takes the '
            'KL\'s mean over the global batch, an all-reduce between the '
            'replicas, which cannot run inside an XLA-compiled replica step; '
@@ -301,6 +300,13 @@ def schedule(config: Dict, beta: tf.Variable,
   return assign
 
 
+def _reduces_across_replicas(config: Dict) -> bool:
+  """Whether the loss needs an all-reduce inside the step: free bits' mean
+  over the global batch, on a strategy other than the default."""
+  return (config.get('strategy', 'default') != 'default'
+          and bool(setting(config, 'free_bits')))
+
+
 def uses_xla(config: Dict) -> bool:
   """Whether training compiles with XLA: --jit_compile, or when unset, yes
   unless a conv network runs on a CPU (XLA's CPU convolutions are an order of
@@ -309,8 +315,7 @@ def uses_xla(config: Dict) -> bool:
   all-reduce, which cannot sit inside a compiled replica step)."""
   if config.get('jit_compile') is not None:
     return bool(config['jit_compile'])
-  if (config.get('strategy', 'default') != 'default'
-      and setting(config, 'free_bits')):
+  if _reduces_across_replicas(config):
     return False
   conv = 'conv' in (setting(config, 'encoder'), setting(config, 'decoder'))
   return not conv or bool(tf.config.list_physical_devices('GPU'))

@@ -358,7 +358,7 @@ def main(argv):
   strategy = _strategy()
   replicas = distribute.num_replicas(strategy)
   output_dir = _worker_dir(FLAGS.output_dir)
-  chief = output_dir == FLAGS.output_dir
+  chief = distribute.is_chief()
   seed = FLAGS.seed
   resuming = _earlier_run(output_dir, config, FLAGS.restart)
   # The datasets read the global seed when they are built.
@@ -372,11 +372,6 @@ def main(argv):
                                         'train_split')
   eval_examples = common.load_examples(config, FLAGS.eval_split)
   image_shape = train_examples.image_shape
-  if FLAGS.batch_size > train_examples.num_examples:
-    raise InputError(f'--batch_size={FLAGS.batch_size} with '
-                     f'--train_split={FLAGS.train_split}: batch_size '
-                     f'{FLAGS.batch_size} is larger than the '
-                     f'{train_examples.num_examples} training examples')
   if FLAGS.batch_size % replicas:
     raise InputError(
         f'--batch_size={FLAGS.batch_size} with --strategy={FLAGS.strategy}: '
@@ -427,8 +422,12 @@ def main(argv):
                         train=True, seed=seed, first_step=start_step,
                         num_replicas=num_replicas, replicas=parts)
 
-  iterator = iter(distribute.distribute_batches(strategy, train_batches)
-                  if strategy else train_batches())
+  try:
+    iterator = iter(distribute.distribute_batches(strategy, train_batches)
+                    if strategy else train_batches())
+  except data.DataError as e:
+    raise InputError(f'--batch_size={FLAGS.batch_size} with '
+                     f'--train_split={FLAGS.train_split}: {e}') from e
   # The steps between two log rows run in one call, without Python.
   train = training.make_train_loop(
       vae, optimizer, iterator, seed, steps_per_call=FLAGS.log_every,

@@ -82,30 +82,35 @@ def split_cpu(num_devices: int) -> Sequence[str]:
   return [d.name for d in tf.config.list_logical_devices('CPU')]
 
 
-def task() -> Optional[dict]:
-  """This process's task in `TF_CONFIG`, `{'type', 'index'}`; None if unset."""
+def _tf_config() -> Optional[dict]:
+  """`TF_CONFIG`, parsed, with its task checked; None if unset."""
   config = os.environ.get('TF_CONFIG')
   if not config:
     return None
   try:
-    task_ = json.loads(config)['task']
-    return {'type': task_['type'], 'index': int(task_['index'])}
+    parsed = json.loads(config)
+    parsed['task'] = {'type': parsed['task']['type'],
+                      'index': int(parsed['task']['index'])}
+    return parsed
   except (ValueError, KeyError, TypeError) as e:
     raise ValueError(f'TF_CONFIG must be JSON with a "cluster" and a '
                      f'"task" {{"type", "index"}}, got {config!r}') from e
 
 
+def task() -> Optional[dict]:
+  """This process's task in `TF_CONFIG`, `{'type', 'index'}`; None if unset."""
+  config = _tf_config()
+  return None if config is None else config['task']
+
+
 def is_chief() -> bool:
   """Whether this process writes a run's results: the 'chief' task, or
   worker 0 of a cluster without one, or a process outside any cluster."""
-  task_ = task()
-  if task_ is None:
+  config = _tf_config()
+  if config is None or config['task']['type'] == 'chief':
     return True
-  cluster = json.loads(os.environ['TF_CONFIG']).get('cluster', {})
-  if task_['type'] == 'chief':
-    return True
-  return task_['type'] == 'worker' and task_['index'] == 0 and (
-      'chief' not in cluster)
+  return (config['task'] == {'type': 'worker', 'index': 0}
+          and 'chief' not in config.get('cluster', {}))
 
 
 def make_strategy(name: str,
@@ -182,15 +187,6 @@ def distribute_batches(
 
 def num_replicas(strategy: Optional[tf.distribute.Strategy]) -> int:
   return 1 if strategy is None else strategy.num_replicas_in_sync
-
-
-def replica_batch_size(global_batch_size: int, replicas: int) -> int:
-  """B / N, refusing a global batch that does not split evenly."""
-  if global_batch_size % replicas:
-    raise ValueError(f'the global batch of {global_batch_size} does not '
-                     f'split into {replicas} equal parts, one per replica: '
-                     f'use a multiple of {replicas}')
-  return global_batch_size // replicas
 
 
 # ------------------------------------------------------- replica-exact draws.
