@@ -38,10 +38,13 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from experiments import common
-from experiments import mnist
+from experiments import run_flags
+from vae import build
+from vae import config as config_lib
 from vae import data
 from vae import export
+from vae import run_folder
+from vae import runner
 from vae import training
 
 CONFIGS = {
@@ -54,12 +57,12 @@ CONFIGS = {
 _MATMULS = ('MatMul', 'BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3')
 _CONVS = ('Conv2D', 'Conv2DBackpropInput')
 
-# Flags shared with experiments.mnist, which defines them. Here
+# Flags shared with experiments.mnist (`run_flags` defines them). Here
 # --mixed_precision measures each configuration in bfloat16 as well, against
 # a bfloat16 matmul ceiling.
 for _name in ('dataset', 'data_dir', 'download', 'train_split', 'seed',
               'mixed_precision'):
-  flags.declare_key_flag(_name, flag_values=mnist.FLAGS)
+  flags.declare_key_flag(_name)
 flags.DEFINE_list('configs', list(CONFIGS), 'Configurations to measure.')
 flags.DEFINE_float('seconds', 6.0,
                    'Seconds each way of training is timed, after compiling, '
@@ -223,24 +226,24 @@ class Config:
                mixed_precision: bool = False):
     self.name = name
     self.precision = 'bfloat16' if mixed_precision else 'float32'
-    self.config = dict(common.MODEL_DEFAULTS, **CONFIGS[name], beta=0.01,
-                       kl_samples=None, loss_normalization='per_example',
-                       seed=seed, binarization='dynamic', jit_compile=None,
-                       mixed_precision=mixed_precision)
+    self.config = config_lib.make(**CONFIGS[name], beta=0.01, seed=seed,
+                                  mixed_precision=mixed_precision)
     self.examples = examples
     self.seed = seed
-    self.batch_size = self.config['batch_size']
+    self.batch_size = self.config.train.batch_size
 
   def build(self):
     tf.random.set_seed(self.seed)
-    model = common.build_model(self.config, self.examples.image_shape)
+    model = build.build(self.config.model, self.examples.image_shape,
+                        seed=self.seed)
     optimizer = snt.optimizers.Adam(1e-3)
-    beta = tf.Variable(self.config['beta'], trainable=False)
-    return model, optimizer, common.objective(model, self.config, beta)
+    beta = tf.Variable(self.config.objective.beta, trainable=False)
+    return model, optimizer, build.objective(self.config.objective, model,
+                                             beta)
 
   def batches(self, fixed: bool) -> tf.data.Dataset:
     dataset = data.batches(self.examples, self.batch_size,
-                           self.config['binarization'], seed=self.seed)
+                           self.config.data.binarization, seed=self.seed)
     if fixed:
       batch = next(iter(dataset))
       dataset = tf.data.Dataset.from_tensors(batch).repeat()
@@ -286,7 +289,7 @@ def measure_config(config: Config, ceiling: float, seconds: float,
   `seconds / rounds` in turn, `rounds` times; its best round counts. Load
   from elsewhere on the machine then slows all ways alike, or is dropped.
   """
-  xla = common.uses_xla(config.config)
+  xla = runner.uses_xla(config.config)
   flops = config.flops_per_step()
   ways = {'loop, real pipeline': lambda: config.loop(False, xla,
                                                      steps_per_call),
@@ -365,7 +368,7 @@ def measure_iwae(config: Config, samples: List[int], batch_size: int,
 def measure_memory(config: Config, num_steps: int, steps_per_call: int
                    ) -> Dict:
   """Resident memory every `steps_per_call` steps of a long training run."""
-  train = config.loop(False, common.uses_xla(config.config), steps_per_call)
+  train = config.loop(False, runner.uses_xla(config.config), steps_per_call)
   trace = []
   step = 1
   while step <= num_steps:
@@ -399,16 +402,16 @@ def main(argv):
   del argv
   unknown = [c for c in FLAGS.configs if c not in CONFIGS]
   if unknown:
-    raise common.InputError(f'--configs: unknown {unknown}; choose from '
+    raise run_flags.InputError(f'--configs: unknown {unknown}; choose from '
                             f'{list(CONFIGS)}')
   try:
     iwae_samples = [int(k) for k in FLAGS.iwae_samples]
   except ValueError as e:
-    raise common.InputError(f'--iwae_samples must be integers, got '
+    raise run_flags.InputError(f'--iwae_samples must be integers, got '
                             f'{FLAGS.iwae_samples}') from e
-  examples = common.load_examples(
-      dict(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-           download=FLAGS.download),
+  examples = runner.load_examples(
+      config_lib.DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                            download=FLAGS.download),
       FLAGS.train_split, 'train_split')
   gpus = tf.config.list_physical_devices('GPU')
   n = FLAGS.matmul_size or (8192 if gpus else 2048)
@@ -445,7 +448,7 @@ def main(argv):
                  matmul_size=n,
                  configs=summaries, rows=rows, iwae=iwae, memory=memory,
                  peak_resident_mb=peak_resident_bytes() / 2**20)
-  common.write_json(FLAGS.output, results)
+  run_folder.write_json(FLAGS.output, results)
 
   print(f'\n{machine["date"]}, {machine["cpus"]} CPUs, GPUs: '
         f'{machine["gpus"] or "none"}, TensorFlow {machine["tensorflow"]}')
@@ -478,4 +481,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  common.run_main(main)
+  run_flags.run_main(main)

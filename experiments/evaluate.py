@@ -18,13 +18,17 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
-from experiments import common
-from experiments import mnist
+from experiments import run_flags
+from vae import build
 from vae import export
+from vae import report
+from vae import run_folder
+from vae import runner
 
-# The flags this script shares with experiments.mnist: --output_dir (the run to
-# evaluate), --data_dir, --eval_split and --eval_num_samples. Unless given,
-# the last three are the run's own, from its config.json.
+# The flags this script shares with experiments.mnist (`run_flags`):
+# --output_dir (the run to evaluate), --data_dir, --eval_split and
+# --eval_num_samples. Unless given, the last three are the run's own, from
+# its config.json.
 _SHARED = ('output_dir', 'data_dir', 'eval_split', 'eval_num_samples')
 for _name in _SHARED:
   flags.declare_key_flag(_name)
@@ -39,28 +43,31 @@ _COMPARED = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
              'test_loss', 'active_units')
 
 
-def load_functions(output_dir: str, config: Dict, image_shape, source: str):
+def load_functions(output_dir: str, config, image_shape, source: str):
   """The run's model functions and the step they were trained to."""
   if source == 'saved_model':
-    path = os.path.join(output_dir, common.SAVED_MODEL)
+    path = os.path.join(output_dir, run_folder.SAVED_MODEL)
     if not os.path.isdir(path):
-      raise common.InputError(
+      raise run_flags.InputError(
           f'{path} does not exist: the run was not exported (or not '
           f'finished). Use --source=checkpoint.')
     try:
       return export.load(path), None
     except (OSError, ValueError, tf.errors.OpError) as e:
-      raise common.InputError(f'cannot load the SavedModel {path}: {e}') from e
-  vae = common.build_model(config, image_shape)
+      raise run_flags.InputError(
+          f'cannot load the SavedModel {path}: {e}') from e
+  model = build.build(config.model, image_shape, seed=config.train.seed)
   checkpoint = tf.train.Checkpoint(
-      model=vae, step=tf.Variable(0, dtype=tf.int64, trainable=False))
-  step = common.restore_newest(
-      checkpoint, os.path.join(output_dir, common.CHECKPOINTS), partial=True)
+      model=model, step=tf.Variable(0, dtype=tf.int64, trainable=False))
+  step = run_folder.restore_newest(
+      checkpoint, os.path.join(output_dir, run_folder.CHECKPOINTS),
+      partial=True)
   if not step:
-    raise common.InputError(
-        f'{output_dir}/{common.CHECKPOINTS} holds no checkpoint: train the '
-        f'run first (python -m experiments.mnist --output_dir={output_dir}).')
-  return common.model_functions(vae, config, image_shape), step
+    raise run_flags.InputError(
+        f'{output_dir}/{run_folder.CHECKPOINTS} holds no checkpoint: train '
+        f'the run first (python -m experiments.mnist '
+        f'--output_dir={output_dir}).')
+  return build.model_functions(model, config.model, image_shape), step
 
 
 def compare(reported: Dict, now: Dict) -> str:
@@ -79,49 +86,52 @@ def compare(reported: Dict, now: Dict) -> str:
 
 def main(argv):
   if len(argv) > 1:
-    raise common.InputError(f'unexpected arguments: {" ".join(argv[1:])}')
-  training_flags = [f'--{name}' for name, f in mnist.training_flags().items()
+    raise run_flags.InputError(
+        f'unexpected arguments: {" ".join(argv[1:])}')
+  training_flags = [f'--{name}' for name, f in run_flags.config_flags().items()
                     if f.present and name not in _SHARED]
+  if FLAGS['restart'].present:
+    training_flags.append('--restart')
   if training_flags:
-    raise common.InputError(
+    raise run_flags.InputError(
         f'{", ".join(training_flags)}: evaluate reads the training flags from '
         f'the run\'s config.json; it takes only --output_dir, --data_dir, '
         f'--eval_split, --eval_num_samples, --source and --figures_dir.')
   output_dir = FLAGS.output_dir
-  config_path = os.path.join(output_dir, common.CONFIG)
-  if not os.path.exists(config_path):
-    raise common.InputError(f'--output_dir={output_dir} has no '
-                            f'{common.CONFIG}: is it a training run\'s '
-                            f'folder?')
-  config = common.read_json(config_path)
-  if FLAGS['data_dir'].present:
-    config['data_dir'] = FLAGS.data_dir
-  split = (FLAGS.eval_split if FLAGS['eval_split'].present
-           else config['eval_split'])
-  num_samples = (FLAGS.eval_num_samples if FLAGS['eval_num_samples'].present
-                 else config['eval_num_samples'])
-  examples = common.load_examples(config, split)
+  if not os.path.exists(os.path.join(output_dir, run_folder.CONFIG)):
+    raise run_flags.InputError(
+        f'--output_dir={output_dir} has no {run_folder.CONFIG}: is it a '
+        f'training run\'s folder?')
+  config = run_folder.read_config(output_dir)
+  given = {name: FLAGS[name].value for name in _SHARED[1:]
+           if FLAGS[name].present}
+  config = run_flags.config_from_values({**config.to_dict(), **given})
+  split = config.data.eval_split
+  num_samples = config.train.eval_num_samples
+  examples = runner.load_examples(config.data, split)
   functions, step = load_functions(output_dir, config, examples.image_shape,
                                    FLAGS.source)
   logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',
                output_dir, FLAGS.source, f', step {step}' if step else '',
                split, num_samples)
-  batches = common.eval_batches(examples, config)
-  results = common.evaluate_split(functions, batches, examples.num_examples,
-                                 config, num_samples)
-  now = common.results_summary(results, config, examples.image_shape)
+  batches = runner.eval_batches(examples, config)
+  results = runner.evaluate_split(functions, batches, examples.num_examples,
+                                  config, num_samples)
+  now = report.results_summary(results, config, examples.image_shape)
   now.update(source=FLAGS.source, step=step, eval_split=split)
-  common.write_json(os.path.join(output_dir, EVALUATION), now)
+  run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 
-  metrics = common.read_rows(os.path.join(output_dir, common.METRICS))
-  eval_rows = common.read_rows(os.path.join(output_dir, common.EVAL_METRICS))
+  metrics = run_folder.read_rows(os.path.join(output_dir, run_folder.METRICS))
+  eval_rows = run_folder.read_rows(
+      os.path.join(output_dir, run_folder.EVAL_METRICS))
   eval_images = next(iter(batches))[0].numpy()
-  figures_dir = FLAGS.figures_dir or os.path.join(output_dir, common.FIGURES)
-  common.write_figures(functions, results, eval_images, metrics, eval_rows,
+  figures_dir = FLAGS.figures_dir or os.path.join(output_dir,
+                                                  run_folder.FIGURES)
+  report.write_figures(functions, results, eval_images, metrics, eval_rows,
                        figures_dir, config)
 
-  summary_path = os.path.join(output_dir, common.SUMMARY)
-  reported = (common.read_json(summary_path)
+  summary_path = os.path.join(output_dir, run_folder.SUMMARY)
+  reported = (run_folder.read_json(summary_path)
               if os.path.exists(summary_path) else {})
   print(compare(reported, now))
   logging.info('Wrote %s and %s', os.path.join(output_dir, EVALUATION),
@@ -129,7 +139,7 @@ def main(argv):
 
 
 def run():
-  common.run_main(main)
+  run_flags.run_main(main)
 
 
 if __name__ == '__main__':

@@ -27,12 +27,12 @@ from typing import Dict, List, Sequence, Tuple
 from absl import flags
 from absl import logging
 
-from experiments import common
-from experiments import mnist
+from experiments import run_flags
+from vae import config as config_lib
 from vae import plotting
+from vae import run_folder
 
 FLAGS = flags.FLAGS
-_NOT_SWEPT = frozenset(['output_dir', 'restart'])
 COLUMNS = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
            'active_units', 'train_steps_per_second')
 RESULTS_CSV = 'results.csv'
@@ -42,8 +42,7 @@ RUN_LOG = 'sweep.log'
 
 
 def _training_flags() -> Dict[str, flags.Flag]:
-  return {name: f for name, f in mnist.training_flags().items()
-          if name not in _NOT_SWEPT}
+  return run_flags.config_flags()
 
 
 def grid_flag_name(name: str) -> str:
@@ -72,16 +71,16 @@ def grid() -> List[Tuple[str, List[str]]]:
     separator = ';' if _is_list_flag(flag) else ','
     values = [v.strip() for v in text.split(separator) if v.strip()]
     if not values:
-      raise common.InputError(f'--{grid_flag_name(name)} lists no values')
+      raise run_flags.InputError(f'--{grid_flag_name(name)} lists no values')
     if flag.present:
-      raise common.InputError(
+      raise run_flags.InputError(
           f'--{name} and --{grid_flag_name(name)} are both given: sweep it or '
           f'fix it, not both')
     for value in values:  # Bad values fail now, not in run 7 of 15.
       try:
-        flag.parser.parse(value)
+        config_lib.check_field(name, flag.parser.parse(value))
       except (ValueError, flags.Error) as e:
-        raise common.InputError(
+        raise run_flags.InputError(
             f'--{grid_flag_name(name)}: {value!r} is not a value of --{name}: '
             f'{e}') from e
     swept.append((name, values))
@@ -102,29 +101,29 @@ def run_name(assignment: Sequence[Tuple[str, str]]) -> str:
                   for name, value in assignment)
 
 
-def _expected_config(assignment) -> Dict:
-  """The config.json a finished run of these flags would hold."""
+def _expected_config(assignment) -> config_lib.Config:
+  """The configuration of the run of these flags."""
   training_flags = _training_flags()
-  config = {name: flag.value for name, flag in training_flags.items()}
+  values = {name: flag.value for name, flag in training_flags.items()}
   for name, value in assignment:
-    config[name] = training_flags[name].parser.parse(value)
-  return config
+    values[name] = training_flags[name].parser.parse(value)
+  return run_flags.config_from_values(values)
 
 
 def is_finished(run_dir: str, assignment) -> bool:
   """Whether `run_dir` holds a finished run of exactly these flags."""
-  summary_path = os.path.join(run_dir, common.SUMMARY)
-  config_path = os.path.join(run_dir, common.CONFIG)
+  summary_path = os.path.join(run_dir, run_folder.SUMMARY)
+  config_path = os.path.join(run_dir, run_folder.CONFIG)
   if not (os.path.exists(summary_path) and os.path.exists(config_path)):
     return False
   try:
-    config = common.read_json(config_path)
-    summary = common.read_json(summary_path)
-  except common.InputError:
+    config = run_folder.read_config(run_dir)
+    summary = run_folder.read_json(summary_path)
+  except run_flags.InputError:
     return False
   expected = _expected_config(assignment)
-  return (not mnist.changed_flags(config, expected)
-          and summary.get('steps') == expected['training_steps'])
+  return (not config_lib.changed(config, expected)
+          and summary.get('steps') == expected.train.training_steps)
 
 
 def write_tables(rows: List[Dict], output_dir: str, swept_names: List[str]):
@@ -152,7 +151,7 @@ def write_tables(rows: List[Dict], output_dir: str, swept_names: List[str]):
 
 def main(argv):
   if len(argv) > 1:
-    raise common.InputError(f'unexpected arguments: {" ".join(argv[1:])}')
+    raise run_flags.InputError(f'unexpected arguments: {" ".join(argv[1:])}')
   swept = grid()
   names = [name for name, _ in swept]
   assignments = [list(zip(names, values))
@@ -190,10 +189,10 @@ def main(argv):
                    row['status'], time.perf_counter() - start)
       if code:
         failed.append(f'{name} (see {os.path.join(run_dir, RUN_LOG)})')
-    summary_path = os.path.join(run_dir, common.SUMMARY)
+    summary_path = os.path.join(run_dir, run_folder.SUMMARY)
     if not row['status'].startswith('failed') and os.path.exists(
         summary_path):
-      summary = common.read_json(summary_path)
+      summary = run_folder.read_json(summary_path)
       row.update({k: summary.get(k) for k in COLUMNS})
     rows.append(row)
 
@@ -206,12 +205,12 @@ def main(argv):
   logging.info('Wrote %s, %s and %s in %s', RESULTS_CSV, RESULTS_MD,
                RATE_DISTORTION, output_dir)
   if failed:
-    raise common.InputError(f'{len(failed)} of {len(rows)} runs failed: '
+    raise run_flags.InputError(f'{len(failed)} of {len(rows)} runs failed: '
                             + ', '.join(failed))
 
 
 def run():
-  common.run_main(main)
+  run_flags.run_main(main)
 
 
 if __name__ == '__main__':

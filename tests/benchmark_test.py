@@ -9,10 +9,11 @@ import os
 from absl import flags
 from absl.testing import flagsaver
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from experiments import benchmark
-from experiments import common
+from experiments import run_flags
 from tests import data_test
 from vae import data
 
@@ -83,6 +84,7 @@ class MemoryTest(tf.test.TestCase):
                             memory.peak)
 
 
+@pytest.mark.e2e
 class BenchmarkRunTest(tf.test.TestCase):
 
   def test_writes_every_measurement(self):
@@ -125,7 +127,7 @@ class BenchmarkRunTest(tf.test.TestCase):
   def test_unknown_config_refused(self):
     with flagsaver.flagsaver():
       flags.FLAGS(['benchmark', '--configs=S,XL'])
-      with self.assertRaisesRegex(common.InputError, "unknown \\['XL'\\]"):
+      with self.assertRaisesRegex(run_flags.InputError, "unknown \\['XL'\\]"):
         benchmark.main([])
 
 

@@ -15,11 +15,13 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from experiments import common
+from vae import build
+from vae import config as config_lib
 from vae import data
 from vae import distribute
 from vae import encoders
 from vae import evaluation
+from vae import schedules
 from vae import training
 
 tfd = tfp.distributions
@@ -41,11 +43,8 @@ def _examples(n=96, seed=0):
 
 
 def _config(**overrides):
-  config = dict(common.MODEL_DEFAULTS, beta=1.0, latent_size=4,
-                hidden_sizes=['32'], seed=0, loss_normalization='per_example',
-                binarization='dynamic', kl_samples=None)
-  config.update(overrides)
-  return config
+  return config_lib.make(**dict(dict(beta=1.0, latent_size=4,
+                                     hidden_sizes=[32], seed=0), **overrides))
 
 
 class SampleTest(tf.test.TestCase, parameterized.TestCase):
@@ -191,23 +190,22 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     make = lambda num_replicas=1, replicas=None: data.batches(
         examples, 16, seed=5, num_replicas=num_replicas, replicas=replicas)
     with strategy.scope() if strategy else contextlib.nullcontext():
-      model = common.build_model(config, IMAGE_SHAPE)
+      model = build.build(config.model, IMAGE_SHAPE, seed=0)
       # SGD: its step is continuous in the gradient. Adam's first steps move
       # each weight by +-lr whatever the gradient's size, so a gradient near
       # 0 that rounds to the other sign moves it 2 lr apart. Adam under a
       # strategy is tested through experiments.mnist.
       optimizer = snt.optimizers.SGD(1e-3)
-      beta = tf.Variable(common.kl_weight(config, 0), trainable=False)
-      tau = None
-      if config['latent'] == 'categorical':
-        tau = tf.Variable(common.temperature(config, 0), trainable=False)
+      variables = schedules.make(config.objective,
+                                 config.model.latent == 'categorical')
     batches = iter(distribute.distribute_batches(strategy, make)
                    if strategy else make())
     train = training.make_train_loop(
         model, optimizer, batches, seed=0, steps_per_call=block,
         jit_compile=jit_compile,
-        objective=common.objective(model, config, beta, tau),
-        schedule=common.schedule(config, beta, tau), strategy=strategy)
+        objective=build.objective(config.objective, model, variables.beta,
+                                  variables.temperature),
+        schedule=variables.assign, strategy=strategy)
     losses = []
     for first in range(1, steps + 1, block):
       metrics = train(first, block)
@@ -256,8 +254,8 @@ class EvaluationTest(tf.test.TestCase):
     for name, strategy in (('one', None), ('two', _replicator())):
       tf.random.set_seed(0)
       with strategy.scope() if strategy else contextlib.nullcontext():
-        model = common.build_model(config, IMAGE_SHAPE)
-      functions = common.model_functions(model, config, IMAGE_SHAPE)
+        model = build.build(config.model, IMAGE_SHAPE, seed=0)
+      functions = build.model_functions(model, config.model, IMAGE_SHAPE)
       results[name] = evaluation.evaluate(functions, batches, num_samples=7,
                                           chunk_size=3, seed=4,
                                           strategy=strategy)

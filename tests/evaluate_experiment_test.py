@@ -7,12 +7,15 @@ import tempfile
 from absl import flags
 from absl.testing import flagsaver
 from absl.testing import parameterized
+import pytest
 import tensorflow as tf
 
-from experiments import common
+from experiments import run_flags
 from experiments import evaluate
 from tests import data_test
 from tests import mnist_experiment_test
+
+pytestmark = pytest.mark.e2e
 
 
 def run_evaluate(argv):
@@ -73,13 +76,13 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(now['eval_num_samples'], 3)
 
   def test_training_flags_are_refused(self):
-    with self.assertRaisesRegex(common.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 '--beta: evaluate reads the training flags'):
       run_evaluate([f'--output_dir={self.output_dir}', '--beta=2'])
 
   def test_folder_without_a_run(self):
     empty = self.create_tempdir().full_path
-    with self.assertRaisesRegex(common.InputError, 'has no config.json'):
+    with self.assertRaisesRegex(run_flags.InputError, 'has no config.json'):
       run_evaluate([f'--output_dir={empty}'])
 
   def test_missing_saved_model(self):
@@ -87,7 +90,7 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     moved = os.path.join(self.output_dir, 'moved')
     os.rename(saved_model, moved)
     try:
-      with self.assertRaisesRegex(common.InputError,
+      with self.assertRaisesRegex(run_flags.InputError,
                                   'saved_model does not exist.*checkpoint'):
         run_evaluate([f'--output_dir={self.output_dir}',
                       '--source=saved_model'])

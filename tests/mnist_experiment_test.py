@@ -17,12 +17,17 @@ from absl.testing import flagsaver
 from absl.testing import parameterized
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
+import pytest
 import tensorflow as tf
 
 from experiments import mnist
+from experiments import run_flags
 from tests import data_test
 from tests import plotting_test
 from vae import data
+from vae import run_folder
+
+pytestmark = pytest.mark.e2e
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
@@ -256,7 +261,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
         w.kill()
     for w, err in zip(workers, errors):
       self.assertEqual(w.returncode, 0, msg=err[-3000:])
-    worker_dir = os.path.join(output_dir, mnist.WORKERS, 'worker-1')
+    worker_dir = os.path.join(output_dir, run_folder.WORKERS, 'worker-1')
     chief, other = (read_summary(d) for d in (output_dir, worker_dir))
     self.assertEqual((chief['strategy'], chief['num_replicas']),
                      ('multi_worker', 2))
@@ -291,7 +296,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     output_dir = self.create_tempdir().full_path
     with mock.patch.dict(os.environ):
       os.environ.pop('TF_CONFIG', None)
-      with self.assertRaisesRegex(mnist.InputError, message):
+      with self.assertRaisesRegex(run_flags.InputError, message):
         run_main([f'--data_dir={mnist_dir}', f'--output_dir={output_dir}']
                  + TINY[:2] + extra)
     self.assertFalse(os.path.exists(os.path.join(output_dir, 'metrics.csv')))
@@ -386,12 +391,12 @@ class ResumeTest(tf.test.TestCase):
     with open(os.path.join(self.output_dir, 'metrics.csv'), 'rb') as f:
       log = f.read()
     with self.assertRaisesRegex(
-        mnist.InputError, r'(?s)other flags.*--beta: 0.01 then, 1.0 now.*'
+        run_flags.InputError, r'(?s)other flags.*--beta: 0.01 then, 1.0 now.*'
         r'--restart'):
       self.train(40, '--beta=1')
     with open(os.path.join(self.output_dir, 'metrics.csv'), 'rb') as f:
       self.assertEqual(f.read(), log)
-    with self.assertRaisesRegex(mnist.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 'trained to step 20, past --training_steps=10'):
       self.train(10)
 
@@ -412,7 +417,7 @@ class ResumeTest(tf.test.TestCase):
     data_file = newest + '.data-00000-of-00001'
     with open(data_file, 'r+b') as f:
       f.truncate(100)
-    with self.assertRaisesRegex(mnist.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 r'(?s)cannot restore the checkpoint .*ckpt-20.*'
                                 r'Move .*ckpt-20\.\* out .*ckpt-10'):
       self.train(30)
@@ -434,20 +439,27 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
         os.path.exists(os.path.join(self.output_dir, 'metrics.csv')))
 
   @parameterized.parameters(
-      ('--beta=-1', '--beta=-1'),
-      ('--latent_size=0', '--latent_size=0'),
-      ('--training_steps=0', '--training_steps=0'),
-      ('--hidden_sizes=100,abc', '--hidden_sizes'),
-      ('--learning_rate=0', '--learning_rate'),
-      ('--binarization=maybe', '--binarization'),
+      ('--beta=-1', '^--beta=-1.0: must be at least 0$'),
+      ('--beta=nan', '^--beta=nan: must be a finite number$'),
+      ('--free_bits=inf', '^--free_bits=inf: must be a finite number$'),
+      ('--latent_size=0', '^--latent_size=0: must be at least 1$'),
+      ('--training_steps=0', '^--training_steps=0: must be at least 1$'),
+      ('--hidden_sizes=100,abc', '^--hidden_sizes=100,abc: must be a list '
+       'of int$'),
+      ('--learning_rate=0', '^--learning_rate=0.0: must be above 0$'),
   )
   def test_impossible_flag(self, flag, message):
-    with self.assertRaisesRegex(flags.IllegalFlagValueError, message):
+    with self.assertRaisesRegex(run_flags.InputError, message):
       run_main([flag, f'--output_dir={self.output_dir}'])
-    self.assert_nothing_trained()
+    self.assertFalse(os.path.exists(self.output_dir + '/config.json'))
+
+  def test_unknown_choice_lists_the_known_ones(self):
+    with self.assertRaisesRegex(flags.IllegalFlagValueError,
+                                'dynamic, static, none'):
+      run_main(['--binarization=maybe', f'--output_dir={self.output_dir}'])
 
   def test_unknown_dataset(self):
-    with self.assertRaisesRegex(mnist.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 r"--dataset=mnistt .*Did you mean 'mnist'"):
       run_main(['--dataset=mnistt', f'--output_dir={self.output_dir}'])
     self.assert_nothing_trained()
@@ -457,7 +469,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
     with mock.patch.object(data, 'can_reach_download_host',
                            return_value=False):
       with self.assertRaisesRegex(
-          mnist.InputError,
+          run_flags.InputError,
           r'(?s)--dataset=mnist --train_split=train --data_dir=\S+: '
           r'.*holds no mnist data.*'
           r'Offline.*--data_dir=/path/to/idx_folder'):
@@ -465,7 +477,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
     self.assert_nothing_trained()
 
   def test_missing_data_folder(self):
-    with self.assertRaisesRegex(mnist.InputError, r'--data_dir=/no/such/dir.*'
+    with self.assertRaisesRegex(run_flags.InputError, r'--data_dir=/no/such/dir.*'
                                 'is not a folder'):
       run_main(['--data_dir=/no/such/dir', f'--output_dir={self.output_dir}'])
 
@@ -476,7 +488,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
   )
   def test_impossible_split(self, flag, split, message):
     mnist_dir = data_test.require_mnist(self)
-    with self.assertRaisesRegex(mnist.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 f'{flag}={split}.*{message}'.replace('[', r'\[')
                                 ):
       run_main([f'--data_dir={mnist_dir}', f'{flag}={split}',
@@ -486,7 +498,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_batch_larger_than_training_split(self):
     mnist_dir = data_test.require_mnist(self)
-    with self.assertRaisesRegex(mnist.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 r'--batch_size=64 with --train_split=test\[:10'
                                 r'\]: batch_size 64 is larger than the 10'):
       run_main([f'--data_dir={mnist_dir}', '--train_split=test[:10]',
@@ -496,7 +508,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_unknown_results_are_kept(self):
     with open(os.path.join(self.output_dir, 'summary.json'), 'w') as f:
       f.write('{"test_elbo": -90.0}')
-    with self.assertRaisesRegex(mnist.InputError, 'holds results .*summary'
+    with self.assertRaisesRegex(run_flags.InputError, 'holds results .*summary'
                                 r'\.json.* but no config\.json.*--restart'):
       run_main([f'--output_dir={self.output_dir}'])
     with open(os.path.join(self.output_dir, 'summary.json')) as f:
@@ -521,7 +533,8 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
          f'--output_dir={self.output_dir}'],
         cwd=_REPO, capture_output=True, text=True, timeout=120, check=False)
     self.assertNotEqual(result.returncode, 0)
-    self.assertIn('--latent_size=0', result.stderr)
+    self.assertIn('Error: --latent_size=0: must be at least 1',
+                  result.stderr)
     self.assert_nothing_trained()
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from experiments import common
 from tests import training_test
+from vae import build
+from vae import config as config_lib
 from vae import decoders
 from vae import encoders
 from vae import precision
@@ -96,12 +97,10 @@ class MixedPrecisionNetworksTest(tf.test.TestCase):
     x = tf.constant(training_test._data(64))
     curves = {}
     for mixed in (False, True):
-      config = dict(common.MODEL_DEFAULTS, beta=1.0, latent_size=3,
-                    hidden_sizes=['32'], seed=0, kl_samples=None,
-                    loss_normalization='per_example', binarization='static',
-                    mixed_precision=mixed)
+      config = config_lib.ModelConfig(latent_size=3, hidden_sizes=(32,),
+                                      mixed_precision=mixed)
       tf.random.set_seed(0)
-      model = common.build_model(config, (4, 4, 1))
+      model = build.build(config, (4, 4, 1), seed=0)
       dtype = tf.bfloat16 if mixed else tf.float32
       self.assertEqual(model.encoder.compute_dtype, dtype)
       self.assertEqual(model.decoder.compute_dtype, dtype)

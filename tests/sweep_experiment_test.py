@@ -5,12 +5,15 @@ import os
 
 from absl import flags
 from absl.testing import flagsaver
+import pytest
 import tensorflow as tf
 
-from experiments import common
+from experiments import run_flags
 from experiments import sweep
 from tests import data_test
 from tests import mnist_experiment_test
+
+pytestmark = pytest.mark.e2e
 
 
 def parse(argv):
@@ -40,18 +43,18 @@ class GridTest(tf.test.TestCase):
   @flagsaver.flagsaver
   def test_bad_values_fail_before_any_run(self):
     parse(['--latent_sizes=2,zero'])
-    with self.assertRaisesRegex(common.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 "--latent_sizes: 'zero' is not a value of "
                                 '--latent_size'):
       sweep.grid()
     parse(['--latent_sizes=2,0'])
-    with self.assertRaisesRegex(common.InputError, "'0' is not a value"):
+    with self.assertRaisesRegex(run_flags.InputError, "'0' is not a value"):
       sweep.grid()
 
   @flagsaver.flagsaver
   def test_a_flag_both_fixed_and_swept(self):
     parse(['--betas=0,1', '--beta=2'])
-    with self.assertRaisesRegex(common.InputError, '--beta and --betas'):
+    with self.assertRaisesRegex(run_flags.InputError, '--beta and --betas'):
       sweep.grid()
 
 
@@ -115,7 +118,7 @@ class SweepTest(tf.test.TestCase):
              '--training_steps=5', '--train_split=test[:500]',
              '--eval_split=test[500:600]', '--eval_num_samples=5',
              '--nojit_compile', f'--output_dir={output_dir}'])
-      with self.assertRaisesRegex(common.InputError,
+      with self.assertRaisesRegex(run_flags.InputError,
                                   r'1 of 2 runs failed: batch_size-600 '
                                   r'\(see .*sweep\.log\)'):
         sweep.main(['sweep'])

@@ -6,12 +6,15 @@ import os
 
 from absl.testing import parameterized
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from experiments import common
+from experiments import run_flags
 from tests import data_test
 from tests import evaluate_experiment_test
 from tests import mnist_experiment_test as mnist_test
+
+pytestmark = pytest.mark.e2e
 
 # Without XLA: its compile time is not what these runs test (the default,
 # XLA, path is covered by mnist_experiment_test).
@@ -121,7 +124,7 @@ class ModelsTest(tf.test.TestCase):
       self.assertEqual(resumed[key], whole[key], msg=key)
 
   def test_impossible_combination_writes_nothing(self):
-    with self.assertRaisesRegex(common.InputError,
+    with self.assertRaisesRegex(run_flags.InputError,
                                 '--likelihood=gaussian --binarization=dynamic'
                                 '.*pass --binarization=none'):
       self._train('--likelihood=gaussian')

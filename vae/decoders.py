@@ -24,11 +24,9 @@ import tensorflow_probability as tfp
 
 from vae import encoders
 from vae import precision
+from vae import registry
 
 tfd = tfp.distributions
-
-LIKELIHOODS = ('bernoulli', 'gaussian', 'continuous_bernoulli')
-
 
 @snt.allow_empty_variables
 class BernoulliLikelihood(snt.Module):
@@ -209,3 +207,27 @@ class ConvDecoder(_Decoder):
       h = self._activation(deconv(h))
     height, width, _ = self.output_shape
     return self._out(h)[:, :height, :width, :]
+
+
+# The parts a configuration chooses by name (see `vae/registry.py`).
+DECODERS = registry.Registry('decoder')
+DECODERS.register('mlp', lambda c, parts: MLPDecoder(
+    c.hidden_sizes, parts.image_shape, likelihood=parts.likelihood,
+    compute_dtype=parts.compute_dtype, name='decoder'),
+                  'an MLP (--hidden_sizes)')
+DECODERS.register('conv', lambda c, parts: ConvDecoder(
+    parts.image_shape, c.conv_channels[::-1], likelihood=parts.likelihood,
+    compute_dtype=parts.compute_dtype, name='decoder'),
+                  'transposed convolutions (--conv_channels reversed)')
+
+LIKELIHOODS = registry.Registry('likelihood')
+LIKELIHOODS.register('bernoulli', lambda c, parts: BernoulliLikelihood(
+    name='likelihood'), 'binary pixels')
+LIKELIHOODS.register('gaussian', lambda c, parts: GaussianLikelihood(
+    c.likelihood_scale, name='likelihood'),
+                     'grey levels; one scale, fixed (--likelihood_scale) or '
+                     'learned')
+LIKELIHOODS.register('continuous_bernoulli', lambda c, parts: (
+    ContinuousBernoulliLikelihood(name='likelihood')),
+                     'grey levels in [0, 1] (Loaiza-Ganem and Cunningham '
+                     '2019)')

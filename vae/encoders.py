@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae import precision
+from vae import registry
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -298,3 +299,24 @@ class ConvEncoder(_Encoder):
     for conv in self._convs:
       x = self._activation(conv(x))
     return self._to_vector(x)
+
+
+# The parts a configuration chooses by name (see `vae/registry.py`); each
+# factory takes the `config.ModelConfig` and the `build.Parts` built so far.
+ENCODERS = registry.Registry('encoder')
+ENCODERS.register('mlp', lambda c, parts: MLPEncoder(
+    c.hidden_sizes, c.latent_size, head=parts.head,
+    compute_dtype=parts.compute_dtype, name='encoder'),
+                  'an MLP (--hidden_sizes)')
+ENCODERS.register('conv', lambda c, parts: ConvEncoder(
+    c.latent_size, c.conv_channels, head=parts.head,
+    compute_dtype=parts.compute_dtype, name='encoder'),
+                  'stride-2 3x3 convolutions (--conv_channels)')
+
+POSTERIORS = registry.Registry('posterior')
+POSTERIORS.register('diagonal', lambda c, parts: GaussianPosterior(
+    c.latent_size, 'diagonal', name='posterior'),
+                    'a Gaussian with diagonal covariance')
+POSTERIORS.register('full_covariance', lambda c, parts: GaussianPosterior(
+    c.latent_size, 'full_covariance', name='posterior'),
+                    'a Gaussian with full covariance (Cholesky factor)')

@@ -62,8 +62,8 @@ def log_likelihood(encoder: objectives.Encoder,
     n = tf.minimum(chunk_size, num_samples - chunk * chunk_size)
     z = posterior.sample(
         n, seed=tf.random.experimental.stateless_fold_in(seed, chunk))
-    log_weights = objectives.log_importance_weights(posterior, decoder,
-                                                    prior, x, z)  # [n, batch]
+    log_weights = objectives.importance_weights(
+        posterior, decoder, prior, x, z).log_weights  # [n, batch]
     chunk_total = tf.reduce_logsumexp(log_weights, axis=0)
     return chunk + 1, tf.reduce_logsumexp(tf.stack([total, chunk_total]),
                                           axis=0)

@@ -8,6 +8,7 @@ import tensorflow_probability as tfp
 
 from vae import objectives
 from vae import priors
+from vae import registry
 
 tfd = tfp.distributions
 
@@ -89,6 +90,7 @@ class Autoencoder(snt.Module):
   """
 
   prior = None
+  objective = 'autoencoder'  # Its training objective, whatever is chosen.
 
   def __init__(self,
                encoder: objectives.Encoder,
@@ -107,3 +109,18 @@ class Autoencoder(snt.Module):
                  normalization: str = 'per_example') -> objectives.ELBOTerms:
     return objectives.autoencoder(self.encoder, self.decoder, x,
                                   normalization=normalization)
+
+
+# The models by name (see `vae/registry.py`): each factory takes the
+# `config.ModelConfig` and the `build.Parts`. With the trait
+# `point_mass_code`, `build.build` gives it a point-mass encoder and no
+# prior. A model trains on its `objective` attribute if it has one, else on
+# the configuration's.
+MODELS = registry.Registry('model')
+MODELS.register('vae', lambda c, parts: VAE(parts.encoder, parts.decoder,
+                                            parts.prior),
+                'a VAE: encoder, decoder and prior')
+MODELS.register('autoencoder', lambda c, parts: Autoencoder(
+    parts.encoder, parts.decoder),
+                'a plain autoencoder baseline: a deterministic encoder and '
+                'no KL', point_mass_code=True)

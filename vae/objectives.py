@@ -36,6 +36,7 @@ import tensorflow_probability as tfp
 from vae import distribute
 from vae import encoders
 from vae import priors
+from vae import registry
 
 tfd = tfp.distributions
 
@@ -274,15 +275,44 @@ def kl_per_dimension(posterior: tfd.Distribution,
   return tfd.kl_divergence(marginals, prior.distribution)
 
 
-def log_importance_weights(posterior: tfd.Distribution,
-                           decoder: Decoder,
-                           prior: priors.PriorLike,
-                           x: tf.Tensor,
-                           z: tf.Tensor) -> tf.Tensor:
-  """log p(x|z) + log p(z) - log q(z|x) per draw: z [k, batch, latent] gives
-  [k, batch], the terms of the IWAE bound."""
-  return (decoder(z).log_prob(x) + priors.as_distribution(prior).log_prob(z)
-          - posterior.log_prob(z))
+class ImportanceWeights(NamedTuple):
+  """Per draw, [k, batch]: the log-weights and their two parts."""
+  log_weights: tf.Tensor
+  log_likelihood: tf.Tensor  # log p(x|z)
+  log_ratio: tf.Tensor  # log p(z) - log q(z|x)
+
+
+def importance_weights(posterior: tfd.Distribution,
+                       decoder: Decoder,
+                       prior: priors.PriorLike,
+                       x: tf.Tensor,
+                       z: tf.Tensor,
+                       beta: Optional[Union[float, tf.Tensor]] = None
+                       ) -> ImportanceWeights:
+  """The log importance weights of draws z [k, batch, latent] of q(z|x).
+
+  The one implementation behind IWAE training (`iwae`), the bound
+  (`iwae_bound`) and the chunked NLL estimate (`evaluation.log_likelihood`).
+  With `beta` None they are log p(x|z) + log p(z) - log q(z|x), the terms of
+  L_k; with a `beta`, log p(x|z) + beta [log p(z) - log q(z|x)], the
+  beta-weighted bound that `iwae` trains on.
+  """
+  log_likelihood = decoder(z).log_prob(x)
+  log_prior = priors.as_distribution(prior).log_prob(z)
+  log_posterior = posterior.log_prob(z)
+  log_ratio = log_prior - log_posterior
+  if beta is None:
+    log_weights = log_likelihood + log_prior - log_posterior
+  else:
+    log_weights = log_likelihood + tf.cast(beta, log_ratio.dtype) * log_ratio
+  return ImportanceWeights(log_weights, log_likelihood, log_ratio)
+
+
+def log_mean_exp(log_weights: tf.Tensor) -> tf.Tensor:
+  """log (1/k) sum_i exp(w_i) over the leading axis of k draws."""
+  num_samples = tf.shape(log_weights)[0]
+  return (tf.reduce_logsumexp(log_weights, axis=0)
+          - tf.math.log(tf.cast(num_samples, log_weights.dtype)))
 
 
 def iwae(encoder: Encoder,
@@ -307,16 +337,13 @@ def iwae(encoder: Encoder,
   posterior = encoder(x)
   # [k, batch, latent]
   z = distribute.sample(posterior, num_samples, seed=seed)
-  log_px_z = decoder(z).log_prob(x)  # [k, batch]
-  log_ratio = prior.log_prob(z) - posterior.log_prob(z)
-  log_weights = log_px_z + tf.cast(beta, log_ratio.dtype) * log_ratio
-  bound = (tf.reduce_logsumexp(log_weights, axis=0)
-           - tf.math.log(tf.cast(num_samples, log_weights.dtype)))
-  distortion = -tf.reduce_mean(log_px_z, axis=0)
+  weights = importance_weights(posterior, decoder, prior, x, z, beta=beta)
+  bound = log_mean_exp(weights.log_weights)
+  distortion = -tf.reduce_mean(weights.log_likelihood, axis=0)
   try:
     rate = tfd.kl_divergence(posterior, prior)
   except NotImplementedError:
-    rate = -tf.reduce_mean(log_ratio, axis=0)
+    rate = -tf.reduce_mean(weights.log_ratio, axis=0)
   return ELBOTerms(elbo=-(distortion + rate), rate=rate,
                    distortion=distortion, loss=-bound)
 
@@ -363,6 +390,29 @@ def iwae_bound(encoder: Encoder,
   posterior = encoder(x)
   # [k, batch, latent]
   z = distribute.sample(posterior, num_samples, seed=seed)
-  log_weights = log_importance_weights(posterior, decoder, prior, x, z)
-  return (tf.reduce_logsumexp(log_weights, axis=0)
-          - tf.math.log(tf.cast(num_samples, log_weights.dtype)))
+  return log_mean_exp(
+      importance_weights(posterior, decoder, prior, x, z).log_weights)
+
+
+# The training objectives by name (see `vae/registry.py`). A factory takes
+# the `config.ObjectiveConfig`, the model, and beta and the categorical
+# temperature (variables a schedule changes, or None), and returns
+# `objective(x, seed) -> ELBOTerms`.
+OBJECTIVES = registry.Registry('objective')
+OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
+    lambda x, seed: elbo(m.encoder, m.decoder, m.prior, x, beta=beta,
+                         kl_samples=c.kl_samples,
+                         normalization=c.loss_normalization,
+                         free_bits=c.free_bits, temperature=temperature,
+                         seed=seed)),
+                    'the (beta-)ELBO')
+OBJECTIVES.register('iwae', lambda c, m, beta, temperature: (
+    lambda x, seed: iwae(m.encoder, m.decoder, m.prior, x,
+                         c.num_importance_samples, beta=beta, seed=seed)),
+                    'the importance-weighted bound with '
+                    '--num_importance_samples samples (Burda et al. 2016)')
+OBJECTIVES.register('autoencoder', lambda c, m, beta, temperature: (
+    lambda x, seed: autoencoder(m.encoder, m.decoder, x,
+                                normalization=c.loss_normalization)),
+                    'the reconstruction loss alone: what --model='
+                    'autoencoder trains on')

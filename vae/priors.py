@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae import encoders
+from vae import registry
 
 tfd = tfp.distributions
 
@@ -170,3 +171,18 @@ class UniformCategorical(snt.Module):
   def __call__(self) -> tfd.Distribution:
     return encoders.categorical(
         tf.zeros([self.num_variables, self.num_classes]))
+
+
+# The priors of a Gaussian latent, by name (see `vae/registry.py`).
+PRIORS = registry.Registry('prior')
+PRIORS.register('normal', lambda c, parts: StandardNormal(
+    c.latent_size, name='prior'), 'N(0, I)')
+PRIORS.register('mixture', lambda c, parts: MixtureOfGaussians(
+    c.latent_size, c.prior_components, seed=parts.seed, name='prior'),
+                'a learnable mixture of --prior_components Gaussians '
+                '(Monte Carlo KL)')
+PRIORS.register('vamp', lambda c, parts: VampPrior(
+    parts.encoder, c.prior_components, parts.image_shape, seed=parts.seed,
+    name='prior'),
+                'the VampPrior with --prior_components pseudo-inputs (Monte '
+                'Carlo KL)')

@@ -7,7 +7,7 @@ executable): for the small models of VAE research that per-step overhead is
 much of the time a step takes (see `BENCHMARKS.md`).
 """
 
-from typing import Callable, Iterator, NamedTuple, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import sonnet as snt
 import tensorflow as tf
@@ -19,21 +19,30 @@ from vae import objectives
 Objective = Callable[[tf.Tensor, Optional[tf.Tensor]], objectives.ELBOTerms]
 
 
-class StepMetrics(NamedTuple):
-  """Means over the batch of one step, in nats per example."""
-  loss: tf.Tensor
-  elbo: tf.Tensor
-  rate: tf.Tensor
-  distortion: tf.Tensor
+# A step's metrics are the objective's terms, `objectives.ELBOTerms`, as
+# means over the batch: one representation from the step to the files.
+StepMetrics = objectives.ELBOTerms
 
 
 def _objective(model, beta, kl_samples, normalization,
                objective: Optional[Objective]) -> Objective:
+  """`objective`, or the ELBO of `beta`, `kl_samples` and `normalization`
+  (1, None and 'per_example' unless given); not both."""
+  if objective is not None:
+    given = [name for name, value in (('beta', beta),
+                                      ('kl_samples', kl_samples),
+                                      ('normalization', normalization))
+             if value is not None]
+    if given:
+      raise ValueError(f'pass the loss\'s {", ".join(given)} to the '
+                       f'objective, not beside it: a step built with an '
+                       f'objective takes no other loss arguments')
+    return objective
+  normalization = normalization or 'per_example'
   if normalization not in objectives.NORMALIZATIONS:
     raise ValueError(f'normalization must be one of '
                      f'{objectives.NORMALIZATIONS}, got {normalization!r}')
-  if objective is not None:
-    return objective
+  beta = 1.0 if beta is None else beta
   return lambda x, seed: model.elbo(x, beta=beta, kl_samples=kl_samples,
                                     normalization=normalization, seed=seed)
 
@@ -54,28 +63,26 @@ def _update(model, optimizer: snt.Optimizer, objective: Objective):
   def update(x: tf.Tensor, seed=None) -> StepMetrics:
     gradients, terms = _gradients(model, objective, x, seed)
     optimizer.apply(gradients, model.trainable_variables)
-    return StepMetrics(loss=tf.reduce_mean(terms.loss),
-                       elbo=tf.reduce_mean(terms.elbo),
-                       rate=tf.reduce_mean(terms.rate),
-                       distortion=tf.reduce_mean(terms.distortion))
+    return StepMetrics(*[tf.reduce_mean(t) for t in terms])
 
   return update
 
 
 def make_train_step(model: model_lib.VAE,
                     optimizer: snt.Optimizer,
-                    beta: Union[float, tf.Variable] = 1.0,
+                    beta: Optional[Union[float, tf.Variable]] = None,
                     kl_samples: Optional[int] = None,
-                    normalization: str = 'per_example',
+                    normalization: Optional[str] = None,
                     jit_compile: bool = False,
                     objective: Optional[Objective] = None,
                     compile: bool = True):  # pylint: disable=redefined-builtin
   """Returns `step(x, seed=None) -> StepMetrics`: one update, `tf.function`-ed.
 
   The loss is `model.elbo(x, beta, kl_samples, normalization, seed=seed)`
-  unless `objective(x, seed)` gives other `ELBOTerms` (the IWAE bound,
-  free bits, an autoencoder's loss); `beta`, `kl_samples` and
-  `normalization` are then the objective's business.
+  (beta 1, analytic KL and 'per_example' unless given), or the `ELBOTerms`
+  of `objective(x, seed)` (`build.objective`: the IWAE bound, free bits,
+  an autoencoder's loss), which then takes no `beta`, `kl_samples` or
+  `normalization` beside it. Its metrics are the terms' batch means.
 
   `seed`, a stateless seed of shape [2] (such as [run seed, step number]),
   fixes the step's draws of z, so a run resumed from a checkpoint repeats the
@@ -101,9 +108,9 @@ def make_train_loop(model: model_lib.VAE,
                     batches: Iterator[tf.Tensor],
                     seed: int,
                     steps_per_call: int = 100,
-                    beta: Union[float, tf.Variable] = 1.0,
+                    beta: Optional[Union[float, tf.Variable]] = None,
                     kl_samples: Optional[int] = None,
-                    normalization: str = 'per_example',
+                    normalization: Optional[str] = None,
                     jit_compile: bool = True,
                     objective: Optional[Objective] = None,
                     schedule: Optional[Callable[[tf.Tensor], None]] = None,
@@ -224,8 +231,7 @@ def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
     global batch, so the replicas' gradients sum to it), metric sums."""
     with distribute.global_batch_draws(replica, replicas):
       grads, terms = _gradients(model, objective, x, step_seed)
-    sums = tf.stack([tf.reduce_sum(getattr(terms, name))
-                     for name in StepMetrics._fields]
+    sums = tf.stack([tf.reduce_sum(t) for t in terms]
                     + [tf.cast(tf.shape(x)[0], tf.float32)])
     return grads, sums
 

@@ -1,4 +1,4 @@
-"""Tests for experiments/common.py: every model-zoo combination trains."""
+"""Tests for vae/build.py: every combination of registered parts trains."""
 
 import itertools
 
@@ -7,40 +7,54 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from experiments import common
+from vae import build
+from vae import config as config_lib
+from vae import decoders
 from vae import encoders
 from vae import model as model_lib
+from vae import objectives
+from vae import priors
+from vae import schedules
 from vae import training
 
 _IMAGE_SHAPE = (8, 8, 1)
-_LIKELIHOODS = (('bernoulli', None), ('continuous_bernoulli', None),
-                ('gaussian', None), ('gaussian', 0.3))
+_SMALL = dict(beta=1.0, latent_size=3, hidden_sizes=[16],
+              conv_channels=[4, 8], seed=0, binarization='none',
+              prior_components=3, num_importance_samples=2, num_classes=3)
 
 
-def _config(**choices):
-  config = dict(common.MODEL_DEFAULTS, beta=1.0, latent_size=3,
-                hidden_sizes=['16'], conv_channels=['4', '8'], seed=0,
-                loss_normalization='per_example', kl_samples=None,
-                binarization='none', prior_components=3,
-                num_importance_samples=2, num_classes=3)
-  config.update(choices)
-  return config
+def _config(**choices) -> config_lib.Config:
+  return config_lib.make(**dict(_SMALL, **choices))
+
+
+def _choices():
+  """Every combination of the registered parts, valid or not."""
+  networks = itertools.product(encoders.ENCODERS, decoders.DECODERS)
+  likelihoods = [(name, None) for name in decoders.LIKELIHOODS] + [
+      ('gaussian', 0.3)]
+  latents = ([dict(latent=name) for name in build.LATENTS
+              if name != 'gaussian']
+             + [dict(posterior=posterior, prior=prior)
+                for posterior, prior in itertools.product(
+                    encoders.POSTERIORS, priors.PRIORS)])
+  for (encoder, decoder), (likelihood, scale) in itertools.product(
+      networks, likelihoods):
+    base = dict(encoder=encoder, decoder=decoder, likelihood=likelihood,
+                likelihood_scale=scale)
+    for model, latent, objective in itertools.product(
+        model_lib.MODELS, latents, objectives.OBJECTIVES):
+      yield dict(base, model=model, objective=objective, **latent)
 
 
 def _combinations():
-  """Every valid combination of the model-zoo choices."""
-  networks = list(itertools.product(common.NETWORKS, common.NETWORKS))
-  for (encoder, decoder), (likelihood, scale) in itertools.product(
-      networks, _LIKELIHOODS):
-    base = dict(encoder=encoder, decoder=decoder, likelihood=likelihood,
-                likelihood_scale=scale)
-    yield dict(base, model='autoencoder')
-    yield dict(base, latent='categorical')
-    for objective in common.OBJECTIVES:
-      for posterior, prior in itertools.product(encoders.COVARIANCES,
-                                                common.PRIORS):
-        yield dict(base, posterior=posterior, prior=prior,
-                   objective=objective)
+  """Every combination the configuration accepts (it refuses the rest with
+  a reason, tested in config_test)."""
+  for choices in _choices():
+    try:
+      _config(**choices)
+    except ValueError:
+      continue
+    yield choices
 
 
 def _name(choices):
@@ -50,6 +64,32 @@ def _name(choices):
 def _images(seed=0):
   rng = np.random.default_rng(seed)
   return tf.constant(rng.uniform(size=(4,) + _IMAGE_SHAPE), tf.float32)
+
+
+def _objective(model, config, beta=1.0):
+  """The objective, relaxing a categorical latent at temperature 0.7."""
+  temperature = None
+  if config.model.latent == 'categorical':
+    temperature = tf.Variable(0.7)
+  return build.objective(config.objective, model, tf.Variable(beta),
+                         temperature)
+
+
+class RegistryCoverageTest(tf.test.TestCase):
+
+  def test_every_registered_part_is_in_a_trained_combination(self):
+    combinations = list(_combinations())
+    for key, registry in (('encoder', encoders.ENCODERS),
+                          ('decoder', decoders.DECODERS),
+                          ('likelihood', decoders.LIKELIHOODS),
+                          ('posterior', encoders.POSTERIORS),
+                          ('prior', priors.PRIORS),
+                          ('model', model_lib.MODELS),
+                          ('objective', objectives.OBJECTIVES)):
+      used = {c[key] for c in combinations if key in c}
+      self.assertEqual(used, set(registry), msg=key)
+    self.assertEqual({c.get('latent', 'gaussian') for c in combinations},
+                     set(build.LATENTS))
 
 
 class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
@@ -68,13 +108,11 @@ class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
       (_name(choices), choices) for choices in _combinations())
   def test_loss_is_finite_and_every_variable_moves(self, choices):
     config = _config(**choices)
-    model = common.build_model(config, _IMAGE_SHAPE)
+    model = build.build(config.model, _IMAGE_SHAPE, seed=0)
     before = [v.numpy().copy() for v in model.trainable_variables]
     self.assertNotEmpty(before)
-    step = training.make_train_step(
-        model, snt.optimizers.Adam(0.01),
-        objective=common.objective(model, config, tf.Variable(1.0),
-                                   tf.Variable(0.7)))
+    step = training.make_train_step(model, snt.optimizers.Adam(0.01),
+                                    objective=_objective(model, config))
     metrics = step(_images(), tf.constant([0, 1]))
     self.assertEqual(metrics.loss.dtype, tf.float32)
     self.assertEqual(metrics.loss.shape, [])
@@ -85,24 +123,25 @@ class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
       self.assertFalse(np.array_equal(old, new.numpy()),
                        msg=f'{name} did not move')
 
-  @parameterized.product(posterior=encoders.COVARIANCES,
-                         prior=common.PRIORS + ('categorical',))
+  @parameterized.product(posterior=tuple(encoders.POSTERIORS),
+                         prior=tuple(priors.PRIORS) + ('categorical',))
   def test_free_bits_and_warmup(self, posterior, prior):
     choices = (dict(latent='categorical') if prior == 'categorical' else
                dict(posterior=posterior, prior=prior))
     if prior == 'categorical' and posterior != 'diagonal':
       self.skipTest('a categorical latent has no covariance')
     config = _config(free_bits=0.5, kl_warmup_steps=10, **choices)
-    model = common.build_model(config, _IMAGE_SHAPE)
+    model = build.build(config.model, _IMAGE_SHAPE, seed=0)
     # Free bits may hold the prior still (a rate below lambda gives it no
     # gradient), so only the networks must move.
     networks = (model.encoder.trainable_variables
                 + model.decoder.trainable_variables)
     before = [v.numpy().copy() for v in networks]
-    beta = tf.Variable(common.kl_weight(config, 1))
+    beta = float(schedules.kl_weight(1, config.objective.beta,
+                                     config.objective.kl_warmup_steps))
     step = training.make_train_step(
         model, snt.optimizers.Adam(0.01),
-        objective=common.objective(model, config, beta, tf.Variable(0.7)))
+        objective=_objective(model, config, beta=beta))
     loss = step(_images(), tf.constant([0, 1])).loss
     self.assertTrue(np.isfinite(loss.numpy()))
     for old, new in zip(before, networks):
@@ -125,13 +164,11 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
     losses = []
     for eager in (True, False):
       tf.random.set_seed(0)  # The same initial weights.
-      model = common.build_model(dict(config), _IMAGE_SHAPE)
+      model = build.build(config.model, _IMAGE_SHAPE, seed=0)
       tf.config.run_functions_eagerly(eager)
       try:
-        step = training.make_train_step(
-            model, snt.optimizers.Adam(0.01),
-            objective=common.objective(model, config, tf.Variable(1.0),
-                                       tf.Variable(0.7)))
+        step = training.make_train_step(model, snt.optimizers.Adam(0.01),
+                                        objective=_objective(model, config))
         losses.append([step(_images(i), tf.constant([0, i])).loss.numpy()
                        for i in range(3)])
       finally:
@@ -164,13 +201,13 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
     losses = {}
     for way in ('loop', 'xla_loop', 'xla_steps'):
       tf.random.set_seed(0)
-      model = common.build_model(dict(config), _IMAGE_SHAPE)
-      beta = tf.Variable(common.kl_weight(config, 0), dtype=tf.float32)
-      tau = (tf.Variable(common.temperature(config, 0), dtype=tf.float32)
-             if config['latent'] == 'categorical' else None)
+      model = build.build(config.model, _IMAGE_SHAPE, seed=0)
+      variables = schedules.make(
+          config.objective, config.model.latent == 'categorical')
       optimizer = snt.optimizers.Adam(0.01)
-      objective = common.objective(model, config, beta, tau)
-      schedule = common.schedule(config, beta, tau)
+      objective = build.objective(config.objective, model, variables.beta,
+                                  variables.temperature)
+      schedule = variables.assign
       batches = iter(tf.data.Dataset.from_tensors(_images()).repeat())
       if way == 'xla_steps':
         step = training.make_train_step(model, optimizer, jit_compile=True,
@@ -192,77 +229,34 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(losses['xla_loop'], losses['loop'], rtol=0.1,
                         atol=1.0)
 
-  def test_xla_by_default_except_conv_on_cpu(self):
-    on_gpu = bool(tf.config.list_physical_devices('GPU'))
-    self.assertTrue(common.uses_xla(_config(jit_compile=None)))
-    self.assertTrue(common.uses_xla({}))  # A run from before the flag.
-    self.assertEqual(common.uses_xla(_config(encoder='conv')), on_gpu)
-    self.assertEqual(common.uses_xla(_config(decoder='conv',
-                                             jit_compile=None)), on_gpu)
-    self.assertTrue(common.uses_xla(_config(encoder='conv', jit_compile=True)))
-    self.assertFalse(common.uses_xla(_config(jit_compile=False)))
 
+class BuildTest(tf.test.TestCase):
 
-class ConfigTest(tf.test.TestCase, parameterized.TestCase):
-
-  @parameterized.parameters(
-      (dict(model='autoencoder', prior='vamp'), '--model=autoencoder '
-       '--prior=vamp: a plain autoencoder'),
-      (dict(model='autoencoder', kl_samples=2), 'an autoencoder has no KL'),
-      (dict(latent='categorical', objective='iwae'), 'train on the ELBO'),
-      (dict(latent='categorical', prior='mixture'), 'uniform categorical'),
-      (dict(latent='categorical', posterior='full_covariance'),
-       'has none'),
-      (dict(objective='iwae', free_bits=1.0), 'no separate KL term'),
-      (dict(objective='iwae', loss_normalization='notebook'), 'ELBO only'),
-      (dict(likelihood='gaussian', binarization='dynamic'),
-       '--binarization=none'),
-      (dict(likelihood='bernoulli', likelihood_scale=0.1),
-       'Gaussian likelihood only'),
-      (dict(temperature=0.4, min_temperature=0.5), 'must not be below'),
-  )
-  def test_refused(self, choices, message):
-    with self.assertRaisesRegex(common.InputError, message):
-      common.check_config(_config(**choices))
-
-  def test_schedules(self):
-    config = _config(beta=2.0, kl_warmup_steps=100, temperature=1.0,
-                     min_temperature=0.5, temperature_decay=1e-3)
-    self.assertEqual(common.kl_weight(config, 0), 0.0)
-    self.assertAlmostEqual(common.kl_weight(config, 25), 0.5)
-    self.assertEqual(common.kl_weight(config, 100), 2.0)
-    self.assertEqual(common.kl_weight(config, 10**6), 2.0)
-    self.assertAlmostEqual(common.temperature(config, 0), 1.0)
-    self.assertAlmostEqual(common.temperature(config, 200), np.exp(-0.2))
-    self.assertEqual(common.temperature(config, 10**6), 0.5)
-
-  @parameterized.parameters(False, True)
-  def test_schedule_in_the_graph_matches_python(self, jit_compile):
-    config = _config(beta=2.0, kl_warmup_steps=100, latent='categorical',
-                     temperature=1.0, min_temperature=0.5,
-                     temperature_decay=1e-3)
-    beta, tau = tf.Variable(0.0), tf.Variable(0.0)
-    assign = common.schedule(config, beta, tau)
-
-    @tf.function(jit_compile=jit_compile)
-    def at(step):
-      assign(step)
-      return beta.read_value(), tau.read_value()
-
-    for step in (0, 1, 25, 99, 100, 101, 693, 694, 10**6):
-      got_beta, got_tau = at(tf.constant(step))
-      self.assertEqual(got_beta.numpy(),
-                       np.float32(common.kl_weight(config, step)), msg=step)
-      self.assertAllClose(got_tau.numpy(),
-                          np.float32(common.temperature(config, step)),
-                          rtol=1e-7, atol=0, msg=step)
-    self.assertIsNone(common.schedule(_config(), beta))
-
-  def test_config_from_before_the_zoo_builds_the_default_model(self):
-    config = {k: v for k, v in _config().items()
-              if k not in common.MODEL_DEFAULTS}
-    model = common.build_model(config, _IMAGE_SHAPE)
+  def test_default_is_the_notebook_model(self):
+    model = build.build(_config().model, _IMAGE_SHAPE, seed=0)
     self.assertIsInstance(model, model_lib.VAE)
     self.assertIsInstance(model.encoder, encoders.MLPEncoder)
-    self.assertEqual(common.latent_dims(config), 3)
-    self.assertEqual(common.latent_dims(_config(latent='categorical')), 9)
+    self.assertIsInstance(model.decoder.likelihood,
+                          decoders.BernoulliLikelihood)
+    self.assertIsInstance(model.prior, priors.StandardNormal)
+    self.assertEqual(build.latent_dims(_config().model), 3)
+    self.assertEqual(
+        build.latent_dims(_config(latent='categorical').model), 9)
+
+  def test_autoencoder_has_a_point_mass_code_and_no_prior(self):
+    model = build.build(_config(model='autoencoder').model, _IMAGE_SHAPE)
+    self.assertIsInstance(model, model_lib.Autoencoder)
+    self.assertIsNone(model.prior)
+    code = model.encoder(_images())
+    self.assertAllEqual(code.stddev(), tf.zeros_like(code.mean()))
+
+  def test_vamp_prior_shares_the_encoder(self):
+    model = build.build(_config(prior='vamp').model, _IMAGE_SHAPE, seed=0)
+    self.assertIs(model.prior.encoder, model.encoder)
+
+  def test_an_objective_with_loss_arguments_beside_it_is_refused(self):
+    config = _config()
+    model = build.build(config.model, _IMAGE_SHAPE, seed=0)
+    with self.assertRaisesRegex(ValueError, 'no other loss arguments'):
+      training.make_train_step(model, snt.optimizers.Adam(0.01),
+                               beta=2.0, objective=_objective(model, config))

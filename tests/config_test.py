@@ -1,0 +1,137 @@
+"""Tests for vae/config.py: defaults, checks, rules and old config files."""
+
+import json
+import math
+
+from absl.testing import parameterized
+import tensorflow as tf
+
+from vae import config as config_lib
+from vae import priors
+
+
+class ConfigTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_defaults_are_the_notebook_model(self):
+    config = config_lib.Config()
+    self.assertEqual(config.objective.beta, 0.01)
+    self.assertEqual(config.model.latent_size, 10)
+    self.assertEqual(config.model.hidden_sizes, (100, 100))
+    self.assertEqual(config.train.batch_size, 64)
+    self.assertEqual(config.data.binarization, 'dynamic')
+
+  def test_frozen(self):
+    with self.assertRaises(Exception):
+      config_lib.Config().model.latent_size = 3
+
+  def test_round_trip_through_json(self):
+    config = config_lib.make(beta=1.0, hidden_sizes=[5, 6], prior='vamp',
+                             kl_samples=3, jit_compile=False)
+    again = config_lib.from_dict(json.loads(json.dumps(config.to_dict())))
+    self.assertEqual(again, config)
+
+  def test_field_names_are_unique_across_sections(self):
+    names = [f for cls in config_lib.SECTIONS.values()
+             for f in cls.__dataclass_fields__]
+    self.assertEqual(len(names), len(set(names)))
+
+  def test_flag_strings_are_parsed(self):
+    config = config_lib.from_dict(dict(hidden_sizes=['100', '100'],
+                                       conv_channels='8,16', beta=1))
+    self.assertEqual(config.model.hidden_sizes, (100, 100))
+    self.assertEqual(config.model.conv_channels, (8, 16))
+    self.assertIsInstance(config.objective.beta, float)
+
+  @parameterized.parameters(
+      ('beta', -1.0, '^beta=-1.0: must be at least 0$'),
+      ('beta', math.nan, '^beta=nan: must be a finite number$'),
+      ('beta', math.inf, '^beta=inf: must be a finite number$'),
+      ('free_bits', -math.inf, 'free_bits=-inf: must be a finite number'),
+      ('learning_rate', 0.0, '^learning_rate=0.0: must be above 0$'),
+      ('learning_rate', math.nan, 'learning_rate=nan: must be a finite'),
+      ('likelihood_scale', math.nan, 'likelihood_scale=nan: must be a'),
+      ('latent_size', 0, '^latent_size=0: must be at least 1$'),
+      ('hidden_sizes', [100, 0], '^hidden_sizes=100,0: must be at least 1$'),
+      ('hidden_sizes', ['a'], '^hidden_sizes=a: must be a list of int$'),
+      ('batch_size', 2.5, '^batch_size=2.5: must be int$'),
+      ('num_classes', 1, 'num_classes=1: must be at least 2'),
+      ('eval_num_samples', -1, 'eval_num_samples=-1: must be at least 0'),
+      ('export', 'yes', '^export=yes: must be bool$'),
+      ('prior', 'laplace', '^prior=laplace: unknown prior; the known ones '
+       'are normal, mixture, vamp$'),
+      ('encoder', 'resnet', "unknown encoder; the known ones are mlp, conv"),
+      ('binarization', 'otsu', 'the known ones are dynamic, static, none'),
+  )
+  def test_bad_field_is_named(self, name, value, message):
+    with self.assertRaisesRegex(ValueError, message):
+      config_lib.make(**{name: value})
+
+  def test_unknown_field_lists_the_known_ones(self):
+    with self.assertRaisesRegex(ValueError, r'unknown configuration fields: '
+                                r'betta; the known ones are .*beta'):
+      config_lib.make(betta=1.0)
+
+  @parameterized.parameters(
+      (dict(model='autoencoder', prior='vamp'), '--model=autoencoder '
+       '--prior=vamp: a plain autoencoder'),
+      (dict(model='autoencoder', kl_samples=2), 'an autoencoder has no KL'),
+      (dict(objective='autoencoder'), 'pass --model=autoencoder'),
+      (dict(latent='categorical', objective='iwae'), 'train on the ELBO'),
+      (dict(latent='categorical', prior='mixture'), 'uniform categorical'),
+      (dict(latent='categorical', posterior='full_covariance'),
+       'has none'),
+      (dict(objective='iwae', free_bits=1.0), 'no separate KL term'),
+      (dict(objective='iwae', loss_normalization='notebook'), 'ELBO only'),
+      (dict(likelihood='gaussian'), '--binarization=none'),
+      (dict(likelihood='bernoulli', likelihood_scale=0.1),
+       'Gaussian likelihood only'),
+      (dict(temperature=0.4, min_temperature=0.5), 'must not be below'),
+      (dict(strategy='mirrored', free_bits=0.5, jit_compile=True),
+       'drop --jit_compile'),
+  )
+  def test_meaningless_combination_is_refused(self, values, message):
+    with self.assertRaisesRegex(ValueError, message):
+      config_lib.make(**values)
+
+  def test_config_from_before_the_zoo_fills_in_defaults(self):
+    # A config.json written before the model zoo and the strategies: flags
+    # as strings, no zoo or strategy keys, and the run-level flags.
+    old = dict(beta=0.01, latent_size=10, hidden_sizes=['100', '100'],
+               batch_size=64, learning_rate=0.001, training_steps=1024,
+               seed=0, dataset='mnist', data_dir='/data', download=True,
+               train_split='test[:9000]', eval_split='test[9000:]',
+               binarization='dynamic', loss_normalization='per_example',
+               kl_samples=None, log_every=100, eval_every=1000,
+               eval_batch_size=500, eval_num_samples=1000,
+               eval_chunk_size=20, checkpoint_every=500, keep_checkpoints=3,
+               restart=False, export=True, output_dir='runs/mnist')
+    config = config_lib.from_dict(old)
+    self.assertEqual(config.model, config_lib.ModelConfig())
+    self.assertEqual(config.train.strategy, 'default')
+    self.assertEqual(config.data.data_dir, '/data')
+
+  def test_changed_names_what_changes_training_only(self):
+    earlier = config_lib.make(beta=0.01, training_steps=100)
+    now = config_lib.make(beta=1.0, training_steps=200, eval_num_samples=5)
+    self.assertEqual(config_lib.changed(earlier, now),
+                     ['--beta: 0.01 then, 1.0 now'])
+
+  def test_replace(self):
+    config = config_lib.Config().replace(prior='mixture', beta=2.0)
+    self.assertEqual(config.model.prior, 'mixture')
+    self.assertEqual(config.objective.beta, 2.0)
+    with self.assertRaisesRegex(ValueError, 'beta=nan: must be a finite'):
+      config.replace(beta=math.nan)
+
+  def test_a_registered_prior_becomes_a_choice(self):
+    # What the README's worked example does: one class, one registry line.
+    priors.PRIORS.register('test_laplace', lambda c, parts: None, 'a test')
+    try:
+      config = config_lib.make(prior='test_laplace')
+      self.assertEqual(config.model.prior, 'test_laplace')
+    finally:
+      del priors.PRIORS._factories['test_laplace']  # pylint: disable=protected-access
+
+
+if __name__ == '__main__':
+  tf.test.main()

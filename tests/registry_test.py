@@ -1,0 +1,36 @@
+"""Tests for vae/registry.py."""
+
+import tensorflow as tf
+
+from vae import registry
+
+
+class RegistryTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.parts = registry.Registry('prior')
+    self.parts.register('a', lambda x: x + 1, 'adds one', stochastic=True)
+    self.parts.register('b', lambda x: x * 2)
+
+  def test_build_and_names(self):
+    self.assertEqual(self.parts.build('a', 1), 2)
+    self.assertEqual(self.parts.build('b', 3), 6)
+    self.assertEqual(self.parts.names(), ('a', 'b'))
+    self.assertEqual(list(self.parts), ['a', 'b'])
+    self.assertIn('a', self.parts)
+    self.assertEqual(self.parts.traits('a'), {'stochastic': True})
+    self.assertEqual(self.parts.describe(), 'a: adds one; b')
+
+  def test_unknown_name_lists_the_known_ones(self):
+    with self.assertRaisesRegex(
+        ValueError, "prior=c: unknown prior; the known ones are a, b"):
+      self.parts.build('c', 1)
+
+  def test_a_name_registers_once(self):
+    with self.assertRaisesRegex(ValueError, "'a' is registered already"):
+      self.parts.register('a', lambda x: x)
+
+
+if __name__ == '__main__':
+  tf.test.main()

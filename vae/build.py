@@ -1,0 +1,108 @@
+"""Builds a model and its training objective from a configuration.
+
+The composition of the parts each module registers (`vae/registry.py`):
+
+  head (q(z|x)'s form) -> encoder -> likelihood -> decoder -> prior -> model
+
+in that order, each factory given the `Parts` built before it, so a prior
+can share the encoder (the VampPrior does). `LATENTS` says, per kind of
+latent variable, which posterior head and which prior it has.
+"""
+
+from typing import NamedTuple, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from vae import decoders
+from vae import encoders
+from vae import export
+from vae import model as model_lib
+from vae import objectives
+from vae import priors
+from vae import registry
+
+
+class Parts(NamedTuple):
+  """What a part's factory may use: the data's shape, the seed, the
+  networks' compute dtype, and the parts built before it."""
+  image_shape: Tuple[int, ...]
+  seed: Optional[int] = None
+  compute_dtype: tf.DType = tf.float32
+  head: Optional[encoders.Head] = None
+  encoder: Optional[objectives.Encoder] = None
+  likelihood: Optional[decoders.Likelihood] = None
+  decoder: Optional[objectives.Decoder] = None
+  prior: Optional[priors.PriorLike] = None
+
+
+# Per kind of latent: its posterior head, its prior (factories, as in the
+# other registries) and the dimensions of z.
+LATENTS = registry.Registry('latent')
+LATENTS.register(
+    'gaussian',
+    lambda c, parts: encoders.POSTERIORS.build(c.posterior, c, parts),
+    'a Gaussian vector (--posterior, --prior)',
+    prior=lambda c, parts: priors.PRIORS.build(c.prior, c, parts),
+    dims=lambda c: c.latent_size)
+LATENTS.register(
+    'categorical',
+    lambda c, parts: encoders.CategoricalPosterior(
+        c.latent_size, c.num_classes, name='posterior'),
+    '--latent_size one-hot categoricals of --num_classes classes, trained '
+    'through the Gumbel-softmax relaxation',
+    prior=lambda c, parts: priors.UniformCategorical(
+        c.latent_size, c.num_classes, name='prior'),
+    dims=lambda c: c.latent_size * c.num_classes)
+
+
+def latent_dims(config) -> int:
+  """The dimensions of z for a `config.ModelConfig`."""
+  return LATENTS.traits(config.latent)['dims'](config)
+
+
+def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
+  """The model of a `config.ModelConfig`, its variables created (so a
+  checkpoint can fill them in at once)."""
+  # Mixed precision: the networks compute in bfloat16, all else is float32.
+  parts = Parts(image_shape=tuple(int(d) for d in image_shape), seed=seed,
+                compute_dtype=(tf.bfloat16 if config.mixed_precision
+                               else tf.float32))
+  point_mass = model_lib.MODELS.traits(config.model).get('point_mass_code')
+  if point_mass:
+    head = encoders.DeterministicPosterior(config.latent_size,
+                                           name='posterior')
+  else:
+    head = LATENTS.build(config.latent, config, parts)
+  parts = parts._replace(head=head)
+  parts = parts._replace(
+      encoder=encoders.ENCODERS.build(config.encoder, config, parts))
+  parts = parts._replace(
+      likelihood=decoders.LIKELIHOODS.build(config.likelihood, config, parts))
+  parts = parts._replace(
+      decoder=decoders.DECODERS.build(config.decoder, config, parts))
+  if not point_mass:
+    parts = parts._replace(
+        prior=LATENTS.traits(config.latent)['prior'](config, parts))
+  model = model_lib.MODELS.build(config.model, config, parts)
+  model(tf.zeros([1, *parts.image_shape]))
+  if model.prior is not None:
+    model.prior_distribution()  # The VampPrior's encoder call, say.
+  return model
+
+
+def objective(config, model, beta: tf.Variable,
+              temperature: Optional[tf.Variable] = None):
+  """`objective(x, seed) -> ELBOTerms` of an `config.ObjectiveConfig`.
+
+  `beta` and `temperature` (of a categorical latent's relaxation) are
+  variables a schedule changes without retracing. A model with an
+  `objective` of its own (the autoencoder) trains on that.
+  """
+  name = getattr(model, 'objective', None) or config.objective
+  return objectives.OBJECTIVES.build(name, config, model, beta, temperature)
+
+
+def model_functions(model, config, image_shape: Sequence[int]
+                    ) -> export.ModelFunctions:
+  """The exportable functions of a model built from `config.ModelConfig`."""
+  return export.ModelFunctions(model, image_shape, latent_dims(config))

@@ -1,0 +1,431 @@
+"""The typed configuration of a run: every default in one place, checked once.
+
+`Config` has four frozen sections: `ModelConfig` (the parts), `ObjectiveConfig`
+(the loss and its schedules), `DataConfig` and `TrainConfig`. Field names are
+unique across the sections: they are the command line's flag names and the
+keys of a run's `config.json` (`to_dict`, `from_dict`). Each field's metadata
+holds its help text, its lower bound and, for a choice, the registry its
+values come from, so the checks below and the command line read one source.
+
+A field a `config.json` lacks (one written before the field existed) takes
+its default, so a new field never stops old runs from resuming.
+"""
+
+import dataclasses
+import math
+import typing
+from typing import Any, Dict, Optional, Tuple
+
+from vae import build
+from vae import data
+from vae import decoders
+from vae import distribute
+from vae import encoders
+from vae import model as model_lib
+from vae import objectives
+from vae import priors
+
+
+def _field(default, help: str, low=None, above=None, choices=None):  # pylint: disable=redefined-builtin
+  """A field with its help, its bounds (value >= low, value > above) and
+  its choices (a `registry.Registry` or a tuple)."""
+  return dataclasses.field(
+      default=default,
+      metadata=dict(help=help, low=low, above=above, choices=choices))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The parts and their sizes. The defaults are the Sonnet notebook's."""
+  model: str = _field('vae', 'The model.', choices=model_lib.MODELS)
+  encoder: str = _field('mlp', 'The encoder network.',
+                        choices=encoders.ENCODERS)
+  decoder: str = _field('mlp', 'The decoder network.',
+                        choices=decoders.DECODERS)
+  hidden_sizes: Tuple[int, ...] = _field(
+      (100, 100), 'Hidden layer sizes of the encoder and decoder MLPs.', low=1)
+  conv_channels: Tuple[int, ...] = _field(
+      (32, 64), 'Channels of the conv encoder\'s layers; the conv decoder '
+      'uses them in reverse.', low=1)
+  latent_size: int = _field(10, 'Dimensions of z (of the latent '
+                            'variables, for categorical latents).', low=1)
+  latent: str = _field('gaussian', 'The kind of latent variable.',
+                       choices=build.LATENTS)
+  posterior: str = _field('diagonal', 'Covariance of a Gaussian q(z|x).',
+                          choices=encoders.POSTERIORS)
+  prior: str = _field('normal', 'The prior p(z) of a Gaussian latent.',
+                      choices=priors.PRIORS)
+  prior_components: int = _field(
+      10, 'Components of the mixture prior, pseudo-inputs of the VampPrior.',
+      low=1)
+  num_classes: int = _field(10, 'Classes of each categorical latent.', low=2)
+  likelihood: str = _field('bernoulli', 'p(x|z).',
+                           choices=decoders.LIKELIHOODS)
+  likelihood_scale: Optional[float] = _field(
+      None, 'Fixed standard deviation of the Gaussian likelihood; unset: '
+      'learned.', low=1e-6)
+  mixed_precision: bool = _field(
+      False, 'Compute the encoder and decoder networks in bfloat16; '
+      'variables, distributions and losses stay float32 (see BENCHMARKS.md).')
+
+  @property
+  def latent_dims(self) -> int:
+    """The dimensions of z: latent_size, times num_classes if categorical."""
+    return build.latent_dims(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+  """The training loss, its weights and their schedules."""
+  objective: str = _field('elbo', 'The training objective.',
+                          choices=objectives.OBJECTIVES)
+  beta: float = _field(0.01, 'Weight of the KL (rate) in the loss.', low=0.0)
+  kl_samples: Optional[int] = _field(
+      None, 'Monte Carlo samples for the KL; unset: analytic KL where there '
+      'is one.', low=1)
+  loss_normalization: str = _field(
+      'per_example', 'per_example: loss = distortion + beta * rate, in nats '
+      'per example (Higgins et al. 2017). notebook: the Sonnet notebook\'s '
+      'mean over pixels + beta * mean over latents.',
+      choices=objectives.NORMALIZATIONS)
+  num_importance_samples: int = _field(5, 'k of the IWAE objective.', low=1)
+  kl_warmup_steps: int = _field(
+      0, 'Ramp beta linearly from 0 over this many steps; 0: no warm-up.',
+      low=0)
+  free_bits: float = _field(
+      0.0, 'Free bits lambda in nats per latent dimension (per whole rate '
+      'where the KL does not split by dimension); 0: off.', low=0.0)
+  temperature: float = _field(
+      1.0, 'Starting temperature of the Gumbel-softmax relaxation of '
+      'categorical latents.', low=1e-3)
+  min_temperature: float = _field(
+      0.5, 'The temperature max(min, start * exp(-decay * step)) never goes '
+      'below this.', low=1e-3)
+  temperature_decay: float = _field(
+      1e-4, 'Decay rate of the temperature schedule, per step.', low=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Which data, from where, and how its pixels are served."""
+  dataset: str = _field('mnist', 'TFDS image dataset name.')
+  data_dir: Optional[str] = _field(
+      None, 'A folder of IDX files (t10k-images-idx3-ubyte.gz, ...), read '
+      'without a network; or TFDS\'s data_dir. Default: $TFDS_DATA_DIR or '
+      '~/tensorflow_datasets.')
+  download: bool = _field(
+      True, 'Let TFDS download the dataset when it is not on disk.')
+  train_split: str = _field('train', 'TFDS split to train on.')
+  eval_split: str = _field('test', 'TFDS split to evaluate on.')
+  binarization: str = _field(
+      'dynamic', 'dynamic: a fresh Bernoulli draw per pixel each time an '
+      'image is served; static: threshold at 0.5; none: grey levels.',
+      choices=data.BINARIZATIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """The optimiser, the budget, the devices and the run's cadence."""
+  batch_size: int = _field(64, 'Global training batch size.', low=1)
+  learning_rate: float = _field(1e-3, 'Adam learning rate.', above=0.0)
+  training_steps: int = _field(
+      1024, 'Train until this step. Raise it and run again to train a '
+      'finished run further.', low=1)
+  seed: int = _field(0, 'Seed for TensorFlow, NumPy and Python.', low=0)
+  jit_compile: Optional[bool] = _field(
+      None, 'Compile the training loop with XLA. Unset: on, except for conv '
+      'networks on a CPU, where XLA is slower (see BENCHMARKS.md).')
+  strategy: str = _field(
+      'default', 'tf.distribute strategy. default: one device. mirrored: '
+      'every GPU of this machine (or --cpu_devices logical CPUs). '
+      'multi_worker: the cluster in TF_CONFIG. tpu: the TPU --tpu. '
+      '--batch_size is the global batch, split evenly across replicas.',
+      choices=distribute.STRATEGIES)
+  cpu_devices: int = _field(
+      1, 'Split the CPU into this many logical devices for '
+      '--strategy=mirrored on a machine without GPUs.', low=1)
+  tpu: Optional[str] = _field(
+      None, 'With --strategy=tpu: the TPU\'s name or grpc:// address; '
+      'unset: this TPU VM\'s own.')
+  log_every: int = _field(
+      100, 'Log every this many steps, besides at powers of two. The steps '
+      'between two logs run in one compiled call.', low=1)
+  eval_every: int = _field(
+      1000, 'Evaluate the ELBO on the eval split every this many steps, '
+      'besides at powers of two and at the end.', low=1)
+  eval_batch_size: int = _field(500, 'Evaluation batch size.', low=1)
+  eval_num_samples: int = _field(
+      1000, 'Importance samples k of the test log-likelihood (the IWAE '
+      'bound; papers use 5000). 0 skips it.', low=0)
+  eval_chunk_size: int = _field(
+      20, 'Importance samples drawn at once: memory grows with this and '
+      '--eval_batch_size, not with --eval_num_samples.', low=1)
+  checkpoint_every: int = _field(
+      500, 'Checkpoint every this many steps, and at the end. A killed run '
+      'loses at most this many steps.', low=1)
+  keep_checkpoints: int = _field(3, 'Checkpoints kept.', low=1)
+  export: bool = _field(True, 'Export the trained model as a SavedModel.')
+
+
+# Fields a resumed run may change: they do not change what is trained.
+RESUMABLE = frozenset([
+    'training_steps', 'log_every', 'eval_every', 'eval_batch_size',
+    'eval_num_samples', 'eval_chunk_size', 'checkpoint_every',
+    'keep_checkpoints', 'export', 'data_dir', 'download', 'jit_compile',
+    'strategy', 'cpu_devices', 'tpu'])
+# Keys of a config.json from before the typed configuration that are not
+# part of what a run is: they are read and dropped.
+_NOT_CONFIG = frozenset(['output_dir', 'restart'])
+
+SECTIONS = {'model': ModelConfig, 'objective': ObjectiveConfig,
+            'data': DataConfig, 'train': TrainConfig}
+
+
+def fields() -> Dict[str, Tuple[str, dataclasses.Field]]:
+  """Every field by name: (its section, the dataclass field)."""
+  return {f.name: (section, f) for section, cls in SECTIONS.items()
+          for f in dataclasses.fields(cls)}
+
+
+def field_type(f: dataclasses.Field):
+  """(base type, optional, is a tuple) of a field."""
+  hints = typing.get_type_hints(
+      next(c for c in SECTIONS.values()
+           if f.name in {g.name for g in dataclasses.fields(c)}))
+  hint = hints[f.name]
+  args = typing.get_args(hint)
+  optional = type(None) in args
+  if optional:
+    hint = next(a for a in args if a is not type(None))
+  if typing.get_origin(hint) is tuple:
+    return typing.get_args(hint)[0], optional, True
+  return hint, optional, False
+
+
+def _parse(name: str, f: dataclasses.Field, value: Any):
+  """`value` (from a flag, JSON or Python) as the field's type."""
+  base, optional, is_tuple = field_type(f)
+  if value is None:
+    if optional:
+      return None
+    raise ValueError(f'{name}=None: must be set')
+  try:
+    if is_tuple:
+      if isinstance(value, str):
+        value = [v for v in value.split(',') if v.strip()]
+      return tuple(base(v) for v in value)
+    if base is bool:
+      if not isinstance(value, (bool, int)) or value not in (0, 1):
+        raise ValueError(value)
+      return bool(value)
+    if base is int and isinstance(value, float) and not value.is_integer():
+      raise ValueError(value)
+    return base(value)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f'{name}={_text(value)}: must be '
+                     f'{"a list of " if is_tuple else ""}{base.__name__}'
+                     ) from e
+
+
+def _check_field(name: str, f: dataclasses.Field, value: Any):
+  """Raises a `ValueError` naming the field if `value` is out of bounds."""
+  if value is None:
+    return
+  values = value if isinstance(value, tuple) else (value,)
+  given = f'{name}={_text(value)}'
+  for v in values:
+    if isinstance(v, float) and not math.isfinite(v):
+      raise ValueError(f'{given}: must be a finite number')
+    low, above = f.metadata['low'], f.metadata['above']
+    if low is not None and v < low:
+      raise ValueError(f'{given}: must be at least {low:g}')
+    if above is not None and v <= above:
+      raise ValueError(f'{given}: must be above {above:g}')
+  choices = f.metadata['choices']
+  if choices is None:
+    return
+  if hasattr(choices, 'check'):
+    choices.check(value, name)
+  elif value not in choices:
+    raise ValueError(f'{name}={value}: unknown; the known ones are '
+                     f'{", ".join(choices)}')
+
+
+def _text(value) -> str:
+  """A value as the command line writes it: 100,100 for a list."""
+  if isinstance(value, (tuple, list)):
+    return ','.join(str(v) for v in value)
+  return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """A run's whole configuration; checked when it is made."""
+  model: ModelConfig = ModelConfig()
+  objective: ObjectiveConfig = ObjectiveConfig()
+  data: DataConfig = DataConfig()
+  train: TrainConfig = TrainConfig()
+
+  def __post_init__(self):
+    for section in SECTIONS:
+      part = getattr(self, section)
+      for f in dataclasses.fields(part):
+        _check_field(f.name, f, getattr(part, f.name))
+    for rule in RULES:
+      rule(self)
+
+  def to_dict(self) -> Dict[str, Any]:
+    """Every field by name, as `config.json` holds them."""
+    return {name: _jsonable(getattr(getattr(self, section), name))
+            for name, (section, _) in fields().items()}
+
+  def replace(self, **values) -> 'Config':
+    """A copy with `values` (fields by name, any section) replaced."""
+    return from_dict({**self.to_dict(), **values})
+
+
+def _jsonable(value):
+  return list(value) if isinstance(value, tuple) else value
+
+
+def from_dict(values: Dict[str, Any]) -> Config:
+  """The `Config` of `values` (fields by name); missing fields take their
+  defaults. Raises `ValueError` naming an unknown or bad field."""
+  known = fields()
+  unknown = sorted(set(values) - set(known) - _NOT_CONFIG)
+  if unknown:
+    raise ValueError(f'unknown configuration fields: {", ".join(unknown)}; '
+                     f'the known ones are {", ".join(sorted(known))}')
+  sections = {section: {} for section in SECTIONS}
+  for name, value in values.items():
+    if name in known:
+      section, f = known[name]
+      sections[section][name] = _parse(name, f, value)
+  return Config(**{s: SECTIONS[s](**v) for s, v in sections.items()})
+
+
+def check_field(name: str, value: Any):
+  """`value` of field `name`, parsed; a `ValueError` if it is no value of
+  the field (whatever the other fields are)."""
+  _, f = fields()[name]
+  value = _parse(name, f, value)
+  _check_field(name, f, value)
+  return value
+
+
+def make(**values) -> Config:
+  """`from_dict(values)`: a config from fields by name."""
+  return from_dict(values)
+
+
+def changed(earlier: Config, now: Config):
+  """The fields `now` changes from `earlier` that change what is trained,
+  described as `--name: then, now`."""
+  then, current = earlier.to_dict(), now.to_dict()
+  return [f'--{k}: {then[k]!r} then, {v!r} now'
+          for k, v in sorted(current.items())
+          if k not in RESUMABLE and then[k] != v]
+
+
+# The combinations that mean nothing, refused with the reason.
+
+
+def _refuse(config: Config, names, why: str):
+  values = config.to_dict()
+  given = ' '.join(f'--{k}={values[k]}' for k in names)
+  raise ValueError(f'{given}: {why}')
+
+
+def _default(config: Config, name: str) -> bool:
+  section, f = fields()[name]
+  return getattr(getattr(config, section), name) == f.default
+
+
+def _autoencoder_rules(config: Config):
+  if config.model.model != 'autoencoder':
+    return
+  for name in ('posterior', 'prior', 'latent', 'objective', 'free_bits',
+               'kl_warmup_steps'):
+    # It trains on the autoencoder objective whatever --objective says.
+    if name == 'objective' and config.objective.objective == 'autoencoder':
+      continue
+    if not _default(config, name):
+      _refuse(config, ['model', name], 'a plain autoencoder has a '
+              'deterministic encoder and no prior or KL; drop --' + name + '.')
+  if config.objective.kl_samples is not None:
+    _refuse(config, ['model', 'kl_samples'], 'an autoencoder has no KL.')
+
+
+def _categorical_rules(config: Config):
+  if config.model.latent != 'categorical':
+    return
+  if config.objective.objective == 'iwae':
+    _refuse(config, ['latent', 'objective'], 'the IWAE bound needs q(z|x) '
+            'at each sample, and the relaxed samples that carry the '
+            'gradients have no categorical probability; train on the ELBO.')
+  if not _default(config, 'posterior'):
+    _refuse(config, ['latent', 'posterior'], '--posterior chooses the '
+            'covariance of a Gaussian latent; a categorical latent has none.')
+  if not _default(config, 'prior'):
+    _refuse(config, ['latent', 'prior'], 'a categorical latent has the '
+            'uniform categorical prior; --prior chooses among Gaussian '
+            'priors.')
+
+
+def _objective_rules(config: Config):
+  if (config.objective.objective == 'autoencoder'
+      and config.model.model != 'autoencoder'):
+    _refuse(config, ['model', 'objective'], 'the autoencoder objective '
+            'trains a plain autoencoder: pass --model=autoencoder.')
+
+
+def _iwae_rules(config: Config):
+  if config.objective.objective != 'iwae':
+    return
+  if config.objective.free_bits:
+    _refuse(config, ['objective', 'free_bits'], 'free bits applies to the '
+            'KL of the ELBO; the IWAE bound has no separate KL term.')
+  if config.objective.kl_samples is not None:
+    _refuse(config, ['objective', 'kl_samples'], 'the IWAE bound uses '
+            '--num_importance_samples draws, not a separate KL estimate.')
+  if config.objective.loss_normalization != 'per_example':
+    _refuse(config, ['objective', 'loss_normalization'], 'the notebook '
+            'normalisation is defined for the ELBO only.')
+
+
+def _likelihood_rules(config: Config):
+  likelihood = config.model.likelihood
+  if likelihood != 'bernoulli' and config.data.binarization != 'none':
+    _refuse(config, ['likelihood', 'binarization'], 'a density over grey '
+            'levels on binary pixels grows without bound as it sharpens on '
+            '0 and 1; pass --binarization=none to model the grey levels.')
+  if likelihood != 'gaussian' and config.model.likelihood_scale is not None:
+    _refuse(config, ['likelihood', 'likelihood_scale'], '--likelihood_scale '
+            'fixes the scale of the Gaussian likelihood only.')
+
+
+def reduces_across_replicas(config: Config) -> bool:
+  """Whether the loss needs an all-reduce inside the step: free bits' mean
+  over the global batch, on a strategy other than the default."""
+  return (config.train.strategy != 'default'
+          and bool(config.objective.free_bits))
+
+
+def _strategy_rules(config: Config):
+  if reduces_across_replicas(config) and config.train.jit_compile:
+    _refuse(config, ['strategy', 'free_bits', 'jit_compile'], 'free bits '
+            'takes the KL\'s mean over the global batch, an all-reduce '
+            'between the replicas, which cannot run inside an XLA-compiled '
+            'replica step; drop --jit_compile.')
+
+
+def _schedule_rules(config: Config):
+  if config.objective.temperature < config.objective.min_temperature:
+    _refuse(config, ['temperature', 'min_temperature'], 'the temperature '
+            'schedule starts at --temperature and falls to '
+            '--min_temperature: the start must not be below the end.')
+
+
+RULES = (_autoencoder_rules, _objective_rules, _categorical_rules,
+         _iwae_rules,
+         _likelihood_rules, _strategy_rules, _schedule_rules)

@@ -1,0 +1,128 @@
+"""What a run reports: its eval-set numbers, figures and image summaries."""
+
+import math
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from vae import build
+from vae import evaluation
+from vae import objectives
+from vae import plotting
+
+
+def test_loss(results: evaluation.Results, config,
+              image_shape: Sequence[int]) -> float:
+  """The beta-weighted loss of the eval set, as training weighs it."""
+  return float(objectives.weighted_loss(
+      results.distortion, results.rate, config.objective.beta,
+      config.objective.loss_normalization, num_pixels=int(np.prod(image_shape)),
+      latent_size=build.latent_dims(config.model)))
+
+
+def results_summary(results: evaluation.Results, config,
+                    image_shape: Sequence[int]) -> Dict:
+  """The eval-set numbers of `summary.json`."""
+  kl = results.kl_per_dimension
+  return {
+      'test_loss': test_loss(results, config, image_shape),
+      # None for an autoencoder, which has no ELBO.
+      'test_elbo': results.elbo if math.isfinite(results.elbo) else None,
+      'test_rate': results.rate,
+      'test_distortion': results.distortion,
+      'test_nll': results.nll,
+      'eval_num_samples': results.num_samples,
+      'test_kl_per_dimension': None if kl is None else [float(v) for v in kl],
+      'active_units': results.active_units,
+      'active_unit_threshold': evaluation.ACTIVE_UNIT_THRESHOLD,
+      'unit_variances': [float(v) for v in results.unit_variances],
+      'eval_examples': results.num_examples,
+  }
+
+
+def write_figures(functions, results: evaluation.Results,
+                  eval_images: np.ndarray, metrics_rows: List[Dict],
+                  eval_rows: List[Dict], figures_dir: str, config,
+                  seed: Optional[int] = None) -> List[str]:
+  """Draws every figure of a run into `figures_dir`; returns their paths.
+
+  `functions` are the model's `export.ModelFunctions` (or the SavedModel);
+  random draws use stateless seeds from `seed`, so the figures repeat.
+  """
+  os.makedirs(figures_dir, exist_ok=True)
+  seed = config.train.seed if seed is None else seed
+  latent_size = config.model.latent_size
+  # Traversals and the manifold decode Gaussian codes around the prior's 0.
+  autoencoder = config.model.model == 'autoencoder'
+  gaussian_codes = not autoencoder and config.model.latent == 'gaussian'
+  path = lambda name: os.path.join(figures_dir, name)
+  written = []
+  names = ('loss', 'distortion', 'rate')
+  written.append(plotting.loss_curves(
+      [r['step'] for r in metrics_rows],
+      {n: [r[n] for r in metrics_rows] for n in names},
+      path('loss_curves.png'),
+      title=('autoencoder: loss = distortion (nats per example)'
+             if autoencoder else
+             f'loss = distortion + {config.objective.beta:g} rate (nats per '
+             f'example)'),
+      eval_steps=[r['step'] for r in eval_rows],
+      eval_curves={n: [r[n] for r in eval_rows] for n in names}))
+  inputs = eval_images[:10]
+  outputs = functions.reconstruct(tf.constant(inputs),
+                                  tf.constant([seed, 0]))['mean'].numpy()
+  written.append(plotting.reconstructions(inputs, outputs,
+                                          path('reconstructions.png')))
+  if hasattr(functions, 'sample'):  # An autoencoder has no prior.
+    samples = functions.sample(tf.constant(100), tf.constant([seed, 1]))
+    written.append(plotting.image_grid(
+        samples['mean'].numpy(), 10, 10, path('samples.png'),
+        title='Samples: means of p(x|z), z ~ p(z)'))
+  written.append(plotting.latent_scatter(
+      results.posterior_means, results.labels, path('latent_means.png'),
+      title=f'Posterior means E[z|x] of {results.num_examples} eval images'))
+  if gaussian_codes and latent_size >= 2:
+    span = 2.0
+    codes = plotting.traversal_codes(latent_size, (0, 1), 10, span)
+    written.append(plotting.image_grid(
+        functions.decode(tf.constant(codes))['mean'].numpy(), 10, 10,
+        path('latent_traversal.png'),
+        title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
+        f'others 0', xlabel='z[0]', ylabel='z[1]',
+        extent=(-span, span, -span, span)))
+  if gaussian_codes and latent_size == 2:
+    grid_size = 15
+    codes = plotting.manifold_codes(grid_size)
+    low, high = float(codes[:, 0].min()), float(codes[:, 0].max())
+    written.append(plotting.image_grid(
+        functions.decode(tf.constant(codes))['mean'].numpy(), grid_size,
+        grid_size, path('manifold.png'),
+        title='2-D manifold: z = inverse Normal CDF of a grid on '
+        '[0.05, 0.95]^2', xlabel='z[0]', ylabel='z[1]',
+        extent=(low, high, low, high)))
+  return written
+
+
+def eval_row(step: int, results: evaluation.Results, config,
+             image_shape: Sequence[int]) -> Dict:
+  """The eval_metrics.csv row of `results`."""
+  return dict(step=step, loss=test_loss(results, config, image_shape),
+              elbo=results.elbo, rate=results.rate,
+              distortion=results.distortion)
+
+
+def image_summaries(functions, eval_images: np.ndarray, seed: int):
+  """TensorBoard images: reconstructions (input beside output) and a grid
+  of prior samples."""
+  inputs = eval_images[:8]
+  outputs = functions.reconstruct(tf.constant(inputs),
+                                  tf.constant([seed, 0]))['mean']
+  tf.summary.image('reconstructions',
+                   tf.clip_by_value(tf.concat([inputs, outputs], axis=2), 0,
+                                    1), max_outputs=8)
+  if hasattr(functions, 'sample'):  # An autoencoder has no prior.
+    samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))
+    grid = plotting.tile(np.clip(samples['mean'].numpy(), 0, 1), 8, 8)
+    tf.summary.image('samples', grid.reshape(1, *grid.shape[:2], -1))

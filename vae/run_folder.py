@@ -1,0 +1,180 @@
+"""A run's folder: its files, their safe writing, and checkpoints in it.
+
+  config.json        the run's `config.Config` (`config.to_dict`);
+  metrics.csv        training rows; eval_metrics.csv, eval-set rows;
+  summary.json       the final numbers;
+  figures/           the figures;
+  checkpoints/       model, optimiser and step;
+  saved_model/       the export;
+  train/, eval/      TensorBoard summaries.
+"""
+
+import csv
+import json
+import os
+import shutil
+from typing import Dict, List, Optional, Sequence
+
+import tensorflow as tf
+
+from vae import config as config_lib
+from vae import objectives
+
+CONFIG = 'config.json'
+METRICS = 'metrics.csv'  # Training rows.
+EVAL_METRICS = 'eval_metrics.csv'  # Eval-set rows during training.
+SUMMARY = 'summary.json'
+FIGURES = 'figures'
+CHECKPOINTS = 'checkpoints'
+SAVED_MODEL = 'saved_model'
+TRAIN_EVENTS = 'train'  # TensorBoard event folders.
+EVAL_EVENTS = 'eval'
+# Inside the run's folder, each worker of a cluster but the chief writes its
+# logs and checkpoints to a folder of its own here.
+WORKERS = 'workers'
+RUN_FILES = (CONFIG, METRICS, EVAL_METRICS, SUMMARY)
+RUN_FOLDERS = (FIGURES, CHECKPOINTS, SAVED_MODEL, TRAIN_EVENTS, EVAL_EVENTS)
+
+# The columns of the CSVs: the objective's terms (`objectives.ELBOTerms`),
+# the one representation of them from the step to the files.
+TERMS = ('loss', 'elbo', 'rate', 'distortion')
+assert set(TERMS) == set(objectives.ELBOTerms._fields)
+METRIC_FIELDS = ('step',) + TERMS + ('steps_per_second', 'elapsed_seconds')
+EVAL_FIELDS = ('step',) + TERMS
+
+
+class InputError(ValueError):
+  """A configuration or a run's folder asks for something impossible; the
+  message says what, and what to do."""
+
+
+def write_json(path: str, obj):
+  """Writes through a temporary file, so a crash never leaves half a file."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+def read_json(path: str) -> Dict:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise InputError(f'cannot read {path}: {e}') from e
+
+
+def read_config(output_dir: str) -> config_lib.Config:
+  """The `Config` of the run in `output_dir`; fields its config.json lacks
+  (written before they existed) take their defaults."""
+  path = os.path.join(output_dir, CONFIG)
+  try:
+    return config_lib.from_dict(read_json(path))
+  except InputError:
+    raise
+  except ValueError as e:
+    raise InputError(f'{path}: {e}') from e
+
+
+def read_rows(path: str) -> List[Dict[str, float]]:
+  """A metrics CSV as rows of floats; [] when there is none."""
+  if not os.path.exists(path):
+    return []
+  with open(path, newline='') as f:
+    return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_rows(path: str, fields: Sequence[str], rows: List[Dict]):
+  """Writes a metrics CSV whole, through a temporary file."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows({k: (int(v) if k == 'step' else v) for k, v in r.items()}
+                     for r in rows)
+  os.replace(tmp, path)
+
+
+def append_row(path: str, fields: Sequence[str], row: Dict):
+  """Appends one row to a metrics CSV that `write_rows` began."""
+  with open(path, 'a', newline='') as f:
+    csv.DictWriter(f, fieldnames=fields).writerow(
+        {k: (int(v) if k == 'step' else v) for k, v in row.items()})
+
+
+def _checkpoint_number(path: str) -> int:
+  return int(path.rsplit('-', 1)[-1])
+
+
+def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
+                   partial: bool = False) -> int:
+  """Restores the newest checkpoint in `directory`; returns its step.
+
+  `checkpoint` must have a `step` variable. The newest is found from the
+  files, not from the `checkpoint` state file, so moving a damaged one away
+  falls back to the one before. With `partial`, parts of the checkpoint that
+  `checkpoint` lacks (the optimiser, say, when evaluating) are ignored.
+  Returns 0 when there is no checkpoint.
+  """
+  paths = sorted((p[:-len('.index')] for p in tf.io.gfile.glob(
+      os.path.join(directory, 'ckpt-*.index'))), key=_checkpoint_number)
+  if not paths:
+    return 0
+  try:
+    status = checkpoint.read(paths[-1])
+    if partial:
+      status.expect_partial()
+    status.assert_existing_objects_matched()
+  except Exception as e:  # pylint: disable=broad-except
+    # A damaged file fails in many ways (OpError, IndexError, ValueError...).
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    then = (f'uses {os.path.basename(paths[-2])}' if len(paths) > 1
+            else 'starts afresh')
+    raise InputError(
+        f'cannot restore the checkpoint {paths[-1]}: {reason}\nIt may be '
+        f'truncated (a full disk, a copy cut short). Move {paths[-1]}.* out '
+        f'of {directory} and run again: the run then {then}. Or, to '
+        f'train afresh, pass --restart.') from e
+  return int(checkpoint.step.numpy())
+
+
+def earlier_run(output_dir: str, config: config_lib.Config,
+                restart: bool) -> bool:
+  """Whether `output_dir` holds a run to resume; refuses to mix two runs."""
+  if restart or not os.path.isdir(output_dir):
+    return False
+  if not os.path.exists(os.path.join(output_dir, CONFIG)):
+    found = [f for f in RUN_FILES + RUN_FOLDERS
+             if os.path.exists(os.path.join(output_dir, f))]
+    if found:
+      raise InputError(
+          f'--output_dir={output_dir} holds results ({", ".join(found)}) '
+          f'but no {CONFIG}, so they cannot be resumed. Pass another '
+          f'--output_dir, or --restart to replace them.')
+    return False
+  changed = config_lib.changed(read_config(output_dir), config)
+  if changed:
+    raise InputError(
+        f'--output_dir={output_dir} holds a run with other flags, so this '
+        'command cannot resume it:\n  ' + '\n  '.join(changed) + '\nPass '
+        'another --output_dir, or --restart to replace that run.')
+  return True
+
+
+def clear(output_dir: str):
+  """Deletes an earlier run's files, and only those."""
+  for name in RUN_FILES:
+    path = os.path.join(output_dir, name)
+    if os.path.exists(path):
+      os.remove(path)
+  for name in RUN_FOLDERS:
+    shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+
+
+def worker_dir(output_dir: str, task: Optional[Dict]) -> str:
+  """Where this process writes: `output_dir` for the chief (or a single
+  process, `task` None); a folder of its own inside it for other workers."""
+  if task is None:
+    return output_dir
+  return os.path.join(output_dir, WORKERS, f'{task["type"]}-{task["index"]}')
