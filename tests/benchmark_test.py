@@ -84,7 +84,7 @@ class MemoryTest(tf.test.TestCase):
                             memory.peak)
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 class BenchmarkRunTest(tf.test.TestCase):
 
   def test_writes_every_measurement(self):

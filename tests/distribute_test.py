@@ -11,6 +11,7 @@ from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
+import pytest
 import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -213,8 +214,6 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     return np.concatenate(losses), [v.numpy() for v in model.variables]
 
   @parameterized.named_parameters(
-      # XLA compiles each replica's pass (one case: the compiles are slow).
-      ('elbo_xla', {}, True),
       ('elbo', {}, False),
       ('iwae_mixture_prior', dict(objective='iwae', prior='mixture'), False),
       ('full_covariance_mc_kl_warmup',
@@ -226,6 +225,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
       ('free_bits', dict(free_bits=2.0), False),
   )
   def test_equals_one_device(self, overrides, jit_compile):
+    self._equals_one_device(overrides, jit_compile)
+
+  def _equals_one_device(self, overrides, jit_compile):
     config = _config(**overrides)
     one, one_variables = self._train(config, None, jit_compile)
     two, two_variables = self._train(config, _replicator(), jit_compile)
@@ -235,6 +237,11 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(two, one, rtol=2e-5, atol=1e-4)
     for a, b in zip(two_variables, one_variables):
       self.assertAllClose(a, b, rtol=1e-4, atol=1e-6)
+
+  @pytest.mark.slow
+  def test_xla_equals_one_device(self):
+    # XLA compiles each replica's pass (one case: the compiles are slow).
+    self._equals_one_device({}, True)
 
   def test_free_bits_under_xla_is_refused(self):
     with self.assertRaisesRegex(ValueError, 'jit_compile=False'):

@@ -15,7 +15,7 @@ from experiments import evaluate
 from tests import data_test
 from tests import mnist_experiment_test
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 
 def run_evaluate(argv):
@@ -41,7 +41,8 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     mnist_experiment_test.run_main(
         [f'--data_dir={cls.mnist_dir}', '--training_steps=30',
          '--nojit_compile', '--strategy=mirrored', '--cpu_devices=2',
-         f'--output_dir={cls.output_dir}'] + mnist_experiment_test.TINY)
+         f'--output_dir={cls.output_dir}'] + mnist_experiment_test.TINY
+        + ['--export'])
 
   @classmethod
   def tearDownClass(cls):

@@ -27,13 +27,16 @@ from tests import plotting_test
 from vae import data
 from vae import run_folder
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
            'latent_traversal.png', 'latent_means.png')
+# A small run. Without XLA and export, unless a test tests them: XLA's
+# compiles and the SavedModel's writing each cost seconds a run.
 TINY = ['--train_split=test[:500]', '--eval_split=test[500:600]',
-        '--batch_size=16', '--eval_num_samples=20', '--log_every=10']
+        '--batch_size=16', '--eval_num_samples=20', '--log_every=10',
+        '--nojit_compile', '--noexport']
 
 
 def run_main(argv):
@@ -250,7 +253,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
       workers.append(subprocess.Popen(
           [sys.executable, '-m', 'experiments.mnist',
            f'--data_dir={mnist_dir}', '--strategy=multi_worker',
-           f'--output_dir={output_dir}'] + self.FLAGS,
+           f'--output_dir={output_dir}'] + self.FLAGS + ['--export'],
           cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
           stderr=subprocess.PIPE, text=True))
     try:
@@ -340,7 +343,8 @@ class ResumeTest(tf.test.TestCase):
   def test_killed_run_loses_at_most_the_steps_since_its_checkpoint(self):
     flags_used = [f'--data_dir={self.mnist_dir}', '--training_steps=1500',
                   '--checkpoint_every=100', '--log_every=25',
-                  f'--output_dir={self.output_dir}'] + TINY
+                  f'--output_dir={self.output_dir}'] + TINY + [
+                      '--jit_compile']  # The XLA loop resumes exactly too.
     process = subprocess.Popen(
         [sys.executable, '-m', 'experiments.mnist'] + flags_used, cwd=_REPO,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,7 +13,7 @@ from experiments import sweep
 from tests import data_test
 from tests import mnist_experiment_test
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 
 def parse(argv):

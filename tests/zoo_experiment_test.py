@@ -14,7 +14,7 @@ from tests import data_test
 from tests import evaluate_experiment_test
 from tests import mnist_experiment_test as mnist_test
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 # Without XLA: its compile time is not what these runs test (the default,
 # XLA, path is covered by mnist_experiment_test).
@@ -60,7 +60,7 @@ class ModelsTest(tf.test.TestCase):
     mnist_test.run_main([f'--data_dir={self.mnist_dir}',
                          '--training_steps=30',
                          f'--output_dir={self.output_dir}']
-                        + mnist_test.TINY + list(extra))
+                        + mnist_test.TINY + ['--export'] + list(extra))
     return mnist_test.read_summary(self.output_dir)
 
   def _evaluate_matches_training(self, summary):
