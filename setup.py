@@ -24,5 +24,5 @@ setuptools.setup(
         'tqdm>=4',
         'tensorboard>=2.21,<2.22',
     ],
-    extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
+    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3', 'scipy>=1.11']},
 )

@@ -42,7 +42,6 @@ from experiments import run_flags
 from vae import build
 from vae import config as config_lib
 from vae import data
-from vae import export
 from vae import run_folder
 from vae import runner
 from vae import training
@@ -342,8 +341,8 @@ def measure_iwae(config: Config, samples: List[int], batch_size: int,
                  chunk_size: int) -> List[Dict]:
   """Throughput and peak memory of the IWAE estimate, per k."""
   model, _, _ = config.build()
-  functions = export.ModelFunctions(model, config.examples.image_shape,
-                                    config.config['latent_size'])
+  functions = build.model_functions(model, config.config.model,
+                                    config.examples.image_shape)
   x = next(iter(data.batches(config.examples, batch_size, train=False,
                              seed=config.seed)))
   seed = tf.constant([config.seed, 0])

@@ -35,6 +35,7 @@ from experiments import run_flags
 from vae import runner
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(run_flags)  # --help lists them.
 
 
 def main(argv):

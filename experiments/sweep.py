@@ -33,6 +33,7 @@ from vae import plotting
 from vae import run_folder
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(run_flags)  # --help lists them.
 COLUMNS = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
            'active_units', 'train_steps_per_second')
 RESULTS_CSV = 'results.csv'
@@ -41,8 +42,26 @@ RATE_DISTORTION = 'rate_distortion.png'
 RUN_LOG = 'sweep.log'
 
 
+# The order of the flags in a run's sub-folder name: that of the flags before
+# the typed configuration, so the folders of earlier sweeps keep their
+# names; newer fields follow in the configuration's order.
+_NAME_ORDER = (
+    'beta', 'latent_size', 'hidden_sizes', 'batch_size', 'learning_rate',
+    'training_steps', 'seed', 'dataset', 'data_dir', 'download',
+    'train_split', 'eval_split', 'binarization', 'loss_normalization',
+    'kl_samples', 'model', 'encoder', 'decoder', 'conv_channels', 'posterior',
+    'prior', 'prior_components', 'likelihood', 'likelihood_scale', 'latent',
+    'num_classes', 'temperature', 'min_temperature', 'temperature_decay',
+    'objective', 'num_importance_samples', 'kl_warmup_steps', 'free_bits',
+    'mixed_precision', 'jit_compile', 'strategy', 'cpu_devices', 'tpu')
+
+
 def _training_flags() -> Dict[str, flags.Flag]:
-  return run_flags.config_flags()
+  """The configuration's flags, in `_NAME_ORDER`."""
+  config_flags = run_flags.config_flags()
+  rank = {name: i for i, name in enumerate(_NAME_ORDER)}
+  return {name: config_flags[name] for name in sorted(
+      config_flags, key=lambda n: rank.get(n, len(rank)))}
 
 
 def grid_flag_name(name: str) -> str:

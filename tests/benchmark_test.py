@@ -93,7 +93,7 @@ class BenchmarkRunTest(tf.test.TestCase):
     with flagsaver.flagsaver():
       flags.FLAGS(['benchmark', f'--data_dir={mnist_dir}',
                    '--train_split=test[:300]', '--configs=S',
-                   '--seconds=0.1', '--steps_per_call=10',
+                   '--seconds=0.1', '--rounds=1', '--steps_per_call=10',
                    '--memory_steps=50', '--iwae_samples=20,60',
                    '--iwae_batch_size=10', '--matmul_size=256',
                    f'--output={output}'])

@@ -67,10 +67,6 @@ class MLPDecoderTest(tf.test.TestCase, parameterized.TestCase):
       decoders.MLPDecoder([-1], (28, 28, 1))
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
-
 class ConvDecoderTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(((28, 28, 1),), ((32, 32, 3),), ((9, 13, 2),))
@@ -135,3 +131,7 @@ class LikelihoodTest(tf.test.TestCase):
     p = decoder(tf.random.normal([3, 2]))
     self.assertIsInstance(p.distribution, tfp.distributions.ContinuousBernoulli)
     self.assertEqual(p.event_shape, [4, 4, 1])
+
+
+if __name__ == '__main__':
+  tf.test.main()

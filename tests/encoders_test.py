@@ -100,10 +100,6 @@ class MLPEncoderTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(stddev, eager.stddev())
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
-
 class ConvEncoderTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(((28, 28, 1),), ((32, 32, 3),), ((9, 13, 2),))
@@ -170,3 +166,7 @@ class HeadsTest(tf.test.TestCase):
     self.assertAllClose(mean, probs.reshape(2, 12), rtol=1e-5)
     self.assertAllClose(stddev, np.sqrt(probs * (1 - probs)).reshape(2, 12),
                         rtol=1e-5)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -183,11 +183,9 @@ class ReproducibilityTest(tf.test.TestCase):
     def run(seed):
       output_dir = self.create_tempdir().full_path
       # Without XLA, whose compiles are slow: the XLA loop's runs repeat to
-      # the bit too (zoo_experiment_test.py resumes one).
-      run_main([f'--data_dir={mnist_dir}', '--train_split=test[:500]',
-                '--eval_split=test[500:600]', '--training_steps=30',
-                '--batch_size=16', '--eval_num_samples=20', '--nojit_compile',
-                f'--seed={seed}', f'--output_dir={output_dir}'])
+      # the bit too (the killed run below resumes one).
+      run_main([f'--data_dir={mnist_dir}', '--training_steps=30',
+                f'--seed={seed}', f'--output_dir={output_dir}'] + TINY)
       rows = read_metrics(output_dir)
       return [(r['loss'], r['rate']) for r in rows]
 
@@ -305,6 +303,7 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(os.path.exists(os.path.join(output_dir, 'metrics.csv')))
 
 
+@pytest.mark.usefixtures('share_runs')
 class ResumeTest(tf.test.TestCase):
 
   def setUp(self):
@@ -312,18 +311,24 @@ class ResumeTest(tf.test.TestCase):
     self.mnist_dir = data_test.require_mnist(self)
     self.output_dir = self.create_tempdir().full_path
 
-  def train(self, steps, *extra, output_dir=None):
+  def args(self, steps, *extra):
     # Without XLA, whose compile each run would pay: a resumed XLA loop
-    # repeats its steps as well (training_test.py, zoo_experiment_test.py).
-    run_main([f'--data_dir={self.mnist_dir}', f'--training_steps={steps}',
-              '--checkpoint_every=10', '--nojit_compile',
-              f'--output_dir={output_dir or self.output_dir}'] + TINY
-             + list(extra))
+    # repeats its steps as well (training_test.py, the killed run below).
+    return [f'--data_dir={self.mnist_dir}', f'--training_steps={steps}',
+            '--checkpoint_every=10'] + TINY + list(extra)
+
+  def train(self, steps, *extra, output_dir=None):
+    run_main(self.args(steps, *extra)
+             + [f'--output_dir={output_dir or self.output_dir}'])
+
+  def use_trained(self, steps):
+    """Makes self.output_dir a copy of the session's run of `steps`."""
+    self.output_dir = self.trained_runs(self.args(steps))
 
   def test_resumed_run_repeats_the_uninterrupted_run(self):
     straight = self.create_tempdir().full_path
     self.train(40, output_dir=straight)
-    self.train(20)
+    self.use_trained(20)
     self.train(40)  # The same command with more steps resumes at step 20.
     rows, expected = read_metrics(self.output_dir), read_metrics(straight)
     steps = [int(r['step']) for r in rows]
@@ -378,7 +383,7 @@ class ResumeTest(tf.test.TestCase):
     self.assertEqual(summary['steps'], 1500)
 
   def test_finished_run_is_evaluated_again_not_retrained(self):
-    self.train(20)
+    self.use_trained(20)
     first = read_summary(self.output_dir)
     with open(os.path.join(self.output_dir, 'metrics.csv')) as f:
       log = f.read()
@@ -391,7 +396,7 @@ class ResumeTest(tf.test.TestCase):
       self.assertEqual(again[key], first[key], msg=key)
 
   def test_changed_flags_are_refused_and_nothing_is_touched(self):
-    self.train(20)
+    self.use_trained(20)
     with open(os.path.join(self.output_dir, 'metrics.csv'), 'rb') as f:
       log = f.read()
     with self.assertRaisesRegex(
@@ -405,7 +410,7 @@ class ResumeTest(tf.test.TestCase):
       self.train(10)
 
   def test_restart_starts_afresh(self):
-    self.train(20)
+    self.use_trained(20)
     self.train(10, '--beta=1', '--restart')
     rows = read_metrics(self.output_dir)
     self.assertEqual(int(rows[0]['step']), 1)
@@ -416,7 +421,7 @@ class ResumeTest(tf.test.TestCase):
         ['checkpoint', 'ckpt-10.data-00000-of-00001', 'ckpt-10.index'])
 
   def test_corrupt_checkpoint_is_named_and_the_one_before_used(self):
-    self.train(20)
+    self.use_trained(20)
     newest = os.path.join(self.output_dir, 'checkpoints', 'ckpt-20')
     data_file = newest + '.data-00000-of-00001'
     with open(data_file, 'r+b') as f:
@@ -459,7 +464,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_unknown_choice_lists_the_known_ones(self):
     with self.assertRaisesRegex(flags.IllegalFlagValueError,
-                                'dynamic, static, none'):
+                                r'--binarization=maybe: .*dynamic\|static\|none'):
       run_main(['--binarization=maybe', f'--output_dir={self.output_dir}'])
 
   def test_unknown_dataset(self):

@@ -338,10 +338,6 @@ class ELBOTest(tf.test.TestCase, parameterized.TestCase):
       objectives.iwae_bound(None, None, None, None, num_samples=0)
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
-
 class ZooKLTest(tf.test.TestCase):
   """The KLs the model zoo adds, analytic against Monte Carlo or quadrature."""
 
@@ -500,3 +496,7 @@ class ZooObjectivesTest(tf.test.TestCase):
     objectives.elbo(lambda _: encoders.categorical(logits), decoder, prior,
                     x, seed=[0, 1])
     self.assertTrue(np.all(np.isin(seen[0].numpy(), [0.0, 1.0])))
+
+
+if __name__ == '__main__':
+  tf.test.main()

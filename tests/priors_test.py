@@ -39,10 +39,6 @@ class PriorsTest(tf.test.TestCase):
       priors.StandardNormal(-1)
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
-
 class _LinearEncoder(tf.Module):
   """q(z|x) = N(a * mean(x) + b, s^2) in 1-D: a stand-in encoder whose
   densities a test can write down by hand."""
@@ -134,3 +130,7 @@ class UniformCategoricalTest(tf.test.TestCase):
     z = prior.sample(100, seed=[0, 1]).numpy()
     self.assertAllEqual(z.reshape(100, 2, 4).sum(-1), np.ones([100, 2]))
     self.assertAllClose(prior.log_prob(z), np.full(100, 2 * np.log(0.25)))
+
+
+if __name__ == '__main__':
+  tf.test.main()

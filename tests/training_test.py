@@ -213,7 +213,7 @@ class TrainLoopTest(tf.test.TestCase, parameterized.TestCase):
       beta.assign(tf.cast(step, tf.float32) / 10)
       seen.scatter_nd_update([[step - 1]], [beta])
 
-    self._run_steps([3, 5], jit_compile=False, beta=beta, schedule=schedule)
+    self._run_steps([3, 5], jit_compile=True, beta=beta, schedule=schedule)
     self.assertAllClose(seen.numpy()[:8], np.arange(1, 9) / 10)
     self.assertAllEqual(seen.numpy()[8:], np.zeros(32))
     self.assertAllClose(beta.numpy(), 0.8)

@@ -85,7 +85,7 @@ class DeterministicPosterior(snt.Module):
   Returns `Independent(Deterministic(loc))`: `sample()` and `mean()` are the
   code itself and `stddev()` is 0. It has no density against a continuous
   prior, so there is no KL and no ELBO: train it with
-  `objectives.autoencoder_loss`.
+  `objectives.autoencoder`.
   """
 
   def __init__(self, latent_size: int, name: Optional[str] = None):

@@ -14,8 +14,6 @@ from typing import Callable
 import sonnet as snt
 import tensorflow as tf
 
-DTYPES = {'float32': tf.float32, 'bfloat16': tf.bfloat16}
-
 
 def cast_call(fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor,
               dtype: tf.DType) -> tf.Tensor:
