@@ -1,5 +1,8 @@
 """Tests for vae/export.py: the SavedModel repeats the live model."""
 
+import shutil
+import tempfile
+
 import numpy as np
 import tensorflow as tf
 
@@ -29,12 +32,16 @@ def _images(n, seed=0):
 
 
 class ExportTest(tf.test.TestCase):
+  """One model, saved and reloaded once for the class (saving takes
+  seconds); no test changes it."""
 
-  def setUp(self):
-    super().setUp()
-    self.live = _functions()
-    self.path = export.save(self.live, self.create_tempdir().full_path)
-    self.loaded = export.load(self.path)
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.live = _functions()
+    folder = tempfile.mkdtemp()
+    cls.addClassCleanup(shutil.rmtree, folder, ignore_errors=True)
+    cls.loaded = export.load(export.save(cls.live, folder))
 
   def test_signatures(self):
     self.assertCountEqual(self.loaded.signatures.keys(), export.SIGNATURES)
