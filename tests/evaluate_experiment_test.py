@@ -24,7 +24,6 @@ def run_evaluate(argv):
     evaluate.main(['evaluate'])
 
 
-@pytest.mark.xdist_group('evaluate')
 class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
   """One run, trained on 2 replicas (conftest.py splits the CPU), evaluated
   on one device: a checkpoint moves between strategies."""

@@ -194,7 +194,6 @@ class ReproducibilityTest(tf.test.TestCase):
     self.assertNotEqual(first, run(seed=2))
 
 
-@pytest.mark.xdist_group('strategy')
 class StrategyTest(tf.test.TestCase, parameterized.TestCase):
   """Runs under tf.distribute; conftest.py splits the CPU in 2."""
 
@@ -304,7 +303,6 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(os.path.exists(os.path.join(output_dir, 'metrics.csv')))
 
 
-@pytest.mark.xdist_group('resume')
 @pytest.mark.usefixtures('share_runs')
 class ResumeTest(tf.test.TestCase):
 
