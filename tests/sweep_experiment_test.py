@@ -109,6 +109,10 @@ class SweepTest(tf.test.TestCase):
       self.assertFalse(sweep.is_finished(os.path.join(output_dir, 'beta-1'),
                                          [('beta', '1')]))
 
+
+class FailedRunTest(tf.test.TestCase):
+  # A class of its own: pytest's workers take a class each.
+
   def test_failed_run_is_reported_and_the_others_tabulated(self):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
@@ -117,7 +121,7 @@ class SweepTest(tf.test.TestCase):
       parse(['--batch_sizes=16,600', f'--data_dir={mnist_dir}',
              '--training_steps=5', '--train_split=test[:500]',
              '--eval_split=test[500:600]', '--eval_num_samples=5',
-             '--nojit_compile', f'--output_dir={output_dir}'])
+             '--nojit_compile', '--noexport', f'--output_dir={output_dir}'])
       with self.assertRaisesRegex(run_flags.InputError,
                                   r'1 of 2 runs failed: batch_size-600 '
                                   r'\(see .*sweep\.log\)'):
