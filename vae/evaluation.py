@@ -188,7 +188,7 @@ def _round(functions, strategy, nll: bool):
   key = (id(strategy), nll)
   if key not in rounds:
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def round_(xs, indices, seed, num_samples, chunk_size):
       results = strategy.run(
           lambda x, i: _outputs(functions, x, i, seed, nll, num_samples,

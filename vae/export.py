@@ -25,6 +25,13 @@ SIGNATURES = ('encode', 'decode', 'sample', 'reconstruct', 'elbo',
               'log_likelihood')
 
 
+def _function(python_function, input_signature):
+  # Without AutoGraph: the model's code has no tensor-dependent Python
+  # control flow, and converting Sonnet's and TFP's code cost seconds a trace.
+  return tf.function(python_function, input_signature=input_signature,
+                     autograph=False)
+
+
 class ModelFunctions(tf.Module):
   """The serving and evaluation functions of a VAE.
 
@@ -51,16 +58,15 @@ class ModelFunctions(tf.Module):
     seed = tf.TensorSpec([2], tf.int32, name='seed')
     count = tf.TensorSpec([], tf.int32, name='num_samples')
     chunk = tf.TensorSpec([], tf.int32, name='chunk_size')
-    self.encode = tf.function(self._encode, input_signature=[images])
-    self.decode = tf.function(self._decode, input_signature=[codes])
-    self.reconstruct = tf.function(self._reconstruct,
-                                   input_signature=[images, seed])
-    self.elbo = tf.function(self._elbo, input_signature=[images, seed])
+    self.encode = _function(self._encode, [images])
+    self.decode = _function(self._decode, [codes])
+    self.reconstruct = _function(self._reconstruct, [images, seed])
+    self.elbo = _function(self._elbo, [images, seed])
     self.signatures = ('encode', 'decode', 'reconstruct', 'elbo')
     if vae.prior is not None:
-      self.sample = tf.function(self._sample, input_signature=[count, seed])
-      self.log_likelihood = tf.function(
-          self._log_likelihood, input_signature=[images, count, chunk, seed])
+      self.sample = _function(self._sample, [count, seed])
+      self.log_likelihood = _function(self._log_likelihood,
+                                      [images, count, chunk, seed])
       self.signatures += ('sample', 'log_likelihood')
 
   def _encode(self, x):
