@@ -245,7 +245,8 @@ class Config:
                            self.config.data.binarization, seed=self.seed)
     if fixed:
       batch = next(iter(dataset))
-      dataset = tf.data.Dataset.from_tensors(batch).repeat()
+      dataset = tf.data.Dataset.from_tensors(batch).repeat().with_options(
+          dataset.options())  # Tuned as the real pipeline is.
     return dataset
 
   def flops_per_step(self) -> int:

@@ -409,7 +409,8 @@ def batches(examples: Examples,
   pixels = part_size * int(np.prod(examples.image_shape))
   if train:
     n = examples.num_examples
-    all_images, all_labels = pairs.batch(n).get_single_element()
+    all_images, all_labels = without_tuning_thread(
+        pairs.batch(n)).get_single_element()
     parts = tf.constant(replicas, tf.int64)
 
     def gather(element):
@@ -442,4 +443,18 @@ def batches(examples: Examples,
     return (x, batch_labels) if labels else x
 
   dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  return without_tuning_thread(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def without_tuning_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """`dataset` without tf.data's autotuning thread: parallel maps run on
+  every core, and prefetching sizes its buffer as it goes.
+
+  Deleting an iterator waits for that thread, which sleeps between tunings
+  for up to a minute and can miss the wake-up (TensorFlow 2.21): deletions
+  stalled for tens of seconds, wherever the garbage collector happened to
+  free an iterator. The pipeline above is a gather from memory and a
+  binarisation, with nothing worth tuning."""
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return dataset.with_options(options)
