@@ -10,6 +10,7 @@ from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
+import pytest
 import requests
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -228,6 +229,7 @@ class TFDSTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(data.DownloadError, 'downloading is off'):
       data.load('mnist', 'train', empty, download=False)
 
+  @pytest.mark.slow  # A fresh Python process, which imports TensorFlow.
   def test_tfds_data_dir_is_respected(self):
     # TFDS reads $TFDS_DATA_DIR when it is imported: a fresh process.
     folder = self.create_tempdir().full_path
