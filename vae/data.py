@@ -453,7 +453,7 @@ def without_tuning_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
   Deleting an iterator waits for that thread, which sleeps between tunings
   for up to a minute and can miss the wake-up (TensorFlow 2.21): deletions
   stalled for tens of seconds, wherever the garbage collector happened to
-  free an iterator. The pipeline above is a gather from memory and a
+  free an iterator. `batches`'s pipeline is a gather from memory and a
   binarisation, with nothing worth tuning."""
   options = tf.data.Options()
   options.autotune.enabled = False
