@@ -1,1 +1,11 @@
-"""Experiment scripts: the only place where absl flags live."""
+"""Experiment scripts: the only place where absl flags live.
+
+Imported before any script, so TensorFlow is imported quietly first
+(`vae.console`; `--verbosity=1` shows everything).
+"""
+
+import sys
+
+from vae import console
+
+console.before_tensorflow(sys.argv)

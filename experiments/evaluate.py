@@ -23,6 +23,7 @@ from vae import build
 from vae import export
 from vae import report
 from vae import run_folder
+from vae import run_lock
 from vae import runner
 
 # The flags this script shares with experiments.mnist (`run_flags`):
@@ -102,6 +103,12 @@ def main(argv):
     raise run_flags.InputError(
         f'--output_dir={output_dir} has no {run_folder.CONFIG}: is it a '
         f'training run\'s folder?')
+  with run_lock.lock(output_dir):  # It writes there: not while training.
+    _evaluate(output_dir)
+
+
+def _evaluate(output_dir: str):
+  """Evaluates the run in `output_dir`, writes its files, prints the table."""
   config = run_folder.read_config(output_dir)
   given = {name: FLAGS[name].value for name in _SHARED[1:]
            if FLAGS[name].present}

@@ -32,6 +32,7 @@ checkpoints to OUTPUT_DIR/workers/<task>/. See the README.
 from absl import flags
 
 from experiments import run_flags
+from vae import report
 from vae import runner
 
 FLAGS = flags.FLAGS
@@ -41,7 +42,9 @@ flags.adopt_module_key_flags(run_flags)  # --help lists them.
 def main(argv):
   del argv
   config = run_flags.config_from_flags()
-  runner.train_and_evaluate(config, FLAGS.output_dir, restart=FLAGS.restart)
+  with runner.Run(config, FLAGS.output_dir, FLAGS.restart) as run:
+    run.train()
+    print(report.closing_lines(run.output_dir, run.finish()))
 
 
 def run():

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 
 from vae import config as config_lib
+from vae import console
 from vae import run_folder
 
 FLAGS = flags.FLAGS
@@ -70,9 +71,15 @@ def config_from_flags() -> config_lib.Config:
 
 
 def run_main(main, errors=(InputError,)):
-  """`app.run(main)`, with `errors` ending in a message, not a traceback."""
+  """`app.run(main)`, with `errors` ending in a message, not a traceback, and
+  the output `vae.console` describes."""
+
+  def configured_main(argv):
+    console.configure_logging(FLAGS.verbosity)
+    return main(argv)
+
   try:
-    app.run(main)
+    app.run(configured_main)
   except errors as e:
     raise SystemExit(f'Error: {e}') from e
   except KeyboardInterrupt:

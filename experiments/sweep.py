@@ -31,6 +31,7 @@ from experiments import run_flags
 from vae import config as config_lib
 from vae import plotting
 from vae import run_folder
+from vae import run_lock
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(run_flags)  # --help lists them.
@@ -177,40 +178,57 @@ def main(argv):
                  for values in itertools.product(*(v for _, v in swept))]
   output_dir = (FLAGS.output_dir if FLAGS['output_dir'].present
                 else DEFAULT_OUTPUT_DIR)
-  os.makedirs(output_dir, exist_ok=True)
+  with run_lock.lock(output_dir):  # One sweep writes its tables at a time.
+    _sweep(assignments, names, output_dir)
+
+
+def _train(run_dir: str, args: List[str]) -> int:
+  """Runs experiments.mnist with `args`, its output in RUN_LOG; the exit
+  code."""
+  with open(os.path.join(run_dir, RUN_LOG), 'a') as log:
+    log.write(f'$ python -m experiments.mnist {" ".join(args)}\n')
+    log.flush()
+    return subprocess.call(
+        [sys.executable, '-m', 'experiments.mnist'] + args, stdout=log,
+        stderr=subprocess.STDOUT)
+
+
+def _run_one(assignment, run_dir: str, fixed: List[str]) -> Tuple[str, str]:
+  """Trains one run of the grid unless it is finished or busy; its status
+  for the table, and what to do about it if it did not finish."""
+  busy = run_lock.holder(run_dir)
+  if busy:
+    return 'busy', f'in use by {busy}; not touched'
+  if is_finished(run_dir, assignment):
+    return 'skipped (finished)', ''
+  os.makedirs(run_dir, exist_ok=True)
+  code = _train(run_dir, fixed + [f'--{k}={v}' for k, v in assignment]
+                + [f'--output_dir={run_dir}'])
+  if code == 0:
+    return 'trained', ''
+  return f'failed (exit {code})', f'see {os.path.join(run_dir, RUN_LOG)}'
+
+
+def _sweep(assignments, names: List[str], output_dir: str):
+  """Trains every run of the grid in turn, then writes the tables."""
   fixed = fixed_args()
   logging.info('Sweeping %d runs into %s; every run gets %s', len(assignments),
                output_dir, ' '.join(fixed) or 'the defaults')
-
-  rows, failed = [], []
+  rows, unfinished = [], []
   for i, assignment in enumerate(assignments, 1):
     name = run_name(assignment)
     run_dir = os.path.join(output_dir, name)
-    row = {'run': name, **dict(assignment)}
-    if is_finished(run_dir, assignment):
-      row['status'] = 'skipped (finished)'
-      logging.info('[%d/%d] %s: finished already, skipped.', i,
-                   len(assignments), name)
-    else:
-      args = fixed + [f'--{k}={v}' for k, v in assignment] + [
-          f'--output_dir={run_dir}']
-      os.makedirs(run_dir, exist_ok=True)
-      logging.info('[%d/%d] %s: training...', i, len(assignments), name)
-      start = time.perf_counter()
-      with open(os.path.join(run_dir, RUN_LOG), 'a') as log:
-        log.write(f'$ python -m experiments.mnist {" ".join(args)}\n')
-        log.flush()
-        code = subprocess.call(
-            [sys.executable, '-m', 'experiments.mnist'] + args, stdout=log,
-            stderr=subprocess.STDOUT)
-      row['status'] = 'trained' if code == 0 else f'failed (exit {code})'
-      logging.info('[%d/%d] %s: %s in %.0f s.', i, len(assignments), name,
-                   row['status'], time.perf_counter() - start)
-      if code:
-        failed.append(f'{name} (see {os.path.join(run_dir, RUN_LOG)})')
+    logging.info('[%d/%d] %s...', i, len(assignments), name)
+    start = time.perf_counter()
+    status, note = _run_one(assignment, run_dir, fixed)
+    row = {'run': name, **dict(assignment), 'status': status}
+    logging.info('[%d/%d] %s: %s (%.0f s).', i, len(assignments), name,
+                 f'{status}, {note}' if note else status,
+                 time.perf_counter() - start)
+    if note:
+      unfinished.append(f'{name}: {status}, {note}')
     summary_path = os.path.join(run_dir, run_folder.SUMMARY)
-    if not row['status'].startswith('failed') and os.path.exists(
-        summary_path):
+    if row['status'] in ('trained', 'skipped (finished)'):
       summary = run_folder.read_json(summary_path)
       row.update({k: summary.get(k) for k in COLUMNS})
     rows.append(row)
@@ -223,9 +241,12 @@ def main(argv):
       os.path.join(output_dir, RATE_DISTORTION))
   logging.info('Wrote %s, %s and %s in %s', RESULTS_CSV, RESULTS_MD,
                RATE_DISTORTION, output_dir)
-  if failed:
-    raise run_flags.InputError(f'{len(failed)} of {len(rows)} runs failed: '
-                            + ', '.join(failed))
+  if unfinished:
+    raise run_flags.InputError(
+        f'{len(unfinished)} of {len(rows)} runs did not finish:\n  '
+        + '\n  '.join(unfinished) + '\nThe tables list the others. Run the '
+        'sweep again to retry these (a busy one once its process ends): '
+        'finished runs are skipped.')
 
 
 def run():

@@ -12,6 +12,7 @@ from experiments import run_flags
 from experiments import sweep
 from tests import data_test
 from tests import mnist_experiment_test
+from vae import run_lock
 
 pytestmark = pytest.mark.slow
 
@@ -117,19 +118,26 @@ class FailedRunTest(tf.test.TestCase):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
     # batch_size 600 is more than the 500 training examples: run fails.
+    # batch_size-32's folder is in use by another process (here, this one).
+    busy = run_lock.lock(os.path.join(output_dir, 'batch_size-32'))
     with flagsaver.flagsaver():
-      parse(['--batch_sizes=16,600', f'--data_dir={mnist_dir}',
+      parse(['--batch_sizes=16,600,32', f'--data_dir={mnist_dir}',
              '--training_steps=5', '--train_split=test[:500]',
              '--eval_split=test[500:600]', '--eval_num_samples=5',
              '--nojit_compile', '--noexport', f'--output_dir={output_dir}'])
-      with self.assertRaisesRegex(run_flags.InputError,
-                                  r'1 of 2 runs failed: batch_size-600 '
-                                  r'\(see .*sweep\.log\)'):
+      with self.assertRaisesRegex(
+          run_flags.InputError,
+          r'2 of 3 runs did not finish:\n  batch_size-600: failed \(exit 1\), '
+          r'see \S+/batch_size-600/sweep\.log\n  batch_size-32: busy, in use '
+          f'by process {os.getpid()} on .*; not touched\n.*Run the sweep '
+          'again'):
         sweep.main(['sweep'])
+    self.assertEqual(os.listdir(busy.folder), [run_lock.LOCK])
+    busy.release()
     with open(os.path.join(output_dir, sweep.RESULTS_CSV)) as f:
       rows = list(csv.DictReader(f))
     self.assertEqual([r['status'] for r in rows],
-                     ['trained', 'failed (exit 1)'])
+                     ['trained', 'failed (exit 1)', 'busy'])
     with open(os.path.join(output_dir, 'batch_size-600', sweep.RUN_LOG)) as f:
       self.assertIn('batch_size 600 is larger than the 500', f.read())
 

@@ -11,6 +11,7 @@ from vae import build
 from vae import evaluation
 from vae import objectives
 from vae import plotting
+from vae import run_folder
 
 
 def test_loss(results: evaluation.Results, config,
@@ -40,6 +41,44 @@ def results_summary(results: evaluation.Results, config,
       'unit_variances': [float(v) for v in results.unit_variances],
       'eval_examples': results.num_examples,
   }
+
+
+# What `closing_lines` lists of a run's folder, when there.
+_OUTPUTS = (
+    ((run_folder.SUMMARY, run_folder.CONFIG), 'the numbers and the flags'),
+    ((run_folder.METRICS, run_folder.EVAL_METRICS),
+     'the training and eval-set logs'),
+    ((run_folder.FIGURES + '/',), 'loss curves, reconstructions, samples, '
+     'latent space'),
+    ((run_folder.CHECKPOINTS + '/',), 'the same command resumes from them'),
+    ((run_folder.SAVED_MODEL + '/',), 'encode, decode and sample '
+     '(vae.export.load)'),
+    ((run_folder.TRAIN_EVENTS + '/', run_folder.EVAL_EVENTS + '/'),
+     'tensorboard --logdir {folder}'),
+)
+
+
+def closing_lines(output_dir: str, summary: Dict) -> str:
+  """A finished run's last words: its main numbers and where its files
+  are."""
+  numbers = [f'{name} {summary[key]:.3f} nats' for name, key in (
+      ('ELBO', 'test_elbo'), ('NLL', 'test_nll')) if summary.get(key)
+             is not None] or [f'distortion {summary["test_distortion"]:.3f}']
+  if summary.get('test_nll') is not None:
+    numbers[-1] += f' ({summary["eval_num_samples"]} importance samples)'
+  speed = summary.get('train_steps_per_second')
+  lines = [
+      f'Trained {summary["steps"]} steps'
+      + (f' ({speed:.0f} steps/s)' if speed else '') + f'. On '
+      f'{summary["eval_split"]}: {", ".join(numbers)}; '
+      f'{summary["active_units"]} of {summary["latent_dims"]} latent units '
+      f'active.', f'Wrote {output_dir}:']
+  for names, what in _OUTPUTS:
+    there = [n for n in names if os.path.exists(os.path.join(output_dir, n))]
+    if there:
+      lines.append(f'  {", ".join(there):30} '
+                   f'{what.format(folder=output_dir)}')
+  return '\n'.join(lines)
 
 
 def write_figures(functions, results: evaluation.Results,

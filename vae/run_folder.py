@@ -6,7 +6,8 @@
   figures/           the figures;
   checkpoints/       model, optimiser and step;
   saved_model/       the export;
-  train/, eval/      TensorBoard summaries.
+  train/, eval/      TensorBoard summaries;
+  run.lock           there while a process has the folder (`run_lock`).
 """
 
 import csv
@@ -18,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import tensorflow as tf
 
 from vae import config as config_lib
+from vae import errors
 from vae import objectives
 
 CONFIG = 'config.json'
@@ -43,9 +45,7 @@ METRIC_FIELDS = ('step',) + TERMS + ('steps_per_second', 'elapsed_seconds')
 EVAL_FIELDS = ('step',) + TERMS
 
 
-class InputError(ValueError):
-  """A configuration or a run's folder asks for something impossible; the
-  message says what, and what to do."""
+InputError = errors.InputError  # Defined without TensorFlow (`run_lock`).
 
 
 def write_json(path: str, obj):

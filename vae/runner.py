@@ -33,6 +33,7 @@ from vae import evaluation
 from vae import export
 from vae import report
 from vae import run_folder
+from vae import run_lock
 from vae import schedules
 from vae import training
 
@@ -234,10 +235,11 @@ class Clock:
 class Run:
   """One run: its data, model, optimiser, checkpoints and files.
 
-  Made from a `config.Config` and a folder. Everything that can be wrong
-  with the input fails while it is made, before anything is written; `train`
-  then trains to `training_steps` and `finish` evaluates, draws, exports and
-  writes the summary. `train_and_evaluate` does all three.
+  Made from a `config.Config` and a folder, whose lock (`run_lock`) it holds
+  until `close` (or the end of its `with` block). Everything that can be
+  wrong with the input fails while it is made, before anything is written;
+  `train` then trains to `training_steps` and `finish` evaluates, draws,
+  exports and writes the summary. `train_and_evaluate` does all three.
   """
 
   def __init__(self, config: config_lib.Config, output_dir: str,
@@ -250,16 +252,33 @@ class Run:
     self.chief = distribute.is_chief()
     self.output_dir = run_folder.worker_dir(
         output_dir, None if self.chief else distribute.task())
-    self._resuming = run_folder.earlier_run(self.output_dir, config, restart)
-    seed = config.train.seed
-    # The datasets read the global seed when they are built.
-    tf.random.set_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-    self._load_data()
-    self._build()
-    self.start_step = self._restore()
-    self._train = self._make_train_loop()
+    # Held until `close`: one process per folder (each worker its own).
+    self._lock = run_lock.lock(self.output_dir)
+    try:
+      self._resuming = run_folder.earlier_run(self.output_dir, config,
+                                              restart)
+      seed = config.train.seed
+      # The datasets read the global seed when they are built.
+      tf.random.set_seed(seed)
+      np.random.seed(seed)
+      random.seed(seed)
+      self._load_data()
+      self._build()
+      self.start_step = self._restore()
+      self._train = self._make_train_loop()
+    except BaseException:
+      self.close()
+      raise
+
+  def close(self):
+    """Lets go of the run folder (the process's end does too)."""
+    self._lock.release()
+
+  def __enter__(self) -> 'Run':
+    return self
+
+  def __exit__(self, *exc_info):
+    self.close()
 
   def _load_data(self):
     config, train = self.config, self.config.train
@@ -348,7 +367,6 @@ class Run:
     """From here on, files are written."""
     if self.restart:
       run_folder.clear(self.output_dir)
-    os.makedirs(self.output_dir, exist_ok=True)
     run_folder.write_json(os.path.join(self.output_dir, run_folder.CONFIG),
                           self.config.to_dict())
     self.manager = tf.train.CheckpointManager(
@@ -421,12 +439,12 @@ class Run:
       scalars['steps_per_second'] = steps_per_second
     self.log.train_row(row, scalars)
     num_steps = self.config.train.training_steps
-    seconds_left = ((num_steps - step) / steps_per_second
-                    if self.clock.steps_timed else float('nan'))
+    speed = (f' ({steps_per_second:.0f} steps/s, '
+             f'{(num_steps - step) / steps_per_second:.0f} s left)'
+             if self.clock.steps_timed else '')
     logging.info('step %d/%d: loss %.3f, elbo %.3f, rate %.3f, distortion '
-                 '%.3f (%.0f steps/s, %.0f s left)', step, num_steps,
-                 means['loss'], means['elbo'], means['rate'],
-                 means['distortion'], steps_per_second, seconds_left)
+                 '%.3f%s', step, num_steps, means['loss'], means['elbo'],
+                 means['rate'], means['distortion'], speed)
     # An autoencoder's elbo is NaN by definition: check what it trains.
     if not all(math.isfinite(means[k])
                for k in ('loss', 'rate', 'distortion')):
@@ -467,7 +485,6 @@ class Run:
     summary = self._summary(results)
     run_folder.write_json(os.path.join(self.output_dir, run_folder.SUMMARY),
                           summary)
-    logging.info('Wrote %s', self.output_dir)
     return summary
 
   def _export(self):
@@ -508,7 +525,8 @@ def train_and_evaluate(config: config_lib.Config, output_dir: str,
   """Trains the run of `config` in `output_dir` (resuming the one there, or
   replacing it with `restart`), evaluates it and writes its files; returns
   the summary. Raises `InputError` on bad input before writing anything,
-  `FloatingPointError` if training diverges."""
-  run = Run(config, output_dir, restart)
-  run.train()
-  return run.finish()
+  `FloatingPointError` if training diverges, `run_lock.BusyError` if another
+  process has the folder."""
+  with Run(config, output_dir, restart) as run:
+    run.train()
+    return run.finish()
