@@ -32,6 +32,7 @@ checkpoints to OUTPUT_DIR/workers/<task>/. See the README.
 from absl import flags
 
 from experiments import run_flags
+from vae import errors
 from vae import report
 from vae import runner
 
@@ -48,8 +49,11 @@ def main(argv):
 
 
 def run():
-  """Runs main; bad input and divergence end in a message, not a traceback."""
-  run_flags.run_main(main, (run_flags.InputError, FloatingPointError))
+  """Runs main; bad input, divergence and a lost worker end in a message,
+  not a traceback; so does a stop on SIGTERM or Ctrl-C, with the signal's
+  exit code."""
+  run_flags.run_main(main, (run_flags.InputError, FloatingPointError,
+                            errors.WorkerLost))
 
 
 if __name__ == '__main__':

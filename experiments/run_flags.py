@@ -7,6 +7,7 @@ configuration. `--output_dir` and `--restart` say where the run goes.
 """
 
 import dataclasses
+import sys
 from typing import Dict
 
 from absl import app
@@ -14,6 +15,7 @@ from absl import flags
 
 from vae import config as config_lib
 from vae import console
+from vae import errors as errors_lib
 from vae import run_folder
 
 FLAGS = flags.FLAGS
@@ -80,6 +82,9 @@ def run_main(main, errors=(InputError,)):
 
   try:
     app.run(configured_main)
+  except errors_lib.Stopped as e:
+    print(e, file=sys.stderr)
+    raise SystemExit(e.exit_code) from e
   except errors as e:
     raise SystemExit(f'Error: {e}') from e
   except KeyboardInterrupt:

@@ -211,7 +211,8 @@ def _run_one(assignment, run_dir: str, fixed: List[str]) -> Tuple[str, str]:
 
 def _sweep(assignments, names: List[str], output_dir: str):
   """Trains every run of the grid in turn, then writes the tables."""
-  fixed = fixed_args()
+  fixed = fixed_args() + ([f'--verbosity={FLAGS.verbosity}']
+                          if FLAGS['verbosity'].present else [])
   logging.info('Sweeping %d runs into %s; every run gets %s', len(assignments),
                output_dir, ' '.join(fixed) or 'the defaults')
   rows, unfinished = [], []

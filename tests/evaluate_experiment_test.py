@@ -14,6 +14,7 @@ from experiments import run_flags
 from experiments import evaluate
 from tests import data_test
 from tests import mnist_experiment_test
+from vae import run_lock
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +86,15 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     empty = self.create_tempdir().full_path
     with self.assertRaisesRegex(run_flags.InputError, 'has no config.json'):
       run_evaluate([f'--output_dir={empty}'])
+
+  def test_busy_run_is_refused_and_untouched(self):
+    before = sorted(os.listdir(self.output_dir))
+    with run_lock.lock(self.output_dir):  # As a training process would.
+      with self.assertRaisesRegex(
+          run_lock.BusyError, f'^--output_dir={self.output_dir} is in use by '
+          f'process {os.getpid()} '):
+        run_evaluate([f'--output_dir={self.output_dir}'])
+    self.assertEqual(sorted(os.listdir(self.output_dir)), before)
 
   def test_missing_saved_model(self):
     saved_model = os.path.join(self.output_dir, 'saved_model')

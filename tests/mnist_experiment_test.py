@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +26,10 @@ from experiments import run_flags
 from tests import data_test
 from tests import plotting_test
 from vae import data
+from vae import errors
 from vae import run_folder
+from vae import run_lock
+from vae import runner
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +41,12 @@ FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
 TINY = ['--train_split=test[:500]', '--eval_split=test[500:600]',
         '--batch_size=16', '--eval_num_samples=20', '--log_every=10',
         '--nojit_compile', '--noexport']
+
+
+# A line of TensorFlow's C++ logger (absl's format, or TensorFlow's own).
+CPP_LOG_LINE = (r'(?m)^([IWEF]\d{4} [\d:.]+ +\d+ [\w.]+\.(cc|h):\d+\]|'
+                r'[-\d]+ [\d:.]+: [IWEF] \S+\.(cc|h):\d+\]|'
+                r'WARNING: All log messages before absl::InitializeLog)')
 
 
 def run_main(argv):
@@ -70,14 +80,40 @@ class SmokeTest(tf.test.TestCase):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
     # The README's offline command, shortened to 300 steps and 100
-    # importance samples.
-    result = subprocess.run(
+    # importance samples, at the default verbosity (.ci/run sets a level).
+    env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+    process = subprocess.Popen(
         [sys.executable, '-m', 'experiments.mnist', f'--data_dir={mnist_dir}',
          '--train_split=test[:9000]', '--eval_split=test[9000:]',
          '--training_steps=300', '--log_every=50', '--eval_num_samples=100',
          f'--output_dir={output_dir}'],
-        cwd=_REPO, capture_output=True, text=True, timeout=300, check=False)
-    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+        cwd=_REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+      # A second run on the busy folder is refused, and touches nothing.
+      deadline = time.time() + 120
+      while not run_lock.holder(output_dir) and process.poll() is None:
+        self.assertLess(time.time(), deadline)
+        time.sleep(0.05)
+      with self.assertRaisesRegex(
+          run_lock.BusyError, f'^--output_dir={output_dir} is in use by '
+          f'process {process.pid} on '):
+        run_main([f'--output_dir={output_dir}', '--training_steps=5'])
+      stdout, stderr = process.communicate(timeout=300)
+    finally:
+      process.kill()
+    self.assertEqual(process.returncode, 0, msg=stderr[-3000:])
+    # Only the run's own lines: none of TensorFlow's C++ logger (which the
+    # killed run below shows with --verbosity=1).
+    self.assertNotRegex(stderr, CPP_LOG_LINE)
+    self.assertRegex(stderr, r'(?m)^\d\d:\d\d:\d\d step 300/300: loss ')
+    self.assertRegex(stdout, r'^Trained 300 steps \(\d+ steps/s\)\. On '
+                     r'test\[9000:\]: ELBO -\d+\.\d{3} nats, NLL \d+\.\d{3} '
+                     r'nats \(100 importance samples\); \d+ of 10 latent units '
+                     r'active\.\nWrote ' + re.escape(output_dir) + ':\n')
+    for name in ('summary.json', 'figures/', 'checkpoints/', 'saved_model/'):
+      self.assertIn(f'\n  {name}', stdout)
+    self.assertFalse(os.path.exists(os.path.join(output_dir, run_lock.LOCK)))
 
     with open(os.path.join(output_dir, 'summary.json')) as f:
       summary = json.load(f)
@@ -217,9 +253,8 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(os.path.exists(os.path.join(output_dir, 'figures',
                                                   name)))
 
-  def test_two_workers_on_localhost_agree(self):
-    mnist_dir = data_test.require_mnist(self)
-    output_dir = self.create_tempdir().full_path
+  def launch_workers(self, output_dir, steps):
+    """Starts `experiments.mnist` on 2 workers of a localhost cluster."""
     ports = []
     for _ in range(2):
       with socket.socket() as s:
@@ -232,20 +267,82 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
           {'cluster': cluster, 'task': {'type': 'worker', 'index': index}}))
       workers.append(subprocess.Popen(
           [sys.executable, '-m', 'experiments.mnist',
-           f'--data_dir={mnist_dir}', '--strategy=multi_worker',
-           f'--output_dir={output_dir}'] + self.FLAGS + ['--export'],
+           f'--data_dir={data_test.MNIST_DIR}', '--strategy=multi_worker',
+           f'--output_dir={output_dir}', f'--training_steps={steps}',
+           '--checkpoint_every=50'] + self.FLAGS[2:] + ['--export'],
           cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
           stderr=subprocess.PIPE, text=True))
+    return workers
+
+  def wait_for(self, path, workers):
+    deadline = time.time() + 240
+    while not os.path.exists(path):
+      self.assertTrue(all(w.poll() is None for w in workers),
+                      [w.returncode for w in workers])
+      self.assertLess(time.time(), deadline, f'no {path} in time')
+      time.sleep(0.05)
+
+  def ended(self, workers, timeout):
+    """Each worker's (exit code, stderr), once all end within `timeout` s."""
+    ends = []
     try:
-      # A worker waiting for a dead peer would wait forever: bound it.
-      errors = [w.communicate(timeout=240)[1] for w in workers]
+      for w in workers:
+        # A worker waiting for a dead peer would wait forever: bound it.
+        err = w.communicate(timeout=timeout)[1]
+        ends.append((w.returncode, err))
+      return ends
     finally:
       for w in workers:
         w.kill()
-    for w, err in zip(workers, errors):
-      self.assertEqual(w.returncode, 0, msg=err[-3000:])
+
+  def test_two_workers_agree_and_survive_sigterm_and_a_lost_worker(self):
+    data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
     worker_dir = os.path.join(output_dir, run_folder.WORKERS, 'worker-1')
+    ckpt = lambda d, step: os.path.join(d, 'checkpoints', f'ckpt-{step}.index')
+
+    # SIGTERM to worker 1: both stop at the same step with a checkpoint.
+    workers = self.launch_workers(output_dir, 200)
+    self.wait_for(ckpt(output_dir, 50), workers)
+    workers[1].send_signal(signal.SIGTERM)
+    ends = self.ended(workers, 60)
+    self.assertEqual([code for code, _ in ends], [143, 143], ends)
+    stopped_at = int(read_metrics(output_dir)[-1]['step'])
+    for folder, (_, err) in zip((output_dir, worker_dir), ends):
+      self.assertIn(f'Stopped by SIGTERM to worker 1 at step {stopped_at} '
+                    'of 200, with a checkpoint', err)
+      self.assertTrue(os.path.exists(ckpt(folder, stopped_at)))
+    before_sigterm = read_metrics(output_dir)
+
+    # kill -9 of the chief: worker 1 stops in seconds, with a message.
+    workers = self.launch_workers(output_dir, 200)
+    next_checkpoint = (stopped_at // 50 + 1) * 50
+    self.wait_for(ckpt(output_dir, next_checkpoint), workers)
+    workers[0].send_signal(signal.SIGKILL)
+    killed = time.time()
+    (_, _), (code, err) = self.ended(workers, 60)
+    self.assertLess(time.time() - killed, 30)
+    self.assertEqual(code, 1, err[-3000:])
+    self.assertIn('Error: lost a worker of the cluster: ', err)
+    before_kill = read_metrics(output_dir)
+
+    # Relaunched, the run ends; resumed twice, its losses are the ones the
+    # interrupted runs logged, step for step.
+    ends = self.ended(self.launch_workers(output_dir, 200), 240)
+    for code, err in ends:
+      self.assertEqual(code, 0, err[-3000:])
     chief, other = (read_summary(d) for d in (output_dir, worker_dir))
+    self.assertBetween(chief['resumed_from_step'], next_checkpoint,
+                       before_kill[-1]['step'])
+    rows = read_metrics(output_dir)
+    steps = [r['step'] for r in rows]
+    self.assertEqual(steps, sorted(set(steps)))
+    self.assertEqual(steps[-1], 200)
+    by_step = {r['step']: r['loss'] for r in rows}
+    for earlier in (before_sigterm, before_kill):
+      self.assertAllClose([by_step[r['step']] for r in earlier],
+                          [r['loss'] for r in earlier], rtol=1e-6)
+
     self.assertEqual((chief['strategy'], chief['num_replicas']),
                      ('multi_worker', 2))
     self.assertEqual(other['task'], {'type': 'worker', 'index': 1})
@@ -258,9 +355,17 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(len(names), 30)
     for name in names:
       self.assertAllEqual(a.get_tensor(name), b.get_tensor(name), msg=name)
-    # Each worker read its own rows of each batch: together they trained as
-    # one device does on the whole batches.
-    self.assert_trains_as_one_device(output_dir)
+    # Each worker read its own rows of each batch: together they trained
+    # (and evaluated) as one device does on the whole batches, over the
+    # steps the one-device run has.
+    one = read_metrics(self.one_device())
+    for key in ('loss', 'rate', 'distortion'):
+      self.assertAllClose([r[key] for r in rows[:len(one)]],
+                          [r[key] for r in one], rtol=1e-5, msg=key)
+    one_eval = read_metrics(self.one_device(), 'eval_metrics.csv')[:-1]
+    self.assertAllClose(
+        [r['elbo'] for r in read_metrics(output_dir, 'eval_metrics.csv')
+         [:len(one_eval)]], [r['elbo'] for r in one_eval], rtol=1e-5)
     # The chief alone draws figures and exports.
     self.assertTrue(os.path.isdir(os.path.join(output_dir, 'saved_model')))
     self.assertFalse(os.path.exists(os.path.join(worker_dir, 'figures')))
@@ -345,9 +450,14 @@ class ResumeTest(tf.test.TestCase):
                   '--checkpoint_every=100', '--log_every=25',
                   f'--output_dir={self.output_dir}'] + TINY + [
                       '--jit_compile']  # The XLA loop resumes exactly too.
+    # With --verbosity=1, which shows TensorFlow's lines, in absl's format.
+    env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+    stderr = tempfile.TemporaryFile('w+')
+    self.addCleanup(stderr.close)
     process = subprocess.Popen(
-        [sys.executable, '-m', 'experiments.mnist'] + flags_used, cwd=_REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [sys.executable, '-m', 'experiments.mnist', '--verbosity=1']
+        + flags_used, cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=stderr)
     checkpoint = os.path.join(self.output_dir, 'checkpoints', 'ckpt-200.index')
     try:
       deadline = time.time() + 240
@@ -358,9 +468,18 @@ class ResumeTest(tf.test.TestCase):
     finally:
       process.kill()
       process.wait()
+    stderr.seek(0)
+    printed = stderr.read()
+    self.assertRegex(printed, CPP_LOG_LINE)
+    self.assertRegex(printed, r'(?m)^I\d{4} [\d:.]+ +\d+ runner\.py:\d+\] '
+                     r'step 1/1000: ')
     logged = read_metrics(self.output_dir)
     killed_at = int(logged[-1]['step'])
     self.assertLess(killed_at, 1000)
+    # Its lock file is left, and blocks nothing: the lock died with it.
+    self.assertTrue(os.path.exists(os.path.join(self.output_dir,
+                                                run_lock.LOCK)))
+    self.assertIsNone(run_lock.holder(self.output_dir))
 
     with flagsaver.flagsaver():
       flags.FLAGS(['mnist'] + flags_used)
@@ -376,6 +495,26 @@ class ResumeTest(tf.test.TestCase):
     self.assertEqual(steps, sorted(set(steps)))
     self.assertEqual(steps[-1], 1000)
     self.assertEqual(summary['steps'], 1000)
+
+  def test_sigterm_stops_with_a_checkpoint_and_the_run_resumes(self):
+    log_step = runner.Run._log_step
+
+    def log_step_then_sigterm(run, first, step, *args):
+      log_step(run, first, step, *args)
+      if step == 16:  # Not a checkpoint step.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with mock.patch.object(runner.Run, '_log_step', log_step_then_sigterm):
+      with self.assertRaisesRegex(
+          errors.Stopped, r'^Stopped by SIGTERM at step 16 of 40, with a '
+          r'checkpoint: \S+/ckpt-16\. Run the same command again') as caught:
+        self.train(40)
+    self.assertEqual(caught.exception.exit_code, 143)
+    self.assertEqual(signal.getsignal(signal.SIGTERM), handler)
+    self.assertEqual(read_metrics(self.output_dir)[-1]['step'], 16)
+    self.train(40)
+    self.assertEqual(read_summary(self.output_dir)['resumed_from_step'], 16)
 
   def test_finished_run_is_evaluated_again_not_retrained(self):
     self.use_trained(20)

@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import threading
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import sonnet as snt
 from sonnet.src.distribute import replicator as snt_replicator
@@ -183,6 +183,28 @@ def distribute_batches(
                         list(range(first, first + local)))
 
   return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def per_worker(strategy: tf.distribute.Strategy) -> Callable[[int], List[int]]:
+  """`gather(value)`: every worker's int `value`, in task order.
+
+  A collective: every worker of the cluster must call it at the same point,
+  and it waits for them all.
+  """
+  local = len(strategy.extended.worker_devices)
+
+  @tf.function(autograph=False)
+  def all_gather(value):
+    def replica_fn():
+      return tf.distribute.get_replica_context().all_gather(
+          tf.reshape(value, [1]), axis=0)
+    return strategy.experimental_local_results(strategy.run(replica_fn))[0]
+
+  def gather(value: int) -> List[int]:
+    values = all_gather(tf.constant(value, tf.int64)).numpy()
+    return [int(v) for v in values[::local]]  # Replicas are by worker.
+
+  return gather
 
 
 def num_replicas(strategy: Optional[tf.distribute.Strategy]) -> int:

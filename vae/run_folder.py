@@ -107,9 +107,24 @@ def _checkpoint_number(path: str) -> int:
   return int(path.rsplit('-', 1)[-1])
 
 
+def checkpoint_paths(directory: str) -> List[str]:
+  """The checkpoints in `directory` (from their files, not from the
+  `checkpoint` state file), oldest first."""
+  return sorted((p[:-len('.index')] for p in tf.io.gfile.glob(
+      os.path.join(directory, 'ckpt-*.index'))), key=_checkpoint_number)
+
+
+def newest_step(directory: str) -> int:
+  """The step of the newest checkpoint in `directory`; 0 if none."""
+  paths = checkpoint_paths(directory)
+  return _checkpoint_number(paths[-1]) if paths else 0
+
+
 def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
-                   partial: bool = False) -> int:
-  """Restores the newest checkpoint in `directory`; returns its step.
+                   partial: bool = False,
+                   at_most: Optional[int] = None) -> int:
+  """Restores the newest checkpoint in `directory` (of step `at_most` or
+  less, if given); returns its step.
 
   `checkpoint` must have a `step` variable. The newest is found from the
   files, not from the `checkpoint` state file, so moving a damaged one away
@@ -117,8 +132,8 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
   `checkpoint` lacks (the optimiser, say, when evaluating) are ignored.
   Returns 0 when there is no checkpoint.
   """
-  paths = sorted((p[:-len('.index')] for p in tf.io.gfile.glob(
-      os.path.join(directory, 'ckpt-*.index'))), key=_checkpoint_number)
+  paths = [p for p in checkpoint_paths(directory)
+           if at_most is None or _checkpoint_number(p) <= at_most]
   if not paths:
     return 0
   try:

@@ -85,14 +85,24 @@ def holder(folder: str) -> Optional[str]:
     os.close(fd)
 
 
+def _flock(fd: int) -> bool:
+  """Takes the exclusive lock of `fd`; False if another process holds it.
+  Tries for a moment: `holder` takes it shared for an instant."""
+  for _ in range(10):
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      return True
+    except BlockingIOError:
+      time.sleep(0.02)
+  return False
+
+
 def _open_locked(path: str) -> Optional[int]:
   """A descriptor of `path` holding its exclusive lock; None when another
   process holds it."""
   while True:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _flock(fd):
       os.close(fd)
       return None
     # The holder before may have removed the file (`Lock.release`)

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from typing import Dict, List, Optional
@@ -29,12 +30,14 @@ from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import distribute
+from vae import errors
 from vae import evaluation
 from vae import export
 from vae import report
 from vae import run_folder
 from vae import run_lock
 from vae import schedules
+from vae import stopping
 from vae import training
 
 InputError = run_folder.InputError
@@ -117,6 +120,15 @@ def evaluate_split(functions, batches, num_examples: int,
       progress(iterable=batches, total=total, unit='batch', desc='evaluating'),
       num_samples=num_samples, chunk_size=config.train.eval_chunk_size,
       seed=config.train.seed, strategy=strategy)
+
+
+def _collective_failure(error: tf.errors.OpError) -> str:
+  """The line of a failed collective's error that says why it failed."""
+  lines = [l.strip() for l in error.message.splitlines() if l.strip()]
+  for i, line in enumerate(lines):
+    if 'aborted by' in line:
+      return ' '.join(lines[i:i + 2]) if line.endswith(':') else line
+  return lines[-1] if lines else type(error).__name__
 
 
 def _is_power_of_two(step: int) -> bool:
@@ -264,6 +276,10 @@ class Run:
       random.seed(seed)
       self._load_data()
       self._build()
+      # Every worker's value of an int; None for a single process.
+      self._per_worker = (distribute.per_worker(self.strategy)
+                          if config.train.strategy == 'multi_worker'
+                          else None)
       self.start_step = self._restore()
       self._train = self._make_train_loop()
     except BaseException:
@@ -322,12 +338,17 @@ class Run:
                                        run_folder.CHECKPOINTS)
 
   def _restore(self) -> int:
+    newest = (run_folder.newest_step(self.checkpoint_dir) if self._resuming
+              else 0)
+    # Workers resume together, from the newest step they all saved: one
+    # killed while saving may lack the others' newest.
+    at_most = min(self._per_worker(newest)) if self._per_worker else None
     if not self._resuming:
       return 0
     # partial: a checkpoint from before the strategies also holds the data
     # iterator, which is no longer needed; everything here must still match.
     step = run_folder.restore_newest(self.checkpoint, self.checkpoint_dir,
-                                     partial=True)
+                                     partial=True, at_most=at_most)
     num_steps = self.config.train.training_steps
     if step > num_steps:
       raise InputError(
@@ -411,21 +432,58 @@ class Run:
     bar = progress(total=num_steps, initial=self.start_step, unit='step',
                    desc='training')
     step = self.start_step
-    while step < num_steps:
-      first, step = step + 1, cadence.next_log(step)
-      metrics = self._train(first, step - first + 1)
-      bar.update(step - first + 1)
-      self._log_step(first, step, metrics, bar)
-      with self.clock.paused():
-        if cadence.checkpoints(step):
-          self._save_checkpoint(step)
-        if cadence.evaluates(step):
-          self._evaluate(step)
+    with self._cluster_errors(), stopping.Requests(self._per_worker) as stops:
+      while step < num_steps:
+        first, step = step + 1, cadence.next_log(step)
+        metrics = self._train(first, step - first + 1)
+        bar.update(step - first + 1)
+        self._log_step(first, step, metrics, bar)
+        with self.clock.paused():
+          stop = stops.agreed()
+          if stop or cadence.checkpoints(step):
+            self._save_checkpoint(step)
+          if stop:
+            bar.close()
+            raise self._stopped(step, *stop)
+          if cadence.evaluates(step):
+            self._evaluate(step)
     bar.close()
     self.train_steps_per_second = self.clock.steps_per_second()
     if self.start_step == num_steps:
       logging.info('%s is trained to step %d already: evaluating it again.',
                    self.output_dir, num_steps)
+
+  def _stopped(self, step: int, signum: int,
+               worker: Optional[int]) -> errors.Stopped:
+    by = signal.Signals(signum).name
+    if worker is not None:
+      by += f' to worker {worker}'
+    return errors.Stopped(
+        f'Stopped by {by} at step {step} of '
+        f'{self.config.train.training_steps}, with a checkpoint: '
+        f'{self.manager.latest_checkpoint}. Run the same command again to '
+        f'resume from it (on every worker of a cluster).',
+        exit_code=128 + signum)
+
+  @contextlib.contextmanager
+  def _cluster_errors(self):
+    """Under multi_worker, a worker lost mid-collective ends this one with
+    `errors.WorkerLost` (TensorFlow notices within seconds when a worker's
+    process dies, and within a minute, from its missed heartbeats, when its
+    machine does)."""
+    try:
+      yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError,
+            tf.errors.CancelledError, tf.errors.DeadlineExceededError) as e:
+      if not self._per_worker:
+        raise
+      reason = _collective_failure(e)
+      newest = (run_folder.checkpoint_paths(self.checkpoint_dir)
+                or ['none yet'])[-1]
+      raise errors.WorkerLost(
+          f'lost a worker of the cluster: {reason}\nThe newest checkpoint '
+          f'here: {newest}. Run the same command again on every worker: '
+          f'they resume from the newest step all of them saved.') from e
 
   def _log_step(self, first: int, step: int, metrics, bar):
     """Logs the means of steps `first`..`step`; stops on divergence."""
@@ -463,9 +521,10 @@ class Run:
     num_steps = config.train.training_steps
     logging.info('Evaluating on %s (%d importance samples per image)...',
                  config.data.eval_split, config.train.eval_num_samples)
-    results = evaluate_split(self.functions, self.eval_batches,
-                             self.eval_examples.num_examples, config,
-                             config.train.eval_num_samples, self.strategy)
+    with self._cluster_errors():
+      results = evaluate_split(self.functions, self.eval_batches,
+                               self.eval_examples.num_examples, config,
+                               config.train.eval_num_samples, self.strategy)
     nll = {} if results.nll is None else {'nll': results.nll}
     self.log.eval_row(report.eval_row(num_steps, results, config,
                                       self.image_shape),
