@@ -648,6 +648,13 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
                 f'--output_dir={self.output_dir}'])
     self.assert_nothing_trained()
 
+  def test_output_dir_that_cannot_be_made(self):
+    with self.assertRaisesRegex(
+        run_flags.InputError, '^--output_dir=/proc/no_vae/run: cannot create '
+        r'the folder \(No such file or directory\)\. Pass a --output_dir you '
+        'can write to'):
+      run_main(['--output_dir=/proc/no_vae/run'])
+
   def test_unknown_results_are_kept(self):
     with open(os.path.join(self.output_dir, 'summary.json'), 'w') as f:
       f.write('{"test_elbo": -90.0}')

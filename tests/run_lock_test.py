@@ -46,8 +46,9 @@ class RunLockTest(unittest.TestCase):
     run_lock.lock(self.folder).release()  # Free again.
 
   def test_release_leaves_no_trace_in_a_new_folder(self):
-    run_lock.lock(self.folder).release()
+    run_lock.lock(os.path.join(self.folder, 'a', 'b')).release()
     self.assertFalse(os.path.exists(self.folder))
+    self.assertTrue(os.path.isdir(os.path.dirname(self.folder)))
 
   def test_release_keeps_what_the_folder_holds(self):
     os.makedirs(self.folder)

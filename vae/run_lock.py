@@ -31,14 +31,14 @@ class BusyError(errors.InputError):
 
 class Lock:
   """A held lock. `release()` (or leaving its `with` block) removes the lock
-  file, and the folder if the lock created it and nothing else was written
-  there, then lets go."""
+  file, and the folders the lock created if nothing else was written there,
+  then lets go."""
 
-  def __init__(self, folder: str, fd: int, created_folder: bool):
+  def __init__(self, folder: str, fd: int, created: Optional[str]):
     self.folder = folder
     self.path = os.path.join(folder, LOCK)
     self._fd = fd
-    self._created_folder = created_folder
+    self._created = created  # The outermost folder `lock` made, if any.
 
   def release(self):
     if self._fd is None:
@@ -46,8 +46,12 @@ class Lock:
     # Still held, so no other process is inside; one that opened the file
     # meanwhile sees it gone once it locks it (`_open_locked`).
     os.remove(self.path)
-    if self._created_folder and not os.listdir(self.folder):
-      os.rmdir(self.folder)
+    folder = os.path.abspath(self.folder)
+    while self._created and not os.listdir(folder):
+      os.rmdir(folder)
+      if folder == self._created:
+        break
+      folder = os.path.dirname(folder)
     os.close(self._fd)  # Closing the file lets go of the lock.
     self._fd = None
 
@@ -122,7 +126,10 @@ def lock(folder: str, flag: str = '--output_dir') -> Lock:
   Raises `BusyError` when another process holds it, and `errors.InputError`
   when the folder cannot be made (`flag` names it in messages).
   """
-  created = not os.path.isdir(folder)
+  created = None
+  parent = os.path.abspath(folder)
+  while not os.path.exists(parent):
+    created, parent = parent, os.path.dirname(parent)
   try:
     os.makedirs(folder, exist_ok=True)
   except OSError as e:
