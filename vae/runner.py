@@ -439,19 +439,25 @@ class Run:
         bar.update(step - first + 1)
         self._log_step(first, step, metrics, bar)
         with self.clock.paused():
-          stop = stops.agreed()
-          if stop or cadence.checkpoints(step):
-            self._save_checkpoint(step)
-          if stop:
-            bar.close()
-            raise self._stopped(step, *stop)
-          if cadence.evaluates(step):
-            self._evaluate(step)
+          self._between_calls(step, cadence, stops, bar)
     bar.close()
     self.train_steps_per_second = self.clock.steps_per_second()
     if self.start_step == num_steps:
       logging.info('%s is trained to step %d already: evaluating it again.',
                    self.output_dir, num_steps)
+
+  def _between_calls(self, step: int, cadence: Cadence,
+                     stops: stopping.Requests, bar):
+    """Checkpoints and evaluates at `step` as the cadence says; checkpoints
+    and stops if a stop was asked for."""
+    stop = stops.agreed()
+    if stop or cadence.checkpoints(step):
+      self._save_checkpoint(step)
+    if stop:
+      bar.close()
+      raise self._stopped(step, *stop)
+    if cadence.evaluates(step):
+      self._evaluate(step)
 
   def _stopped(self, step: int, signum: int,
                worker: Optional[int]) -> errors.Stopped:
@@ -585,7 +591,8 @@ def train_and_evaluate(config: config_lib.Config, output_dir: str,
   replacing it with `restart`), evaluates it and writes its files; returns
   the summary. Raises `InputError` on bad input before writing anything,
   `FloatingPointError` if training diverges, `run_lock.BusyError` if another
-  process has the folder."""
+  process has the folder, `errors.Stopped` (after a checkpoint) on SIGTERM or
+  Ctrl-C, `errors.WorkerLost` when a worker of a cluster is lost."""
   with Run(config, output_dir, restart) as run:
     run.train()
     return run.finish()
