@@ -153,5 +153,14 @@ def lock(folder: str, flag: str = '--output_dir') -> Lock:
   os.ftruncate(fd, 0)
   os.write(fd, (f'pid={os.getpid()}\nhost={socket.gethostname()}\n'
                 f'since={time.strftime("%Y-%m-%d %H:%M:%S")}\n'
-                f'command={" ".join(sys.argv)}\n').encode())
+                f'command={_command()}\n').encode())
   return Lock(folder, fd, created)
+
+
+def _command() -> str:
+  """This process's command line, as typed for `python -m module`."""
+  spec = getattr(sys.modules.get('__main__'), '__spec__', None)
+  if spec is None or not spec.name or spec.name == '__main__':
+    return ' '.join(sys.argv)
+  return ' '.join(['python -m', spec.name.removesuffix('.__main__')]
+                  + sys.argv[1:])
