@@ -359,13 +359,16 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     # (and evaluated) as one device does on the whole batches, over the
     # steps the one-device run has.
     one = read_metrics(self.one_device())
+    self.assertEqual(steps[:len(one)], [r['step'] for r in one])
     for key in ('loss', 'rate', 'distortion'):
       self.assertAllClose([r[key] for r in rows[:len(one)]],
                           [r[key] for r in one], rtol=1e-5, msg=key)
     one_eval = read_metrics(self.one_device(), 'eval_metrics.csv')[:-1]
-    self.assertAllClose(
-        [r['elbo'] for r in read_metrics(output_dir, 'eval_metrics.csv')
-         [:len(one_eval)]], [r['elbo'] for r in one_eval], rtol=1e-5)
+    two_eval = read_metrics(output_dir, 'eval_metrics.csv')[:len(one_eval)]
+    self.assertEqual([r['step'] for r in two_eval],
+                     [r['step'] for r in one_eval])
+    self.assertAllClose([r['elbo'] for r in two_eval],
+                        [r['elbo'] for r in one_eval], rtol=1e-5)
     # The chief alone draws figures and exports.
     self.assertTrue(os.path.isdir(os.path.join(output_dir, 'saved_model')))
     self.assertFalse(os.path.exists(os.path.join(worker_dir, 'figures')))
