@@ -81,6 +81,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(latent='categorical', posterior='full_covariance'),
        'has none'),
       (dict(objective='iwae', free_bits=1.0), 'no separate KL term'),
+      (dict(objective='dreg', free_bits=1.0), 'no separate KL term'),
+      (dict(latent='categorical', objective='dreg'), 'train on the ELBO'),
       (dict(objective='iwae', loss_normalization='notebook'), 'ELBO only'),
       (dict(likelihood='gaussian'), '--binarization=none'),
       (dict(likelihood='bernoulli', likelihood_scale=0.1),

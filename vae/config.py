@@ -359,7 +359,7 @@ def _autoencoder_rules(config: Config):
 def _categorical_rules(config: Config):
   if config.model.latent != 'categorical':
     return
-  if config.objective.objective == 'iwae':
+  if _importance_weighted(config):
     _refuse(config, ['latent', 'objective'], 'the IWAE bound needs q(z|x) '
             'at each sample, and the relaxed samples that carry the '
             'gradients have no categorical probability; train on the ELBO.')
@@ -379,8 +379,14 @@ def _objective_rules(config: Config):
             'trains a plain autoencoder: pass --model=autoencoder.')
 
 
+def _importance_weighted(config: Config) -> bool:
+  """Whether the objective is an estimate of the IWAE bound."""
+  return objectives.OBJECTIVES.traits(config.objective.objective).get(
+      'importance_weighted', False)
+
+
 def _iwae_rules(config: Config):
-  if config.objective.objective != 'iwae':
+  if not _importance_weighted(config):
     return
   if config.objective.free_bits:
     _refuse(config, ['objective', 'free_bits'], 'free bits applies to the '

@@ -348,6 +348,74 @@ def iwae(encoder: Encoder,
                    distortion=distortion, loss=-bound)
 
 
+def _held(distribution: tfd.Distribution) -> tfd.Distribution:
+  """`distribution` with its parameters held fixed: the same density, no
+  gradient to them."""
+  overrides = {}
+  for name, value in distribution.parameters.items():
+    if isinstance(value, tfd.Distribution):
+      overrides[name] = _held(value)
+    elif tf.is_tensor(value):
+      overrides[name] = tf.stop_gradient(value)
+  return distribution.copy(**overrides)
+
+
+def dreg(encoder: Encoder,
+         decoder: Decoder,
+         prior: priors.PriorLike,
+         x: tf.Tensor,
+         num_samples: int,
+         beta: Union[float, tf.Tensor] = 1.0,
+         seed=None) -> ELBOTerms:
+  """`iwae`'s terms, with doubly reparameterised gradients (Tucker et al.
+  2019).
+
+  The value, and the gradient in expectation, are `iwae`'s. The IWAE
+  gradient of the encoder's parameters phi has a score-function part: log
+  w_k depends on phi directly, through -beta log q_phi(z_k|x). Tucker et
+  al. (eqs. 5-7) turn it into a pathwise term with E_q[f(z) d/dphi log
+  q(z)] = E[df/dz dz/dphi], which leaves, with w~ the normalised weights,
+
+    dL_k/dphi = E[sum_k c_k  d log w_k/dz_k  dz_k/dphi],
+    c_k = (1 - beta) w~_k + beta w~_k^2       (w~_k^2 at beta = 1),
+
+  where log w_k is taken with q's parameters held fixed. The decoder's and
+  the prior's gradients stay IWAE's, sum_k w~_k d log w_k/dtheta. One
+  scalar carries both: with A_k = log w_k at stop_gradient(z_k) and B_k =
+  log w_k at z_k, both with q held fixed,
+
+    S = sum_k sg(w~_k) A_k + sum_k sg(c_k) (B_k - A_k),
+
+  A_k sends nothing down the sampling path and B_k - A_k nothing to theta
+  (A_k = B_k in value; a prior that shares the encoder, as the VampPrior
+  does, gets its direct gradient from A_k). `loss` has the value -L_k and
+  the gradient -dS. It costs a second decoder pass.
+  """
+  if num_samples < 1:
+    raise ValueError(f'num_samples must be positive, got {num_samples}')
+  prior = priors.as_distribution(prior)
+  posterior = encoder(x)
+  z = distribute.sample(posterior, num_samples, seed=seed)  # [k, batch, .]
+  held = _held(posterior)
+  path = importance_weights(held, decoder, prior, x, z, beta=beta)  # B
+  fixed = importance_weights(held, decoder, prior, x, tf.stop_gradient(z),
+                             beta=beta).log_weights  # A
+  normalised = tf.stop_gradient(tf.nn.softmax(path.log_weights, axis=0))
+  beta = tf.cast(beta, normalised.dtype)
+  c = (1 - beta) * normalised + beta * tf.square(normalised)
+  surrogate = tf.reduce_sum(
+      normalised * fixed + c * (path.log_weights - fixed), axis=0)
+  bound = tf.stop_gradient(log_mean_exp(path.log_weights))
+  distortion = -tf.reduce_mean(path.log_likelihood, axis=0)
+  try:
+    rate = tfd.kl_divergence(posterior, prior)
+  except NotImplementedError:
+    rate = -tf.reduce_mean(path.log_ratio, axis=0)
+  return ELBOTerms(elbo=-(distortion + rate), rate=rate,
+                   distortion=distortion,
+                   loss=-bound - (surrogate - tf.stop_gradient(surrogate)))
+
+
 def autoencoder(encoder: Encoder,
                 decoder: Decoder,
                 x: tf.Tensor,
@@ -410,7 +478,14 @@ OBJECTIVES.register('iwae', lambda c, m, beta, temperature: (
     lambda x, seed: iwae(m.encoder, m.decoder, m.prior, x,
                          c.num_importance_samples, beta=beta, seed=seed)),
                     'the importance-weighted bound with '
-                    '--num_importance_samples samples (Burda et al. 2016)')
+                    '--num_importance_samples samples (Burda et al. 2016)',
+                    importance_weighted=True)
+OBJECTIVES.register('dreg', lambda c, m, beta, temperature: (
+    lambda x, seed: dreg(m.encoder, m.decoder, m.prior, x,
+                         c.num_importance_samples, beta=beta, seed=seed)),
+                    'the IWAE bound with doubly reparameterised encoder '
+                    'gradients (Tucker et al. 2019)',
+                    importance_weighted=True)
 OBJECTIVES.register('autoencoder', lambda c, m, beta, temperature: (
     lambda x, seed: autoencoder(m.encoder, m.decoder, x,
                                 normalization=c.loss_normalization)),
