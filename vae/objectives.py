@@ -331,21 +331,34 @@ def iwae(encoder: Encoder,
   the pair has one), and `elbo = -(distortion + rate)`, so runs trained on
   either objective report the same quantities.
   """
+  prior, posterior, z = _draws(encoder, prior, x, num_samples, seed)
+  weights = importance_weights(posterior, decoder, prior, x, z, beta=beta)
+  return _weighted_terms(posterior, prior, weights,
+                         loss=-log_mean_exp(weights.log_weights))
+
+
+def _draws(encoder: Encoder, prior: priors.PriorLike, x: tf.Tensor,
+           num_samples: int, seed):
+  """(prior, q(z|x), k draws z [k, batch, latent]) of an importance-weighted
+  objective."""
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive, got {num_samples}')
-  prior = priors.as_distribution(prior)
   posterior = encoder(x)
-  # [k, batch, latent]
-  z = distribute.sample(posterior, num_samples, seed=seed)
-  weights = importance_weights(posterior, decoder, prior, x, z, beta=beta)
-  bound = log_mean_exp(weights.log_weights)
+  return (priors.as_distribution(prior), posterior,
+          distribute.sample(posterior, num_samples, seed=seed))
+
+
+def _weighted_terms(posterior: tfd.Distribution, prior: tfd.Distribution,
+                    weights: ImportanceWeights, loss: tf.Tensor) -> ELBOTerms:
+  """An importance-weighted objective's terms: distortion and rate the means
+  over its draws (the rate analytic where the pair has one)."""
   distortion = -tf.reduce_mean(weights.log_likelihood, axis=0)
   try:
     rate = tfd.kl_divergence(posterior, prior)
   except NotImplementedError:
     rate = -tf.reduce_mean(weights.log_ratio, axis=0)
   return ELBOTerms(elbo=-(distortion + rate), rate=rate,
-                   distortion=distortion, loss=-bound)
+                   distortion=distortion, loss=loss)
 
 
 def _held(distribution: tfd.Distribution) -> tfd.Distribution:
@@ -391,11 +404,7 @@ def dreg(encoder: Encoder,
   does, gets its direct gradient from A_k). `loss` has the value -L_k and
   the gradient -dS. It costs a second decoder pass.
   """
-  if num_samples < 1:
-    raise ValueError(f'num_samples must be positive, got {num_samples}')
-  prior = priors.as_distribution(prior)
-  posterior = encoder(x)
-  z = distribute.sample(posterior, num_samples, seed=seed)  # [k, batch, .]
+  prior, posterior, z = _draws(encoder, prior, x, num_samples, seed)
   held = _held(posterior)
   path = importance_weights(held, decoder, prior, x, z, beta=beta)  # B
   fixed = importance_weights(held, decoder, prior, x, tf.stop_gradient(z),
@@ -406,14 +415,9 @@ def dreg(encoder: Encoder,
   surrogate = tf.reduce_sum(
       normalised * fixed + c * (path.log_weights - fixed), axis=0)
   bound = tf.stop_gradient(log_mean_exp(path.log_weights))
-  distortion = -tf.reduce_mean(path.log_likelihood, axis=0)
-  try:
-    rate = tfd.kl_divergence(posterior, prior)
-  except NotImplementedError:
-    rate = -tf.reduce_mean(path.log_ratio, axis=0)
-  return ELBOTerms(elbo=-(distortion + rate), rate=rate,
-                   distortion=distortion,
-                   loss=-bound - (surrogate - tf.stop_gradient(surrogate)))
+  return _weighted_terms(
+      posterior, prior, path,
+      loss=-bound - (surrogate - tf.stop_gradient(surrogate)))
 
 
 def autoencoder(encoder: Encoder,
