@@ -228,9 +228,9 @@ def _sweep(assignments, names: List[str], output_dir: str):
                  time.perf_counter() - start)
     if note:
       unfinished.append(f'{name}: {status}, {note}')
-    summary_path = os.path.join(run_dir, run_folder.SUMMARY)
-    if row['status'] in ('trained', 'skipped (finished)'):
-      summary = run_folder.read_json(summary_path)
+    if not note:  # Finished: trained now or before.
+      summary = run_folder.read_json(os.path.join(run_dir,
+                                                  run_folder.SUMMARY))
       row.update({k: summary.get(k) for k in COLUMNS})
     rows.append(row)
 

@@ -457,11 +457,7 @@ def iwae_bound(encoder: Encoder,
   trained on and used to estimate log p(x). Memory grows linearly in k; for
   large k, `evaluation.log_likelihood` draws them in chunks.
   """
-  if num_samples < 1:
-    raise ValueError(f'num_samples must be positive, got {num_samples}')
-  posterior = encoder(x)
-  # [k, batch, latent]
-  z = distribute.sample(posterior, num_samples, seed=seed)
+  prior, posterior, z = _draws(encoder, prior, x, num_samples, seed)
   return log_mean_exp(
       importance_weights(posterior, decoder, prior, x, z).log_weights)
 
@@ -478,15 +474,22 @@ OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
                          free_bits=c.free_bits, temperature=temperature,
                          seed=seed)),
                     'the (beta-)ELBO')
-OBJECTIVES.register('iwae', lambda c, m, beta, temperature: (
-    lambda x, seed: iwae(m.encoder, m.decoder, m.prior, x,
-                         c.num_importance_samples, beta=beta, seed=seed)),
+
+
+def _weighted_factory(objective):
+  """The registry factory of an estimate of the IWAE bound that takes
+  `iwae`'s arguments."""
+  return lambda c, m, beta, temperature: (
+      lambda x, seed: objective(m.encoder, m.decoder, m.prior, x,
+                                c.num_importance_samples, beta=beta,
+                                seed=seed))
+
+
+OBJECTIVES.register('iwae', _weighted_factory(iwae),
                     'the importance-weighted bound with '
                     '--num_importance_samples samples (Burda et al. 2016)',
                     importance_weighted=True)
-OBJECTIVES.register('dreg', lambda c, m, beta, temperature: (
-    lambda x, seed: dreg(m.encoder, m.decoder, m.prior, x,
-                         c.num_importance_samples, beta=beta, seed=seed)),
+OBJECTIVES.register('dreg', _weighted_factory(dreg),
                     'the IWAE bound with doubly reparameterised encoder '
                     'gradients (Tucker et al. 2019)',
                     importance_weighted=True)

@@ -484,11 +484,9 @@ class Run:
       if not self._per_worker:
         raise
       reason = _collective_failure(e)
-      newest = (run_folder.checkpoint_paths(self.checkpoint_dir)
-                or ['none yet'])[-1]
       raise errors.WorkerLost(
           f'lost a worker of the cluster: {reason}\nThe newest checkpoint '
-          f'here: {newest}. Run the same command again on every worker: '
+          f'here: {self.manager.latest_checkpoint or "none yet"}. Run the same command again on every worker: '
           f'they resume from the newest step all of them saved.') from e
 
   def _log_step(self, first: int, step: int, metrics, bar):
