@@ -164,8 +164,9 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
                               posterior='full_covariance')),
       ('categorical_cb', dict(latent='categorical',
                               likelihood='continuous_bernoulli')),
-      ('mixture_iwae_gaussian', dict(prior='mixture', objective='iwae',
-                                     likelihood='gaussian')),
+      ('mixture_iwae_iaf_gaussian', dict(prior='mixture', objective='iwae',
+                                         posterior='iaf',
+                                         likelihood='gaussian')),
       ('autoencoder_conv', dict(model='autoencoder', encoder='conv')),
   )
   def test_compiled_and_eager_agree(self, choices):
@@ -195,7 +196,8 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
             free_bits=0.5, kl_warmup_steps=3)),
       ('categorical_cb', dict(latent='categorical',
                               likelihood='continuous_bernoulli')),
-      ('mixture_iwae', dict(prior='mixture', objective='iwae')),
+      ('mixture_iwae_iaf', dict(prior='mixture', objective='iwae',
+                                posterior='iaf')),
       ('autoencoder', dict(model='autoencoder')),
   )
   def test_every_family_compiles_with_xla(self, choices):

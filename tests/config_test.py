@@ -84,6 +84,10 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(objective='dreg', free_bits=1.0), 'no separate KL term'),
       (dict(latent='categorical', objective='dreg'), 'train on the ELBO'),
       (dict(objective='iwae', loss_normalization='notebook'), 'ELBO only'),
+      (dict(posterior='iaf', objective='dreg'), 'cannot hold'),
+      (dict(flow_steps=3), '--posterior=diagonal --flow_steps=3: .* pass '
+       '--posterior=iaf'),
+      (dict(flow_hidden_sizes=(8,)), 'pass --posterior=iaf'),
       (dict(likelihood='gaussian'), '--binarization=none'),
       (dict(likelihood='bernoulli', likelihood_scale=0.1),
        'Gaussian likelihood only'),

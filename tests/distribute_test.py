@@ -217,7 +217,8 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
   # replicas' graphs, which takes seconds. The plain ELBO is the XLA case's.
   @parameterized.named_parameters(
       ('free_bits', dict(free_bits=2.0), False),
-      ('iwae_mixture_prior', dict(objective='iwae', prior='mixture'), False),
+      ('iwae_mixture_prior_iaf', dict(objective='iwae', prior='mixture',
+                                      posterior='iaf'), False),
       ('full_covariance_vamp_mc_kl_warmup',
        dict(posterior='full_covariance', prior='vamp', kl_samples=3,
             kl_warmup_steps=4), False),

@@ -51,8 +51,13 @@ class ModelConfig:
                             'variables, for categorical latents).', low=1)
   latent: str = _field('gaussian', 'The kind of latent variable.',
                        choices=build.LATENTS)
-  posterior: str = _field('diagonal', 'Covariance of a Gaussian q(z|x).',
+  posterior: str = _field('diagonal', 'The form of a Gaussian q(z|x).',
                           choices=encoders.POSTERIORS)
+  flow_steps: int = _field(2, 'Flow steps of a flow posterior (--posterior='
+                           'iaf).', low=1)
+  flow_hidden_sizes: Tuple[int, ...] = _field(
+      (64, 64), 'Hidden layer sizes of each flow step\'s autoregressive '
+      'network.', low=1)
   prior: str = _field('normal', 'The prior p(z) of a Gaussian latent.',
                       choices=priors.PRIORS)
   prior_components: int = _field(
@@ -399,6 +404,22 @@ def _iwae_rules(config: Config):
             'normalisation is defined for the ELBO only.')
 
 
+def _flow_rules(config: Config):
+  flow = encoders.POSTERIORS.traits(config.model.posterior).get('flow')
+  if not flow:
+    for name in ('flow_steps', 'flow_hidden_sizes'):
+      if not _default(config, name):
+        _refuse(config, ['posterior', name], f'--{name} shapes a flow '
+                'posterior; pass --posterior=iaf, or drop it.')
+    return
+  if objectives.OBJECTIVES.traits(config.objective.objective).get(
+      'holds_posterior'):
+    _refuse(config, ['posterior', 'objective'], 'this objective holds '
+            'q(z|x)\'s parameters fixed inside log q(z|x), and a flow\'s '
+            'parameters are network weights it cannot hold; train with '
+            '--objective=iwae.')
+
+
 def _likelihood_rules(config: Config):
   likelihood = config.model.likelihood
   if likelihood != 'bernoulli' and config.data.binarization != 'none':
@@ -433,5 +454,5 @@ def _schedule_rules(config: Config):
 
 
 RULES = (_autoencoder_rules, _objective_rules, _categorical_rules,
-         _iwae_rules,
+         _iwae_rules, _flow_rules,
          _likelihood_rules, _strategy_rules, _schedule_rules)

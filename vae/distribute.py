@@ -247,11 +247,17 @@ def sample(distribution, sample_shape: Union[int, Sequence[int]] = (),
   MultivariateNormalTriL's is not), and row r b + i keeps its draw. Each
   row's sample depends only on its parameters and its place in the stream,
   so the kept rows are the one device's. The draws cost N times as much;
-  the rest of the step does not. Elsewhere this is `distribution.sample`.
+  the rest of the step does not. A `TransformedDistribution` (a flow
+  posterior, whose bijector holds this replica's rows) draws its base so
+  and maps the draws through its bijector, as its own `sample` does.
+  Elsewhere this is `distribution.sample`.
   """
   state = getattr(_local, 'replica', None)
   if state is None or seed is None or state[1] == 1:
     return distribution.sample(sample_shape, seed=seed)
+  if hasattr(distribution, 'bijector'):  # A TransformedDistribution.
+    return distribution.bijector.forward(
+        sample(distribution.distribution, sample_shape, seed=seed))
   replica, replicas = state
   rows = distribution.batch_shape[0]
   if distribution.batch_shape.rank != 1 or rows is None:

@@ -19,6 +19,7 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import flows
 from vae import precision
 from vae import registry
 
@@ -183,13 +184,16 @@ def moments(posterior: tfd.Distribution):
   """(mean, stddev) of z under q(z|x) per example, each [batch, latent].
 
   For categoricals, the class probabilities p and sqrt(p (1 - p)) of the
-  one-hot codes, flattened like z.
+  one-hot codes, flattened like z. For a flow, estimates from draws
+  (`flows.moments`).
   Plots, active units and the exported `encode` use them.
   """
   if is_categorical(posterior):
     probs = tf.nn.softmax(categorical_logits(posterior))
     probs = tf.reshape(probs, tf.concat([tf.shape(probs)[:-2], [-1]], 0))
     return probs, tf.sqrt(probs * (1.0 - probs))
+  if flows.is_flow(posterior):
+    return flows.moments(posterior)
   return posterior.mean(), posterior.stddev()
 
 
@@ -313,6 +317,8 @@ ENCODERS.register('conv', lambda c, parts: ConvEncoder(
     compute_dtype=parts.compute_dtype, name='encoder'),
                   'stride-2 3x3 convolutions (--conv_channels)')
 
+# A posterior with the trait `flow` has network weights inside log q(z|x)
+# (the configuration refuses objectives that hold q's parameters fixed).
 POSTERIORS = registry.Registry('posterior')
 POSTERIORS.register('diagonal', lambda c, parts: GaussianPosterior(
     c.latent_size, 'diagonal', name='posterior'),
@@ -320,3 +326,9 @@ POSTERIORS.register('diagonal', lambda c, parts: GaussianPosterior(
 POSTERIORS.register('full_covariance', lambda c, parts: GaussianPosterior(
     c.latent_size, 'full_covariance', name='posterior'),
                     'a Gaussian with full covariance (Cholesky factor)')
+POSTERIORS.register('iaf', lambda c, parts: flows.IAFPosterior(
+    GaussianPosterior(c.latent_size, 'diagonal', name='base'), c.flow_steps,
+    c.flow_hidden_sizes, name='posterior'),
+                    'a diagonal Gaussian through --flow_steps inverse '
+                    'autoregressive flow steps (Kingma et al. 2016)',
+                    flow=True)

@@ -465,7 +465,10 @@ def iwae_bound(encoder: Encoder,
 # The training objectives by name (see `vae/registry.py`). A factory takes
 # the `config.ObjectiveConfig`, the model, and beta and the categorical
 # temperature (variables a schedule changes, or None), and returns
-# `objective(x, seed) -> ELBOTerms`.
+# `objective(x, seed) -> ELBOTerms`. Traits the configuration's rules read:
+# `importance_weighted` (an estimate of the IWAE bound) and
+# `holds_posterior` (it evaluates log q(z|x) with q's parameters held fixed,
+# which a flow posterior's network weights cannot be).
 OBJECTIVES = registry.Registry('objective')
 OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
     lambda x, seed: elbo(m.encoder, m.decoder, m.prior, x, beta=beta,
@@ -492,7 +495,7 @@ OBJECTIVES.register('iwae', _weighted_factory(iwae),
 OBJECTIVES.register('dreg', _weighted_factory(dreg),
                     'the IWAE bound with doubly reparameterised encoder '
                     'gradients (Tucker et al. 2019)',
-                    importance_weighted=True)
+                    importance_weighted=True, holds_posterior=True)
 OBJECTIVES.register('autoencoder', lambda c, m, beta, temperature: (
     lambda x, seed: autoencoder(m.encoder, m.decoder, x,
                                 normalization=c.loss_normalization)),

@@ -62,12 +62,24 @@ def _gradients(model, objective: Objective, x: tf.Tensor, seed):
   return tape.gradient(loss, model.trainable_variables), terms
 
 
+def _apply(optimizer: snt.Optimizer, gradients, variables):
+  """`optimizer.apply`, then each variable's constraint, as Keras's
+  optimisers do. Sonnet's do not, and TFP's `AutoregressiveNetwork` (the
+  flow posteriors' MADE) keeps its autoregressive masks as Keras kernel
+  constraints: without this the masked weights train and log q(z|x) is
+  wrong."""
+  optimizer.apply(gradients, variables)
+  for variable in variables:
+    if getattr(variable, 'constraint', None) is not None:
+      variable.assign(variable.constraint(variable))
+
+
 def _update(model, optimizer: snt.Optimizer, objective: Objective):
   """`update(x, seed) -> StepMetrics`: one gradient step, not compiled."""
 
   def update(x: tf.Tensor, seed=None) -> StepMetrics:
     gradients, terms = _gradients(model, objective, x, seed)
-    optimizer.apply(gradients, model.trainable_variables)
+    _apply(optimizer, gradients, model.trainable_variables)
     return StepMetrics(*[tf.reduce_mean(t) for t in terms])
 
   return update
@@ -259,7 +271,7 @@ def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
           'XLA-compiled function under a strategy: pass jit_compile=False'
       ) from e
     grads = ctx.all_reduce('sum', grads)
-    optimizer.apply(grads, model.trainable_variables)
+    _apply(optimizer, grads, model.trainable_variables)
     return sums
 
   def body(i, metrics, first_step):

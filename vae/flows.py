@@ -1,0 +1,146 @@
+"""Normalizing-flow posteriors: q(z|x) as a Gaussian pushed through a flow.
+
+Inverse autoregressive flow (Kingma et al. 2016, "Improved variational
+inference with inverse autoregressive flow", eq. 10-11): draw
+eps ~ N(mu(x), sigma(x)) from a diagonal Gaussian head, then apply K steps
+
+  z_t = (z_{t-1} - m_t(z_{t-1}, h)) * exp(-s_t(z_{t-1}, h)),
+
+where (m_t, s_t)_i depend only on z_{t-1, <i} (a MADE network, Germain et
+al. 2015) and on the encoder's features h. The log-scale is bounded,
+s = B tanh(a / B) of the network's output a with B = `LOG_SCALE_BOUND`, so a
+step scales z by at most e^B either way (Kingma et al. bound theirs with a
+sigmoid gate; unbounded, MAF's inverse loop overflowed on a random network).
+Each step's Jacobian is triangular, so
+
+  log q(z|x) = log N(eps; mu, sigma) + sum_t sum_i s_t,i.
+
+A step is TFP's `Invert(MaskedAutoregressiveFlow)` on an
+`AutoregressiveNetwork(conditional=True)`: its forward pass (sampling) is one
+network call, and TFP's bijector cache gives log q(z|x) of the drawn z at no
+extra inversion. A z that was not drawn (say a copy of one) is inverted by
+MAF's D-step loop, exactly. The autoregressive order alternates between
+steps (left to right, then right to left): a reversal of z between steps,
+undone at the end, so each dimension is conditioned on the others in turn
+and zero steps leave z as eps.
+
+The KL of such a posterior has no closed form: `objectives.kl_divergence`
+falls back to the Monte Carlo estimate through `log_prob`, and `moments`
+(active units, the exported `encode`) estimates the mean by sampling.
+"""
+
+from typing import Callable, Optional, Sequence, Union
+
+import sonnet as snt
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+tfb = tfp.bijectors
+
+Initializer = Union[str, Callable]
+
+LOG_SCALE_BOUND = 3.0
+
+
+class IAFPosterior(snt.Module):
+  """A diagonal-Gaussian head followed by `flow_steps` IAF steps.
+
+  `base` maps the encoder's features to the diagonal Gaussian of eps (an
+  `encoders.GaussianPosterior`). Each step's MADE has `hidden_sizes` ReLU
+  layers and sees the features at every layer. `kernel_initializer` is a
+  Keras initialiser or a callable `(shape, dtype)`; with `'zeros'` every
+  step starts as the identity and q(z|x) is the base Gaussian.
+  """
+
+  def __init__(self,
+               base: Callable[[tf.Tensor], tfd.Distribution],
+               flow_steps: int,
+               hidden_sizes: Sequence[int] = (64, 64),
+               kernel_initializer: Optional[Initializer] = None,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if flow_steps < 1:
+      raise ValueError(f'flow_steps must be positive, got {flow_steps}')
+    hidden_sizes = [int(size) for size in hidden_sizes]
+    if not hidden_sizes or any(size < 1 for size in hidden_sizes):
+      raise ValueError(f'hidden_sizes must be positive, got {hidden_sizes}')
+    self.latent_size = base.latent_size
+    self.flow_steps = flow_steps
+    self._base = base
+    self._hidden_sizes = hidden_sizes
+    # Glorot's uniform, Keras's default, drawn by Sonnet: Keras's unseeded
+    # initialisers ignore `tf.random.set_seed`, Sonnet's follow it.
+    self._kernel_initializer = kernel_initializer or (
+        snt.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform'))
+    self._networks = None
+
+  @snt.once
+  def _create_networks(self, features: tf.Tensor):
+    """One MADE per step; their conditional input is the features' size."""
+    self._networks = [
+        tfb.AutoregressiveNetwork(
+            params=2, event_shape=[self.latent_size], conditional=True,
+            conditional_event_shape=[features.shape[-1]],
+            hidden_units=self._hidden_sizes, activation='relu',
+            input_order=('left-to-right', 'right-to-left')[i % 2],
+            kernel_initializer=self._kernel_initializer,
+            name=f'{self.name}_made_{i}')
+        for i in range(self.flow_steps)]
+
+  def __call__(self, features: tf.Tensor) -> tfd.Distribution:
+    features = tf.convert_to_tensor(features)
+    self._create_networks(features)
+    steps = [tfb.Invert(tfb.MaskedAutoregressiveFlow(
+        shift_and_log_scale_fn=_conditioned(network, features)))
+             for network in self._networks]
+    # Chain applies its last bijector first.
+    return tfd.TransformedDistribution(self._base(features),
+                                       tfb.Chain(steps[::-1]))
+
+
+def is_flow(distribution: tfd.Distribution) -> bool:
+  """Whether `distribution` is a diagonal Gaussian pushed through a flow."""
+  # TFP makes a `TransformedDistribution` of a bijector that is not a
+  # CompositeTensor (ours) an instance of its private base class only.
+  return (hasattr(distribution, 'bijector')
+          and isinstance(distribution.distribution, tfd.Independent)
+          and isinstance(distribution.distribution.distribution, tfd.Normal))
+
+
+def moments(posterior: tfd.Distribution, num_samples: int = 256,
+            seed=(0, 0)):
+  """(mean, stddev) of z under a flow posterior, [batch, latent], from
+  `num_samples` draws.
+
+  Every example's draws use the same standard-normal noise (common random
+  numbers, fixed `seed`), so the estimates are deterministic and their
+  noise does not vary between examples: a dimension whose posterior is the
+  same for every x gets the same mean for every x, and its variance across
+  the data (Burda et al.'s activity) is 0, not the Monte Carlo error.
+  """
+  normal = posterior.distribution.distribution
+  noise = tf.random.stateless_normal(
+      [num_samples, 1, posterior.event_shape[-1]], seed=seed,
+      dtype=normal.loc.dtype)
+  z = posterior.bijector.forward(normal.loc + normal.scale * noise)
+  return tf.reduce_mean(z, axis=0), tf.math.reduce_std(z, axis=0)
+
+
+def _conditioned(network: tfb.AutoregressiveNetwork, context: tf.Tensor):
+  """MAF's `shift_and_log_scale_fn` of `network` given context [..., c]
+  for inputs [..., latent] whose batch shapes broadcast (sample axes before
+  a batch, or a VampPrior's components against a batch of z)."""
+
+  def shift_and_log_scale(z):
+    batch_shape = tf.broadcast_dynamic_shape(tf.shape(z)[:-1],
+                                             tf.shape(context)[:-1])
+    flat = [tf.reshape(tf.broadcast_to(t, tf.concat(
+        [batch_shape, tf.shape(t)[-1:]], 0)), [-1, t.shape[-1]])
+            for t in (z, context)]
+    params = network(flat[0], conditional_input=flat[1])
+    params = tf.reshape(params, tf.concat([batch_shape, [z.shape[-1], 2]], 0))
+    shift, log_scale = tf.unstack(params, axis=-1)
+    return shift, LOG_SCALE_BOUND * tf.tanh(log_scale / LOG_SCALE_BOUND)
+
+  return shift_and_log_scale
