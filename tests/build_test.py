@@ -167,7 +167,9 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
       ('mixture_iwae_iaf_gaussian', dict(prior='mixture', objective='iwae',
                                          posterior='iaf',
                                          likelihood='gaussian')),
-      ('autoencoder_conv', dict(model='autoencoder', encoder='conv')),
+      ('autoencoder_conv_discretized',
+       dict(model='autoencoder', encoder='conv',
+            likelihood='discretized_logistic')),
   )
   def test_compiled_and_eager_agree(self, choices):
     config = _config(**choices)
@@ -198,7 +200,8 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
                               likelihood='continuous_bernoulli')),
       ('mixture_iwae_iaf', dict(prior='mixture', objective='iwae',
                                 posterior='iaf')),
-      ('autoencoder', dict(model='autoencoder')),
+      ('autoencoder_discretized', dict(model='autoencoder',
+                                       likelihood='discretized_logistic')),
   )
   def test_every_family_compiles_with_xla(self, choices):
     # The training loop compiles each kind of prior, posterior, likelihood,

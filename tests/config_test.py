@@ -89,6 +89,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
        '--posterior=iaf'),
       (dict(flow_hidden_sizes=(8,)), 'pass --posterior=iaf'),
       (dict(likelihood='gaussian'), '--binarization=none'),
+      (dict(likelihood='discretized_logistic'), 'models 256 grey levels'),
+      (dict(mixture_components=3), 'discretised logistic likelihood only'),
       (dict(likelihood='bernoulli', likelihood_scale=0.1),
        'Gaussian likelihood only'),
       (dict(temperature=0.4, min_temperature=0.5), 'must not be below'),

@@ -135,3 +135,96 @@ class LikelihoodTest(tf.test.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+def _logistic_mixture_pmf(logits, loc, scale, high=255):
+  """P(level = y) for y = 0..high of one pixel, by scipy: mixture weights
+  softmax(logits) [K], per component and channel loc and scale [K, C]; each
+  channel's logistic rounded to the nearest level, tails on the ends.
+  Returns [high + 1] ** C probabilities as an array [K, C, high + 1]
+  (per component and channel) and the weights."""
+  levels = np.arange(high + 1)
+  upper = scipy.stats.logistic.cdf(levels + 0.5, loc[..., None],
+                                   scale[..., None])
+  lower = scipy.stats.logistic.cdf(levels - 0.5, loc[..., None],
+                                   scale[..., None])
+  upper[..., -1] = 1.0
+  lower[..., 0] = 0.0
+  weights = np.exp(logits - scipy.special.logsumexp(logits))
+  return upper - lower, weights
+
+
+class DiscretizedLogisticTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _distribution(self, channels=3, components=4, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(2, 2, components))
+    loc = rng.uniform(-20, 275, size=(2, 2, components, channels))
+    scale = rng.uniform(0.3, 30, size=(2, 2, components, channels))
+    return (decoders.DiscretizedLogisticMixture(logits, loc, scale),
+            logits, loc, scale)
+
+  def test_log_prob_matches_scipy(self):
+    # A 2x2 colour image: per pixel, log sum_k w_k prod_c P_kc(x_c).
+    dist, logits, loc, scale = self._distribution()
+    rng = np.random.default_rng(1)
+    levels = rng.integers(0, 256, size=(2, 2, 3))
+    levels[0, 0] = [0, 255, 128]  # Both ends.
+    expected = 0.0
+    for i in range(2):
+      for j in range(2):
+        pmf, weights = _logistic_mixture_pmf(logits[i, j], loc[i, j],
+                                             scale[i, j])
+        per_component = np.prod(pmf[:, np.arange(3), levels[i, j]], axis=1)
+        expected += np.log(np.sum(weights * per_component))
+    self.assertEqual(dist.event_shape, [2, 2, 3])
+    self.assertAllClose(dist.log_prob(levels / 255.0), expected, rtol=1e-5)
+
+  def test_probabilities_sum_to_one_and_mean_is_exact(self):
+    # One grey pixel: the 256 levels' probabilities sum to 1, and mean() is
+    # sum_y y P(y) / 255.
+    _, logits, loc, scale = self._distribution(channels=1)
+    dist = decoders.DiscretizedLogisticMixture(
+        logits[:1, :1], loc[:1, :1], scale[:1, :1])  # Pixel (0, 0).
+    x = np.arange(256, dtype=np.float32).reshape(256, 1, 1, 1) / 255
+    probs = np.exp(dist.log_prob(x).numpy())
+    self.assertAllClose(np.sum(probs), 1.0, rtol=1e-5)
+    pmf, weights = _logistic_mixture_pmf(logits[0, 0], loc[0, 0],
+                                         scale[0, 0])
+    self.assertAllClose(probs, weights @ pmf[:, 0], rtol=1e-4, atol=1e-7)
+    mean = np.sum(weights[:, None] * pmf[:, 0] * np.arange(256)) / 255
+    self.assertAllClose(dist.mean()[0, 0, 0], mean, rtol=1e-5)
+
+  def test_samples_are_levels_in_the_unit_interval(self):
+    dist, _, _, _ = self._distribution()
+    samples = dist.sample(50, seed=[1, 2]).numpy()
+    self.assertEqual(samples.shape, (50, 2, 2, 3))
+    self.assertAllClose(samples * 255, np.round(samples * 255), atol=1e-4)
+    self.assertAllInRange(samples, 0.0, 1.0)
+
+  @parameterized.parameters(((28, 28, 1),), ((8, 6, 3),))
+  def test_decoders_give_its_parameters(self, image_shape):
+    likelihood = decoders.DiscretizedLogisticLikelihood(num_components=5)
+    *pixels, channels = image_shape
+    self.assertEqual(likelihood.param_shape(image_shape),
+                     (*pixels, 5 * (1 + 2 * channels)))
+    x = tf.round(tf.random.uniform(image_shape) * 255) / 255
+    for decoder in (decoders.MLPDecoder([16], image_shape,
+                                        likelihood=likelihood),
+                    decoders.ConvDecoder(image_shape, (8,),
+                                         likelihood=likelihood)):
+      p = decoder(tf.random.normal([4, 2, 3]))
+      self.assertEqual(p.batch_shape, [4, 2])
+      self.assertEqual(p.event_shape, image_shape)
+      log_prob = p.log_prob(x).numpy()
+      self.assertEqual(log_prob.shape, (4, 2))
+      # A probability: at most 1.
+      self.assertAllLessEqual(log_prob, 0.0)
+      self.assertEqual(p.mean().shape, [4, 2, *image_shape])
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, 'num_components must be '
+                                'positive, got 0'):
+      decoders.DiscretizedLogisticLikelihood(0)
+    with self.assertRaisesRegex(ValueError, 'needs images'):
+      decoders.DiscretizedLogisticLikelihood(2)(tf.zeros([3, 10]), 1)

@@ -216,7 +216,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
   # Each family once, folded into 4 runs: each pair of runs traces both
   # replicas' graphs, which takes seconds. The plain ELBO is the XLA case's.
   @parameterized.named_parameters(
-      ('free_bits', dict(free_bits=2.0), False),
+      ('free_bits_discretized',
+       dict(free_bits=2.0, likelihood='discretized_logistic',
+            binarization='none'), False),
       ('iwae_mixture_prior_iaf', dict(objective='iwae', prior='mixture',
                                       posterior='iaf'), False),
       ('full_covariance_vamp_mc_kl_warmup',
@@ -236,8 +238,14 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     # Float sums in another order (over 8 rows per replica, then 2
     # replicas; under XLA, other fusions) move the 6th significant digit.
     self.assertAllClose(two, one, rtol=2e-5, atol=1e-4)
+    # Looser for the discretised logistic: its loss (6 nats per pixel, a
+    # binary pixel's 0.7) and rounding errors are larger, and TFP's
+    # quantised log-probability picks one of two formulas by comparing two
+    # logs, which rounding can flip (one weight in 10^5 moved 1e-3).
+    discrete = config.model.likelihood == 'discretized_logistic'
     for a, b in zip(two_variables, one_variables):
-      self.assertAllClose(a, b, rtol=1e-4, atol=1e-6)
+      self.assertAllClose(a, b, rtol=1e-3 if discrete else 1e-4,
+                          atol=1e-5 if discrete else 1e-6)
 
   @pytest.mark.slow
   def test_xla_equals_one_device(self):

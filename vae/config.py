@@ -66,6 +66,9 @@ class ModelConfig:
   num_classes: int = _field(10, 'Classes of each categorical latent.', low=2)
   likelihood: str = _field('bernoulli', 'p(x|z).',
                            choices=decoders.LIKELIHOODS)
+  mixture_components: int = _field(
+      5, 'Logistics per pixel of the discretised logistic likelihood.',
+      low=1)
   likelihood_scale: Optional[float] = _field(
       None, 'Fixed standard deviation of the Gaussian likelihood; unset: '
       'learned.', low=1e-6)
@@ -422,10 +425,20 @@ def _flow_rules(config: Config):
 
 def _likelihood_rules(config: Config):
   likelihood = config.model.likelihood
+  discrete = decoders.LIKELIHOODS.traits(likelihood).get('discrete_levels')
+  if discrete and config.data.binarization != 'none':
+    _refuse(config, ['likelihood', 'binarization'], f'this likelihood '
+            f'models {discrete} grey levels, and binarised pixels have 2; '
+            'pass --binarization=none.')
   if likelihood != 'bernoulli' and config.data.binarization != 'none':
     _refuse(config, ['likelihood', 'binarization'], 'a density over grey '
             'levels on binary pixels grows without bound as it sharpens on '
             '0 and 1; pass --binarization=none to model the grey levels.')
+  if likelihood != 'discretized_logistic' and not _default(
+      config, 'mixture_components'):
+    _refuse(config, ['likelihood', 'mixture_components'],
+            '--mixture_components shapes the discretised logistic '
+            'likelihood only.')
   if likelihood != 'gaussian' and config.model.likelihood_scale is not None:
     _refuse(config, ['likelihood', 'likelihood_scale'], '--likelihood_scale '
             'fixes the scale of the Gaussian likelihood only.')

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae import build
+from vae import decoders
 from vae import evaluation
 from vae import objectives
 from vae import plotting
@@ -23,11 +24,16 @@ def test_loss(results: evaluation.Results, config,
       latent_size=build.latent_dims(config.model)))
 
 
+def bits_per_dim(nats: float, image_shape: Sequence[int]) -> float:
+  """Nats per image as bits per pixel value: nats / (H W C ln 2)."""
+  return nats / (int(np.prod(image_shape)) * math.log(2))
+
+
 def results_summary(results: evaluation.Results, config,
                     image_shape: Sequence[int]) -> Dict:
   """The eval-set numbers of `summary.json`."""
   kl = results.kl_per_dimension
-  return {
+  summary = {
       'test_loss': test_loss(results, config, image_shape),
       # None for an autoencoder, which has no ELBO.
       'test_elbo': results.elbo if math.isfinite(results.elbo) else None,
@@ -41,6 +47,13 @@ def results_summary(results: evaluation.Results, config,
       'unit_variances': [float(v) for v in results.unit_variances],
       'eval_examples': results.num_examples,
   }
+  # A probability over 8-bit pixels: the field's unit too, from the NLL
+  # estimate (else the ELBO's bound).
+  if decoders.LIKELIHOODS.traits(config.model.likelihood).get(
+      'discrete_levels'):
+    nats = results.nll if results.nll is not None else -results.elbo
+    summary['test_bits_per_dim'] = bits_per_dim(nats, image_shape)
+  return summary
 
 
 # What `closing_lines` lists of a run's folder, when there.
@@ -66,6 +79,8 @@ def closing_lines(output_dir: str, summary: Dict) -> str:
              is not None] or [f'distortion {summary["test_distortion"]:.3f}']
   if summary.get('test_nll') is not None:
     numbers[-1] += f' ({summary["eval_num_samples"]} importance samples)'
+  if summary.get('test_bits_per_dim') is not None:
+    numbers.append(f'{summary["test_bits_per_dim"]:.4f} bits/dim')
   speed = summary.get('train_steps_per_second')
   lines = [
       f'Trained {summary["steps"]} steps'

@@ -1,0 +1,43 @@
+"""Tests for vae/report.py."""
+
+import math
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from vae import config as config_lib
+from vae import evaluation
+from vae import report
+
+
+def _results(nll):
+  return evaluation.Results(
+      elbo=-1100.0, rate=20.0, distortion=1080.0, nll=nll,
+      num_samples=0 if nll is None else 10, kl_per_dimension=None,
+      active_units=2, unit_variances=np.ones(2), posterior_means=np.zeros(
+          [3, 2]), labels=np.zeros(3), num_examples=3)
+
+
+class ResultsSummaryTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((1000.0, 1000.0), (None, 1100.0))
+  def test_bits_per_dim_of_a_discrete_likelihood(self, nll, nats):
+    # nats / (H W C ln 2): from the NLL, else from the ELBO's bound.
+    config = config_lib.make(likelihood='discretized_logistic',
+                             binarization='none', latent_size=2)
+    summary = report.results_summary(_results(nll), config, (28, 28, 1))
+    self.assertAllClose(summary['test_bits_per_dim'],
+                        nats / (784 * math.log(2)))
+    self.assertIn('bits/dim', report.closing_lines(
+        '/nonexistent', dict(summary, steps=1, eval_split='test',
+                             latent_dims=2)))
+
+  def test_no_bits_per_dim_for_binary_pixels(self):
+    summary = report.results_summary(
+        _results(100.0), config_lib.make(latent_size=2), (28, 28, 1))
+    self.assertNotIn('test_bits_per_dim', summary)
+
+
+if __name__ == '__main__':
+  tf.test.main()
