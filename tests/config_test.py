@@ -90,6 +90,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(flow_hidden_sizes=(8,)), 'pass --posterior=iaf'),
       (dict(likelihood='gaussian'), '--binarization=none'),
       (dict(likelihood='discretized_logistic'), 'models 256 grey levels'),
+      (dict(likelihood='discretized_logistic', binarization='dequantize'),
+       'only --binarization=none'),
       (dict(mixture_components=3), 'discretised logistic likelihood only'),
       (dict(likelihood='bernoulli', likelihood_scale=0.1),
        'Gaussian likelihood only'),

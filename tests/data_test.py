@@ -295,6 +295,21 @@ class BatchesTest(tf.test.TestCase, parameterized.TestCase):
                                   train=False)))
     self.assertAllClose(grey.numpy().ravel(), images.ravel() / 255.0)
 
+  def test_dequantisation_spreads_each_level_over_its_bin(self):
+    # Level k becomes (k + u) / 256 with u ~ U[0, 1) fresh per draw: in
+    # [k / 256, (k + 1) / 256), and u's mean 1/2 within 5 standard errors.
+    images = np.tile(np.array([0, 1, 128, 255], np.uint8),
+                     250).reshape(1000, 1, 1, 1)
+    batches = iter(data.batches(self._examples(images), 1000, 'dequantize',
+                                seed=2))
+    first, second = next(batches).numpy(), next(batches).numpy()
+    for x in (first, second):  # Each a permutation of the 1,000 images.
+      self.assertAllEqual(np.sort(np.floor(x.ravel() * 256)),
+                          np.sort(images.ravel()))
+    self.assertNotAllEqual(np.sort(first.ravel()), np.sort(second.ravel()))
+    u = first.ravel() * 256 - np.floor(first.ravel() * 256)
+    self.assertAllClose(u.mean(), 0.5, atol=5 * np.sqrt(1 / 12 / u.size))
+
   def test_eval_serves_every_example_once(self):
     images = np.arange(23, dtype=np.uint8).reshape(23, 1, 1, 1)
     sizes, values = [], []

@@ -33,6 +33,18 @@ class ResultsSummaryTest(tf.test.TestCase, parameterized.TestCase):
         '/nonexistent', dict(summary, steps=1, eval_split='test',
                              latent_dims=2)))
 
+  def test_bits_per_dim_of_a_density_on_dequantised_pixels(self):
+    # (nats + D log 256) / (D ln 2): a density on [0, 1) bounds the levels.
+    config = config_lib.make(likelihood='gaussian', binarization='dequantize',
+                             latent_size=2)
+    summary = report.results_summary(_results(-2000.0), config, (28, 28, 1))
+    self.assertAllClose(summary['test_bits_per_dim'],
+                        (-2000.0 + 784 * math.log(256)) / (784 * math.log(2)))
+    grey = config_lib.make(likelihood='gaussian', binarization='none',
+                           latent_size=2)
+    self.assertNotIn('test_bits_per_dim', report.results_summary(
+        _results(-2000.0), grey, (28, 28, 1)))
+
   def test_no_bits_per_dim_for_binary_pixels(self):
     summary = report.results_summary(
         _results(100.0), config_lib.make(latent_size=2), (28, 28, 1))

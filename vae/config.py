@@ -127,7 +127,8 @@ class DataConfig:
   eval_split: str = _field('test', 'TFDS split to evaluate on.')
   binarization: str = _field(
       'dynamic', 'dynamic: a fresh Bernoulli draw per pixel each time an '
-      'image is served; static: threshold at 0.5; none: grey levels.',
+      'image is served; static: threshold at 0.5; none: grey levels; '
+      'dequantize: level k as (k + u) / 256, u ~ U[0, 1) fresh each time.',
       choices=data.BINARIZATIONS)
 
 
@@ -425,15 +426,17 @@ def _flow_rules(config: Config):
 
 def _likelihood_rules(config: Config):
   likelihood = config.model.likelihood
-  discrete = decoders.LIKELIHOODS.traits(likelihood).get('discrete_levels')
-  if discrete and config.data.binarization != 'none':
+  traits = decoders.LIKELIHOODS.traits(likelihood)
+  binarization = config.data.binarization
+  if traits.get('discrete_levels') and binarization != 'none':
     _refuse(config, ['likelihood', 'binarization'], f'this likelihood '
-            f'models {discrete} grey levels, and binarised pixels have 2; '
-            'pass --binarization=none.')
-  if likelihood != 'bernoulli' and config.data.binarization != 'none':
+            f'models {traits["discrete_levels"]} grey levels, which only '
+            '--binarization=none serves.')
+  if traits.get('density') and binarization not in ('none', 'dequantize'):
     _refuse(config, ['likelihood', 'binarization'], 'a density over grey '
             'levels on binary pixels grows without bound as it sharpens on '
-            '0 and 1; pass --binarization=none to model the grey levels.')
+            '0 and 1; pass --binarization=none to model the grey levels, '
+            'or dequantize for bits per dimension.')
   if likelihood != 'discretized_logistic' and not _default(
       config, 'mixture_components'):
     _refuse(config, ['likelihood', 'mixture_components'],

@@ -25,7 +25,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-BINARIZATIONS = ('dynamic', 'static', 'none')
+BINARIZATIONS = ('dynamic', 'static', 'none', 'dequantize')
+# The grey levels of 8-bit images, which 'dequantize' spreads over [0, 1).
+LEVELS = 256
 # Datasets published as IDX files with MNIST's file names, and the folder
 # torchvision keeps them in (under `<root>/<folder>/raw`).
 IDX_DATASETS = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST',
@@ -291,32 +293,38 @@ def load(name: str = 'mnist',
 
 def binarize(images: tf.Tensor, binarization: str, seed=None,
              offset=0) -> tf.Tensor:
-  """Binarises float images in [0, 1].
+  """Binarises (or dequantises) float images in [0, 1].
 
   'dynamic' draws each pixel from Bernoulli(intensity), anew at every call
   (Burda et al. 2016); 'static' thresholds at 0.5; 'none' keeps grey levels.
-  `seed`, for 'dynamic': None for the stateful generator, or a stateless seed
+  'dequantize' serves an 8-bit level k as (k + u) / 256, u ~ U[0, 1) anew
+  at every call (uniform dequantisation, Theis et al. 2016): a density p on
+  such data bounds the levels' probability, -log P(k) <= E_u[-log p] +
+  D log 256 (`report.bits_per_dim`).
+  `seed`, for draws: None for the stateful generator, or a stateless seed
   of shape [2], whose draws depend on nothing else. `offset` (with a seed)
   makes `images` the part of a larger batch that starts at that element:
   its pixels get the uniforms the whole batch would, without drawing the
   rest (the Philox stream is counter-based, one counter per 4 floats).
   """
-  if binarization == 'dynamic':
-    if seed is None:
-      uniform = tf.random.uniform(tf.shape(images), dtype=images.dtype)
-    elif isinstance(offset, int) and offset == 0:
-      uniform = tf.random.stateless_uniform(tf.shape(images), seed=seed,
-                                            dtype=images.dtype)
-    else:
-      uniform = _stateless_uniform_from(tf.shape(images), seed, offset,
-                                        images.dtype)
-    return tf.cast(uniform < images, images.dtype)
-  if binarization == 'static':
-    return tf.cast(images > 0.5, images.dtype)
-  if binarization == 'none':
-    return images
-  raise ValueError(
-      f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
+  if binarization not in BINARIZATIONS:
+    raise ValueError(
+        f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
+  if binarization in ('static', 'none'):
+    return (tf.cast(images > 0.5, images.dtype) if binarization == 'static'
+            else images)
+  if seed is None:
+    uniform = tf.random.uniform(tf.shape(images), dtype=images.dtype)
+  elif isinstance(offset, int) and offset == 0:
+    uniform = tf.random.stateless_uniform(tf.shape(images), seed=seed,
+                                          dtype=images.dtype)
+  else:
+    uniform = _stateless_uniform_from(tf.shape(images), seed, offset,
+                                      images.dtype)
+  if binarization == 'dequantize':
+    levels = tf.round(images * (LEVELS - 1))
+    return (levels + uniform) / LEVELS
+  return tf.cast(uniform < images, images.dtype)
 
 
 def _stateless_uniform_from(shape, seed, offset, dtype) -> tf.Tensor:

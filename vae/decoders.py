@@ -357,19 +357,22 @@ DECODERS.register('conv', lambda c, parts: ConvDecoder(
     compute_dtype=parts.compute_dtype, name='decoder'),
                   'transposed convolutions (--conv_channels reversed)')
 
-# A likelihood with the trait `discrete_levels` is a probability over that
-# many grey levels: runs report its NLL in bits per dimension too.
+# Traits: `discrete_levels`, a probability over that many grey levels; and
+# `density`, a density over continuous pixels. Both need grey levels
+# (`--binarization=none`; a density also takes dequantised ones), and runs
+# report their NLL in bits per dimension too (a density's on dequantised
+# data only).
 LIKELIHOODS = registry.Registry('likelihood')
 LIKELIHOODS.register('bernoulli', lambda c, parts: BernoulliLikelihood(
     name='likelihood'), 'binary pixels')
 LIKELIHOODS.register('gaussian', lambda c, parts: GaussianLikelihood(
     c.likelihood_scale, name='likelihood'),
                      'grey levels; one scale, fixed (--likelihood_scale) or '
-                     'learned')
+                     'learned', density=True)
 LIKELIHOODS.register('continuous_bernoulli', lambda c, parts: (
     ContinuousBernoulliLikelihood(name='likelihood')),
                      'grey levels in [0, 1] (Loaiza-Ganem and Cunningham '
-                     '2019)')
+                     '2019)', density=True)
 LIKELIHOODS.register('discretized_logistic', lambda c, parts: (
     DiscretizedLogisticLikelihood(c.mixture_components, name='likelihood')),
                      '8-bit grey levels: a mixture of --mixture_components '

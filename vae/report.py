@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae import build
+from vae import data
 from vae import decoders
 from vae import evaluation
 from vae import objectives
@@ -24,9 +25,18 @@ def test_loss(results: evaluation.Results, config,
       latent_size=build.latent_dims(config.model)))
 
 
-def bits_per_dim(nats: float, image_shape: Sequence[int]) -> float:
-  """Nats per image as bits per pixel value: nats / (H W C ln 2)."""
-  return nats / (int(np.prod(image_shape)) * math.log(2))
+def bits_per_dim(nats: float, image_shape: Sequence[int],
+                 dequantized: bool = False) -> float:
+  """Nats per image as bits per pixel value: nats / (H W C ln 2).
+
+  `dequantized`: `nats` are -log p of a density on data dequantised to
+  [0, 1) (`data.binarize`), and the bits bound the 8-bit levels': (nats +
+  D log 256) / (D ln 2), D = H W C (Theis et al. 2016).
+  """
+  dims = int(np.prod(image_shape))
+  if dequantized:
+    nats += dims * math.log(data.LEVELS)
+  return nats / (dims * math.log(2))
 
 
 def results_summary(results: evaluation.Results, config,
@@ -47,12 +57,16 @@ def results_summary(results: evaluation.Results, config,
       'unit_variances': [float(v) for v in results.unit_variances],
       'eval_examples': results.num_examples,
   }
-  # A probability over 8-bit pixels: the field's unit too, from the NLL
-  # estimate (else the ELBO's bound).
-  if decoders.LIKELIHOODS.traits(config.model.likelihood).get(
-      'discrete_levels'):
+  # Over 8-bit pixels, the field's unit too, from the NLL estimate (else
+  # the ELBO's bound): a probability of the levels, or a density of them
+  # dequantised.
+  traits = decoders.LIKELIHOODS.traits(config.model.likelihood)
+  dequantized = (traits.get('density')
+                 and config.data.binarization == 'dequantize')
+  if traits.get('discrete_levels') or dequantized:
     nats = results.nll if results.nll is not None else -results.elbo
-    summary['test_bits_per_dim'] = bits_per_dim(nats, image_shape)
+    summary['test_bits_per_dim'] = bits_per_dim(nats, image_shape,
+                                                dequantized)
   return summary
 
 
