@@ -1,11 +1,14 @@
 """Runs `experiments.mnist` over a grid of flags and tabulates the results.
 
-  python -m experiments.sweep --betas=0,0.01,0.1,1,4 --latent_sizes=2,10,32
+  python -m experiments.sweep --betas=0,0.01,0.1,1,4 \
+      --latent_size_grid=2,10,32
 
 Every flag of `experiments.mnist` has a grid flag here: its plural
-(`--betas`, `--latent_sizes`, `--learning_rates`, `--seeds`, ...), or
-`--<flag>_grid` for names that end in s (`--training_steps_grid`,
-`--hidden_sizes_grid='100,100;500,500'`, list values split by ';'). Flags of
+(`--betas`, `--learning_rates`, `--seeds`, ...), or `--<flag>_grid` for
+names that end in s or whose plural is a flag of its own
+(`--training_steps_grid`, `--latent_size_grid`, since `--latent_sizes`
+gives a hierarchy's layers; `--hidden_sizes_grid='100,100;500,500'`, list
+values split by ';'). Flags of
 `experiments.mnist` given as themselves (`--training_steps=2000`) apply to
 every run. Each run trains in its own sub-folder of --output_dir; a run that
 finished with the same flags is skipped, and an unfinished one resumes from
@@ -66,7 +69,10 @@ def _training_flags() -> Dict[str, flags.Flag]:
 
 
 def grid_flag_name(name: str) -> str:
-  return f'{name}_grid' if name.endswith('s') else f'{name}s'
+  plural = f'{name}s'
+  if name.endswith('s') or plural in run_flags.config_flags():
+    return f'{name}_grid'
+  return plural
 
 
 def _is_list_flag(flag: flags.Flag) -> bool:
@@ -83,6 +89,12 @@ DEFAULT_OUTPUT_DIR = 'runs/sweep'  # Unless --output_dir is given.
 
 def grid() -> List[Tuple[str, List[str]]]:
   """[(flag name, its values as command-line strings)] of the swept flags."""
+  if FLAGS['latent_sizes'].present:
+    # Before hierarchies, the sweep's --latent_sizes swept --latent_size.
+    raise run_flags.InputError(
+        '--latent_sizes gives the layers of one hierarchy, which a sweep '
+        'takes as --latent_sizes_grid (one value: every run); to sweep '
+        '--latent_size, pass --latent_size_grid.')
   swept = []
   for name, flag in _training_flags().items():
     text = FLAGS[grid_flag_name(name)].value

@@ -13,6 +13,7 @@ from vae import config as config_lib
 from vae import data
 from vae import decoders
 from vae import encoders
+from vae import hierarchy
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
@@ -45,7 +46,10 @@ def _choices():
               if name != 'gaussian']
              + [dict(posterior=posterior, prior=prior)
                 for posterior, prior in itertools.product(
-                    encoders.POSTERIORS, priors.PRIORS)])
+                    encoders.POSTERIORS, priors.PRIORS)]
+             + [dict(latent_sizes=(3, 2), inference=inference,
+                     latent_size=10, latent_hidden_sizes=(8,))
+                for inference in hierarchy.INFERENCES])
   for network, model in itertools.product(networks, model_lib.MODELS):
     yield dict(network, model=model, posterior='full_covariance',
                prior='vamp')  # The prior that calls the encoder.
@@ -202,6 +206,8 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
                                 posterior='iaf')),
       ('autoencoder_discretized', dict(model='autoencoder',
                                        likelihood='discretized_logistic')),
+      ('ladder_iwae', dict(latent_sizes=(3, 2), inference='ladder',
+                           latent_size=10, objective='iwae')),
   )
   def test_every_family_compiles_with_xla(self, choices):
     # The training loop compiles each kind of prior, posterior, likelihood,

@@ -85,6 +85,11 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(latent='categorical', objective='dreg'), 'train on the ELBO'),
       (dict(objective='iwae', loss_normalization='notebook'), 'ELBO only'),
       (dict(posterior='iaf', objective='dreg'), 'cannot hold'),
+      (dict(latent_sizes=(10,)), 'one layer is --latent_size=10'),
+      (dict(inference='ladder'), 'give its layers with --latent_sizes'),
+      (dict(latent_sizes=(3, 2), prior='mixture'), 'drop --prior'),
+      (dict(latent_sizes=(3, 2), latent_size=4), 'drop --latent_size'),
+      (dict(latent_sizes=(3, 2), objective='dreg'), 'cannot hold'),
       (dict(flow_steps=3), '--posterior=diagonal --flow_steps=3: .* pass '
        '--posterior=iaf'),
       (dict(flow_hidden_sizes=(8,)), 'pass --posterior=iaf'),

@@ -226,6 +226,8 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
             kl_warmup_steps=4), False),
       ('categorical', dict(latent='categorical', temperature_decay=0.1),
        False),
+      ('ladder_iwae', dict(latent_sizes=(3, 2), inference='ladder',
+                           latent_size=10, objective='iwae'), False),
   )
   def test_equals_one_device(self, overrides, jit_compile):
     self._equals_one_device(overrides, jit_compile)

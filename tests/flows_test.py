@@ -16,10 +16,13 @@ LATENT = 4
 FEATURES = 6
 
 
-def _head(flow_steps=1, **kwargs):
-  return flows.IAFPosterior(encoders.GaussianPosterior(LATENT, name='base'),
-                            flow_steps, hidden_sizes=(8, 8),
-                            name='posterior', **kwargs)
+def _head(flow_steps=1, kernel_initializer=None):
+  # Glorot's scale: steps far from the identity, a strong test.
+  return flows.IAFPosterior(
+      encoders.GaussianPosterior(LATENT, name='base'), flow_steps,
+      hidden_sizes=(8, 8), name='posterior',
+      kernel_initializer=kernel_initializer or (
+          snt.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform')))
 
 
 def _features(batch=5, seed=0):

@@ -15,6 +15,7 @@ def _results(nll):
   return evaluation.Results(
       elbo=-1100.0, rate=20.0, distortion=1080.0, nll=nll,
       num_samples=0 if nll is None else 10, kl_per_dimension=None,
+      rate_per_layer=None,
       active_units=2, unit_variances=np.ones(2), posterior_means=np.zeros(
           [3, 2]), labels=np.zeros(3), num_examples=3)
 

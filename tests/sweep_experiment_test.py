@@ -25,7 +25,7 @@ class GridTest(tf.test.TestCase):
 
   @flagsaver.flagsaver
   def test_plural_and_grid_flags(self):
-    parse(['--latent_sizes=2,10,32', '--betas=0,0.01',
+    parse(['--latent_size_grid=2,10,32', '--betas=0,0.01',
            '--hidden_sizes_grid=100,100;500,500'])
     self.assertEqual(sweep.grid(), [('beta', ['0', '0.01']),
                                     ('latent_size', ['2', '10', '32']),
@@ -43,14 +43,26 @@ class GridTest(tf.test.TestCase):
 
   @flagsaver.flagsaver
   def test_bad_values_fail_before_any_run(self):
-    parse(['--latent_sizes=2,zero'])
+    parse(['--latent_size_grid=2,zero'])
     with self.assertRaisesRegex(run_flags.InputError,
-                                "--latent_sizes: 'zero' is not a value of "
-                                '--latent_size'):
+                                "--latent_size_grid: 'zero' is not a value "
+                                'of --latent_size'):
       sweep.grid()
-    parse(['--latent_sizes=2,0'])
+    parse(['--latent_size_grid=2,0'])
     with self.assertRaisesRegex(run_flags.InputError, "'0' is not a value"):
       sweep.grid()
+
+  @flagsaver.flagsaver
+  def test_latent_sizes_is_not_the_old_latent_size_grid(self):
+    parse(['--latent_sizes=2,10,32'])
+    with self.assertRaisesRegex(run_flags.InputError,
+                                'pass --latent_size_grid'):
+      sweep.grid()
+
+  @flagsaver.flagsaver
+  def test_a_hierarchy_for_every_run_is_a_one_value_grid(self):
+    parse(['--latent_sizes_grid=10,5'])
+    self.assertEqual(sweep.grid(), [('latent_sizes', ['10,5'])])
 
   @flagsaver.flagsaver
   def test_a_flag_both_fixed_and_swept(self):

@@ -16,6 +16,7 @@ import tensorflow as tf
 from vae import decoders
 from vae import encoders
 from vae import export
+from vae import hierarchy
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
@@ -35,15 +36,28 @@ class Parts(NamedTuple):
   prior: Optional[priors.PriorLike] = None
 
 
+def _hierarchical(config) -> bool:
+  return len(hierarchy.layer_sizes(config)) > 1
+
+
 # Per kind of latent: its posterior head, its prior (factories, as in the
-# other registries) and the dimensions of z.
+# other registries), the dimensions of z, and what the decoder is given of z.
+# A Gaussian latent of several layers (--latent_sizes) is a hierarchy: its
+# head holds the prior it shares, and the decoder sees the bottom layer.
 LATENTS = registry.Registry('latent')
 LATENTS.register(
     'gaussian',
-    lambda c, parts: encoders.POSTERIORS.build(c.posterior, c, parts),
-    'a Gaussian vector (--posterior, --prior)',
-    prior=lambda c, parts: priors.PRIORS.build(c.prior, c, parts),
-    dims=lambda c: c.latent_size)
+    lambda c, parts: (hierarchy.posterior(c, parts) if _hierarchical(c) else
+                      encoders.POSTERIORS.build(c.posterior, c, parts)),
+    'a Gaussian vector (--posterior, --prior), or stochastic layers '
+    '(--latent_sizes, --inference)',
+    prior=lambda c, parts: (parts.head.prior if _hierarchical(c) else
+                            priors.PRIORS.build(c.prior, c, parts)),
+    dims=lambda c: sum(hierarchy.layer_sizes(c)),
+    decoder=lambda c, decoder: (
+        hierarchy.BottomLayer(decoder, hierarchy.layer_sizes(c)[0],
+                              name='bottom_layer')
+        if _hierarchical(c) else decoder))
 LATENTS.register(
     'categorical',
     lambda c, parts: encoders.CategoricalPosterior(
@@ -78,15 +92,20 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
       encoder=encoders.ENCODERS.build(config.encoder, config, parts))
   parts = parts._replace(
       likelihood=decoders.LIKELIHOODS.build(config.likelihood, config, parts))
+  decoder = decoders.DECODERS.build(config.decoder, config, parts)
+  to_decoder = LATENTS.traits(config.latent).get('decoder')
   parts = parts._replace(
-      decoder=decoders.DECODERS.build(config.decoder, config, parts))
+      decoder=to_decoder(config, decoder) if to_decoder else decoder)
   if not point_mass:
     parts = parts._replace(
         prior=LATENTS.traits(config.latent)['prior'](config, parts))
   model = model_lib.MODELS.build(config.model, config, parts)
   model(tf.zeros([1, *parts.image_shape]))
   if model.prior is not None:
-    model.prior_distribution()  # The VampPrior's encoder call, say.
+    # Creates what a prior makes on first use: the VampPrior's encoder
+    # call, a hierarchy's conditionals (no random draw: the same weights).
+    model.prior_distribution().log_prob(
+        tf.zeros([1, latent_dims(config)]))
   return model
 
 

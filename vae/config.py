@@ -21,6 +21,7 @@ from vae import data
 from vae import decoders
 from vae import distribute
 from vae import encoders
+from vae import hierarchy
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
@@ -51,6 +52,16 @@ class ModelConfig:
                             'variables, for categorical latents).', low=1)
   latent: str = _field('gaussian', 'The kind of latent variable.',
                        choices=build.LATENTS)
+  latent_sizes: Tuple[int, ...] = _field(
+      (), 'Sizes of several stochastic layers, bottom first (Burda et al. '
+      '2016: 100,50); unset: one layer of --latent_size.', low=1)
+  inference: str = _field(
+      'bottom_up', 'How q(z|x) walks the layers of --latent_sizes: '
+      'bottom_up (Burda et al. 2016) or ladder (Sønderby et al. 2016).',
+      choices=hierarchy.INFERENCES)
+  latent_hidden_sizes: Tuple[int, ...] = _field(
+      (100, 100), 'Hidden sizes of the networks between stochastic layers.',
+      low=1)
   posterior: str = _field('diagonal', 'The form of a Gaussian q(z|x).',
                           choices=encoders.POSTERIORS)
   flow_steps: int = _field(2, 'Flow steps of a flow posterior (--posterior='
@@ -424,6 +435,30 @@ def _flow_rules(config: Config):
             '--objective=iwae.')
 
 
+def _hierarchy_rules(config: Config):
+  sizes = config.model.latent_sizes
+  if len(sizes) == 1:
+    _refuse(config, ['latent_sizes'], 'a hierarchy needs two or more '
+            f'layers; one layer is --latent_size={sizes[0]}.')
+  if not sizes:
+    for name in ('inference', 'latent_hidden_sizes'):
+      if not _default(config, name):
+        _refuse(config, ['latent_sizes', name], f'--{name} shapes a '
+                'hierarchy; give its layers with --latent_sizes.')
+    return
+  for name in ('latent', 'latent_size', 'posterior', 'prior'):
+    if not _default(config, name):
+      _refuse(config, ['latent_sizes', name], 'a hierarchy has Gaussian '
+              'layers of --latent_sizes, diagonal posteriors and the '
+              f'hierarchical prior; drop --{name}.')
+  if objectives.OBJECTIVES.traits(config.objective.objective).get(
+      'holds_posterior'):
+    _refuse(config, ['latent_sizes', 'objective'], 'this objective holds '
+            'q(z|x)\'s parameters fixed inside log q(z|x), and a '
+            'hierarchy\'s upper layers are network weights it cannot hold; '
+            'train with --objective=iwae.')
+
+
 def _likelihood_rules(config: Config):
   likelihood = config.model.likelihood
   traits = decoders.LIKELIHOODS.traits(likelihood)
@@ -470,5 +505,5 @@ def _schedule_rules(config: Config):
 
 
 RULES = (_autoencoder_rules, _objective_rules, _categorical_rules,
-         _iwae_rules, _flow_rules,
+         _iwae_rules, _flow_rules, _hierarchy_rules,
          _likelihood_rules, _strategy_rules, _schedule_rules)

@@ -90,6 +90,7 @@ class Results(NamedTuple):
   nll: Optional[float]  # -L_k; None when not estimated (k = 0).
   num_samples: int  # k of the NLL estimate.
   kl_per_dimension: Optional[np.ndarray]  # [latent]; None if not defined.
+  rate_per_layer: Optional[np.ndarray]  # [layers] of a hierarchy, else None.
   active_units: int
   unit_variances: np.ndarray  # A_u, [latent].
   posterior_means: np.ndarray  # [examples, latent].
@@ -136,15 +137,17 @@ def evaluate(functions,
     results = _distributed(functions, batches, strategy, seed,
                            num_samples if nll_estimated else 0, chunk_size)
   sums = np.zeros(4, np.float64)  # elbo, rate, distortion, log-likelihood.
-  kl_sums = None
+  # Means of the per-example vectors some models give.
+  vector_sums = {'kl_per_dimension': None, 'rate_per_layer': None}
   means, labels = [], []
   count = 0
   for terms, batch_labels in results:
     sums[:3] += [np.sum(terms[k], dtype=np.float64)
                  for k in ('elbo', 'rate', 'distortion')]
-    if 'kl_per_dimension' in terms:
-      batch_kl = np.sum(terms['kl_per_dimension'], axis=0, dtype=np.float64)
-      kl_sums = batch_kl if kl_sums is None else kl_sums + batch_kl
+    for key, total in vector_sums.items():
+      if key in terms:
+        batch = np.sum(terms[key], axis=0, dtype=np.float64)
+        vector_sums[key] = batch if total is None else total + batch
     if nll_estimated:
       sums[3] += np.sum(terms['log_likelihood'], dtype=np.float64)
     means.append(np.asarray(terms['posterior_mean']))
@@ -159,7 +162,8 @@ def evaluate(functions,
       elbo=float(elbo), rate=float(rate), distortion=float(distortion),
       nll=float(-ll) if nll_estimated else None,
       num_samples=num_samples if nll_estimated else 0,
-      kl_per_dimension=None if kl_sums is None else kl_sums / count,
+      **{key: None if total is None else total / count
+         for key, total in vector_sums.items()},
       active_units=num_active, unit_variances=variances,
       posterior_means=posterior_means, labels=np.concatenate(labels),
       num_examples=count)

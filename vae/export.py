@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from vae import encoders
 from vae import evaluation
+from vae import hierarchy
 from vae import objectives
 
 SIGNATURES = ('encode', 'decode', 'sample', 'reconstruct', 'elbo',
@@ -41,7 +42,8 @@ class ModelFunctions(tf.Module):
   - `reconstruct(x, seed)`: {'z', 'mean'}, z ~ q(z|x) decoded.
   - `elbo(x, seed)`: per-example {'elbo', 'rate', 'distortion'} [batch],
     {'posterior_mean'} and, for factorised Normal priors,
-    {'kl_per_dimension'} [batch, latent].
+    {'kl_per_dimension'} [batch, latent]; for hierarchies
+    {'rate_per_layer'} [batch, layers].
   - `log_likelihood(x, num_samples, chunk_size, seed)`: {'log_likelihood'},
     the IWAE estimate of `evaluation.log_likelihood`.
 
@@ -102,6 +104,10 @@ class ModelFunctions(tf.Module):
           posterior, self.vae.prior)
     except NotImplementedError:
       pass  # Not defined for this prior; evaluation reports None.
+    if hierarchy.is_layered(posterior):  # An independent one-draw estimate.
+      outputs['rate_per_layer'] = hierarchy.rate_per_layer(
+          posterior, self.vae.prior_distribution(),
+          posterior.sample(seed=seed))
     return outputs
 
   def _log_likelihood(self, x, num_samples, chunk_size, seed):

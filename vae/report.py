@@ -11,6 +11,7 @@ from vae import build
 from vae import data
 from vae import decoders
 from vae import evaluation
+from vae import hierarchy
 from vae import objectives
 from vae import plotting
 from vae import run_folder
@@ -57,6 +58,13 @@ def results_summary(results: evaluation.Results, config,
       'unit_variances': [float(v) for v in results.unit_variances],
       'eval_examples': results.num_examples,
   }
+  if results.rate_per_layer is not None:
+    sizes = np.cumsum(hierarchy.layer_sizes(config.model))[:-1]
+    summary['test_rate_per_layer'] = [float(v)
+                                      for v in results.rate_per_layer]
+    summary['active_units_per_layer'] = [
+        int(np.sum(v > evaluation.ACTIVE_UNIT_THRESHOLD))
+        for v in np.split(np.asarray(results.unit_variances), sizes)]
   # Over 8-bit pixels, the field's unit too, from the NLL estimate (else
   # the ELBO's bound): a probability of the levels, or a density of them
   # dequantised.
@@ -121,7 +129,7 @@ def write_figures(functions, results: evaluation.Results,
   """
   os.makedirs(figures_dir, exist_ok=True)
   seed = config.train.seed if seed is None else seed
-  latent_size = config.model.latent_size
+  latent_size = build.latent_dims(config.model)
   # Traversals and the manifold decode Gaussian codes around the prior's 0.
   autoencoder = config.model.model == 'autoencoder'
   gaussian_codes = not autoencoder and config.model.latent == 'gaussian'
