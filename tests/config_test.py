@@ -87,8 +87,10 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(posterior='iaf', objective='dreg'), 'cannot hold'),
       (dict(latent_sizes=(10,)), 'one layer is --latent_size=10'),
       (dict(inference='ladder'), 'give its layers with --latent_sizes'),
-      (dict(latent_sizes=(3, 2), prior='mixture'), 'drop --prior'),
-      (dict(latent_sizes=(3, 2), latent_size=4), 'drop --latent_size'),
+      (dict(latent_sizes=(3, 2), prior='mixture'),
+       '--prior does not apply: a hierarchy'),
+      (dict(latent_sizes=(3, 2), latent_size=4),
+       '--latent_size does not apply'),
       (dict(latent_sizes=(3, 2), objective='dreg'), 'cannot hold'),
       (dict(flow_steps=3), '--posterior=diagonal --flow_steps=3: .* pass '
        '--posterior=iaf'),

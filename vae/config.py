@@ -419,20 +419,30 @@ def _iwae_rules(config: Config):
             'normalisation is defined for the ELBO only.')
 
 
-def _flow_rules(config: Config):
-  flow = encoders.POSTERIORS.traits(config.model.posterior).get('flow')
-  if not flow:
-    for name in ('flow_steps', 'flow_hidden_sizes'):
-      if not _default(config, name):
-        _refuse(config, ['posterior', name], f'--{name} shapes a flow '
-                'posterior; pass --posterior=iaf, or drop it.')
-    return
+def _unused(config: Config, owner: str, names, why: str):
+  """Refuses fields of `names` set while `owner`'s value has no use for
+  them, saying `why`."""
+  for name in names:
+    if not _default(config, name):
+      _refuse(config, [owner, name], f'--{name} {why}')
+
+
+def _holding_refused(config: Config, owner: str, weights: str):
+  """Refuses an objective that holds q's parameters fixed, when
+  `weights` (network weights) are among them."""
   if objectives.OBJECTIVES.traits(config.objective.objective).get(
       'holds_posterior'):
-    _refuse(config, ['posterior', 'objective'], 'this objective holds '
-            'q(z|x)\'s parameters fixed inside log q(z|x), and a flow\'s '
-            'parameters are network weights it cannot hold; train with '
-            '--objective=iwae.')
+    _refuse(config, [owner, 'objective'], 'this objective holds q(z|x)\'s '
+            f'parameters fixed inside log q(z|x), and {weights} are network '
+            'weights it cannot hold; train with --objective=iwae.')
+
+
+def _flow_rules(config: Config):
+  if not encoders.POSTERIORS.traits(config.model.posterior).get('flow'):
+    _unused(config, 'posterior', ('flow_steps', 'flow_hidden_sizes'),
+            'shapes a flow posterior; pass --posterior=iaf, or drop it.')
+    return
+  _holding_refused(config, 'posterior', 'a flow\'s parameters')
 
 
 def _hierarchy_rules(config: Config):
@@ -441,22 +451,14 @@ def _hierarchy_rules(config: Config):
     _refuse(config, ['latent_sizes'], 'a hierarchy needs two or more '
             f'layers; one layer is --latent_size={sizes[0]}.')
   if not sizes:
-    for name in ('inference', 'latent_hidden_sizes'):
-      if not _default(config, name):
-        _refuse(config, ['latent_sizes', name], f'--{name} shapes a '
-                'hierarchy; give its layers with --latent_sizes.')
+    _unused(config, 'latent_sizes', ('inference', 'latent_hidden_sizes'),
+            'shapes a hierarchy; give its layers with --latent_sizes.')
     return
-  for name in ('latent', 'latent_size', 'posterior', 'prior'):
-    if not _default(config, name):
-      _refuse(config, ['latent_sizes', name], 'a hierarchy has Gaussian '
-              'layers of --latent_sizes, diagonal posteriors and the '
-              f'hierarchical prior; drop --{name}.')
-  if objectives.OBJECTIVES.traits(config.objective.objective).get(
-      'holds_posterior'):
-    _refuse(config, ['latent_sizes', 'objective'], 'this objective holds '
-            'q(z|x)\'s parameters fixed inside log q(z|x), and a '
-            'hierarchy\'s upper layers are network weights it cannot hold; '
-            'train with --objective=iwae.')
+  _unused(config, 'latent_sizes', ('latent', 'latent_size', 'posterior',
+                                   'prior'),
+          'does not apply: a hierarchy has Gaussian layers of '
+          '--latent_sizes, diagonal posteriors and the hierarchical prior.')
+  _holding_refused(config, 'latent_sizes', 'a hierarchy\'s upper layers')
 
 
 def _likelihood_rules(config: Config):
@@ -472,11 +474,9 @@ def _likelihood_rules(config: Config):
             'levels on binary pixels grows without bound as it sharpens on '
             '0 and 1; pass --binarization=none to model the grey levels, '
             'or dequantize for bits per dimension.')
-  if likelihood != 'discretized_logistic' and not _default(
-      config, 'mixture_components'):
-    _refuse(config, ['likelihood', 'mixture_components'],
-            '--mixture_components shapes the discretised logistic '
-            'likelihood only.')
+  if likelihood != 'discretized_logistic':
+    _unused(config, 'likelihood', ('mixture_components',), 'shapes the '
+            'discretised logistic likelihood only.')
   if likelihood != 'gaussian' and config.model.likelihood_scale is not None:
     _refuse(config, ['likelihood', 'likelihood_scale'], '--likelihood_scale '
             'fixes the scale of the Gaussian likelihood only.')
