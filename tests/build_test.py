@@ -268,3 +268,16 @@ class BuildTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'no other loss arguments'):
       training.make_train_step(model, snt.optimizers.Adam(0.01),
                                beta=2.0, objective=_objective(model, config))
+
+
+class ActivationTest(tf.test.TestCase):
+
+  def test_every_network_takes_the_activation(self):
+    # Burda et al.'s setup: tanh in the encoder, the decoder and the
+    # networks between stochastic layers.
+    config = _config(activation='tanh', latent_sizes=(3, 2), latent_size=10)
+    model = build.build(config.model, _IMAGE_SHAPE, seed=0)
+    mlps = [m for m in model.submodules if isinstance(m, snt.nets.MLP)]
+    self.assertLen(mlps, 4)  # Encoder, decoder, q(z2|z1), p(z1|z2).
+    for mlp in mlps:
+      self.assertIs(mlp._activation, tf.tanh, msg=mlp.name)  # pylint: disable=protected-access

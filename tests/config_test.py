@@ -61,6 +61,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
        'are normal, mixture, vamp$'),
       ('encoder', 'resnet', "unknown encoder; the known ones are mlp, conv"),
       ('binarization', 'otsu', 'the known ones are dynamic, static, none'),
+      ('activation', 'sigmoid', 'the known ones are relu, tanh, elu'),
+      ('inference', 'top_down', 'the known ones are bottom_up, ladder'),
   )
   def test_bad_field_is_named(self, name, value, message):
     with self.assertRaisesRegex(ValueError, message):

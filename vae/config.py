@@ -45,6 +45,9 @@ class ModelConfig:
                         choices=decoders.DECODERS)
   hidden_sizes: Tuple[int, ...] = _field(
       (100, 100), 'Hidden layer sizes of the encoder and decoder MLPs.', low=1)
+  activation: str = _field(
+      'relu', 'Nonlinearity of the encoder, decoder and hierarchy networks '
+      '(Burda et al. 2016 use tanh).', choices=tuple(encoders.ACTIVATIONS))
   conv_channels: Tuple[int, ...] = _field(
       (32, 64), 'Channels of the conv encoder\'s layers; the conv decoder '
       'uses them in reverse.', low=1)

@@ -349,12 +349,16 @@ class ConvDecoder(_Decoder):
 # The parts a configuration chooses by name (see `vae/registry.py`).
 DECODERS = registry.Registry('decoder')
 DECODERS.register('mlp', lambda c, parts: MLPDecoder(
-    c.hidden_sizes, parts.image_shape, likelihood=parts.likelihood,
-    compute_dtype=parts.compute_dtype, name='decoder'),
+    c.hidden_sizes, parts.image_shape,
+    activation=encoders.ACTIVATIONS[c.activation],
+    likelihood=parts.likelihood, compute_dtype=parts.compute_dtype,
+    name='decoder'),
                   'an MLP (--hidden_sizes)')
 DECODERS.register('conv', lambda c, parts: ConvDecoder(
-    parts.image_shape, c.conv_channels[::-1], likelihood=parts.likelihood,
-    compute_dtype=parts.compute_dtype, name='decoder'),
+    parts.image_shape, c.conv_channels[::-1],
+    activation=encoders.ACTIVATIONS[c.activation],
+    likelihood=parts.likelihood, compute_dtype=parts.compute_dtype,
+    name='decoder'),
                   'transposed convolutions (--conv_channels reversed)')
 
 # Traits: `discrete_levels`, a probability over that many grey levels; and

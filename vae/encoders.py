@@ -27,6 +27,9 @@ tfd = tfp.distributions
 tfb = tfp.bijectors
 
 COVARIANCES = ('diagonal', 'full_covariance')
+# The networks' nonlinearities by name (`--activation`): ReLU by default,
+# tanh as in Burda et al. (2016) and Kingma and Welling (2014).
+ACTIVATIONS = {'relu': tf.nn.relu, 'tanh': tf.tanh, 'elu': tf.nn.elu}
 
 
 class GaussianPosterior(snt.Module):
@@ -184,8 +187,8 @@ def moments(posterior: tfd.Distribution):
   """(mean, stddev) of z under q(z|x) per example, each [batch, latent].
 
   For categoricals, the class probabilities p and sqrt(p (1 - p)) of the
-  one-hot codes, flattened like z. For a flow, estimates from draws
-  (`flows.moments`).
+  one-hot codes, flattened like z. For a flow (or a hierarchy, which is
+  one), estimates from draws (`flows.moments`).
   Plots, active units and the exported `encode` use them.
   """
   if is_categorical(posterior):
@@ -309,12 +312,12 @@ class ConvEncoder(_Encoder):
 # factory takes the `config.ModelConfig` and the `build.Parts` built so far.
 ENCODERS = registry.Registry('encoder')
 ENCODERS.register('mlp', lambda c, parts: MLPEncoder(
-    c.hidden_sizes, c.latent_size, head=parts.head,
-    compute_dtype=parts.compute_dtype, name='encoder'),
+    c.hidden_sizes, c.latent_size, activation=ACTIVATIONS[c.activation],
+    head=parts.head, compute_dtype=parts.compute_dtype, name='encoder'),
                   'an MLP (--hidden_sizes)')
 ENCODERS.register('conv', lambda c, parts: ConvEncoder(
-    c.latent_size, c.conv_channels, head=parts.head,
-    compute_dtype=parts.compute_dtype, name='encoder'),
+    c.latent_size, c.conv_channels, activation=ACTIVATIONS[c.activation],
+    head=parts.head, compute_dtype=parts.compute_dtype, name='encoder'),
                   'stride-2 3x3 convolutions (--conv_channels)')
 
 # A posterior with the trait `flow` has network weights inside log q(z|x)

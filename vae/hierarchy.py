@@ -261,7 +261,9 @@ def layer_sizes(config) -> Tuple[int, ...]:
 def posterior(config, parts):
   """The head of a hierarchy of `config.ModelConfig`: q(z|x), holding the
   prior it shares with the model."""
+  activation = encoders.ACTIVATIONS[config.activation]
   prior = HierarchicalPrior(config.latent_sizes, config.latent_hidden_sizes,
-                            name='prior')
+                            activation, name='prior')
   return HierarchicalPosterior(prior, config.latent_hidden_sizes,
-                               config.inference, name='posterior')
+                               config.inference, activation,
+                               name='posterior')

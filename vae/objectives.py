@@ -468,7 +468,7 @@ def iwae_bound(encoder: Encoder,
 # `objective(x, seed) -> ELBOTerms`. Traits the configuration's rules read:
 # `importance_weighted` (an estimate of the IWAE bound) and
 # `holds_posterior` (it evaluates log q(z|x) with q's parameters held fixed,
-# which a flow posterior's network weights cannot be).
+# which the network weights of a flow or a hierarchy cannot be).
 OBJECTIVES = registry.Registry('objective')
 OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
     lambda x, seed: elbo(m.encoder, m.decoder, m.prior, x, beta=beta,
