@@ -228,6 +228,8 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
        False),
       ('ladder_iwae', dict(latent_sizes=(3, 2), inference='ladder',
                            latent_size=10, objective='iwae'), False),
+      ('dreg_vamp_warmup', dict(objective='dreg', prior='vamp',
+                                kl_warmup_steps=4), False),
   )
   def test_equals_one_device(self, overrides, jit_compile):
     self._equals_one_device(overrides, jit_compile)
