@@ -90,7 +90,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(latent_sizes=(10,)), 'one layer is --latent_size=10'),
       (dict(inference='ladder'), 'give its layers with --latent_sizes'),
       (dict(latent_sizes=(3, 2), prior='mixture'),
-       '--prior does not apply: a hierarchy'),
+       '^--latent_sizes=3,2 --prior=mixture: --prior does not apply: a '
+       'hierarchy'),
       (dict(latent_sizes=(3, 2), latent_size=4),
        '--latent_size does not apply'),
       (dict(latent_sizes=(3, 2), objective='dreg'), 'cannot hold'),

@@ -353,9 +353,16 @@ def changed(earlier: Config, now: Config):
 # The combinations that mean nothing, refused with the reason.
 
 
+def _flag_value(value) -> str:
+  """A value as the command line writes it: lists comma-separated."""
+  if isinstance(value, (list, tuple)):
+    return ','.join(str(v) for v in value)
+  return str(value)
+
+
 def _refuse(config: Config, names, why: str):
   values = config.to_dict()
-  given = ' '.join(f'--{k}={values[k]}' for k in names)
+  given = ' '.join(f'--{k}={_flag_value(values[k])}' for k in names)
   raise ValueError(f'{given}: {why}')
 
 
