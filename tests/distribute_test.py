@@ -216,9 +216,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
   # Each family once, folded into 4 runs: each pair of runs traces both
   # replicas' graphs, which takes seconds. The plain ELBO is the XLA case's.
   @parameterized.named_parameters(
-      ('free_bits_discretized',
+      ('free_bits_discretized_realnvp',
        dict(free_bits=2.0, likelihood='discretized_logistic',
-            binarization='none'), False),
+            binarization='none', posterior='realnvp'), False),
       ('iwae_mixture_prior_iaf', dict(objective='iwae', prior='mixture',
                                       posterior='iaf'), False),
       ('full_covariance_vamp_mc_kl_warmup',

@@ -25,6 +25,20 @@ def _head(flow_steps=1, kernel_initializer=None):
           snt.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform')))
 
 
+def _coupling(flow_steps=1, output_initializer=None):
+  return flows.RealNVPPosterior(
+      encoders.GaussianPosterior(LATENT, name='base'), flow_steps,
+      hidden_sizes=(8,), output_initializer=output_initializer,
+      name='posterior')
+
+
+def _randomise(head, features):
+  """Random weights everywhere, far from the identity."""
+  head(features).sample(seed=[0, 0])  # Creates the variables.
+  for variable in head.trainable_variables:
+    variable.assign(tf.random.normal(variable.shape, stddev=0.3, seed=7))
+
+
 def _features(batch=5, seed=0):
   rng = np.random.default_rng(seed)
   return tf.constant(rng.normal(size=(batch, FEATURES)), tf.float32)
@@ -144,6 +158,63 @@ class IAFPosteriorTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r'hidden_sizes must be positive, '
                                 r'got \[8, 0\]'):
       flows.IAFPosterior(base, 1, hidden_sizes=(8, 0))
+
+
+class RealNVPPosteriorTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(1, 3)
+  def test_log_prob_is_base_density_minus_log_determinant(self, flow_steps):
+    tf.random.set_seed(flow_steps)
+    head, features = _coupling(flow_steps), _features()
+    _randomise(head, features)
+    q = head(features)
+    eps = q.distribution.sample(seed=[3, 4])
+    z, jacobian = _jacobian(q, eps)
+    log_det = np.linalg.slogdet(jacobian)[1]
+    self.assertGreater(np.abs(log_det).min(), 1e-3)
+    expected = _base_log_density(q, eps.numpy()) - log_det
+    self.assertAllClose(q.log_prob(z), expected, atol=1e-4)
+    self.assertAllClose(q.log_prob(tf.identity(z) + 0.0), expected,
+                        atol=1e-4)
+
+  def test_steps_keep_alternate_halves(self):
+    # Step 1 keeps z[:2] (identity rows); step 2 keeps z[2:].
+    head, features = _coupling(1), _features()
+    _randomise(head, features)
+    q = head(features)
+    _, jacobian = _jacobian(q, q.distribution.sample(seed=[5, 6]))
+    self.assertAllClose(jacobian[:, :2, :], np.broadcast_to(
+        np.eye(LATENT)[:2], jacobian[:, :2, :].shape))
+    self.assertGreater(np.abs(jacobian[:, 2:, :2]).max(), 1e-3)
+    head = _coupling(2)
+    _randomise(head, features)
+    q = head(features)
+    _, jacobian = _jacobian(q, q.distribution.sample(seed=[5, 6]))
+    self.assertGreater(np.abs(jacobian[:, :2, 2:]).max(), 1e-3)
+
+  def test_zero_output_layers_are_the_diagonal_posterior(self):
+    q = _coupling(2, tf.zeros_initializer())(_features())
+    base = q.distribution
+    self.assertAllEqual(q.sample(2, seed=[7, 8]),
+                        base.sample(2, seed=[7, 8]))
+    self.assertAllClose(flows.moments(q)[0], encoders.moments(q)[0])
+
+  def test_eager_and_function_agree_with_unknown_batch(self):
+    head, features = _coupling(2), _features()
+    _randomise(head, features)
+
+    def log_q(f):
+      q = head(f)
+      return q.log_prob(q.sample(3, seed=[1, 2]))
+
+    compiled = tf.function(
+        log_q, input_signature=[tf.TensorSpec([None, FEATURES])])
+    self.assertAllClose(compiled(features), log_q(features), atol=1e-5)
+    self.assertEqual(compiled(features[:2]).shape, [3, 2])
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, 'latent_size >= 2, got 1'):
+      flows.RealNVPPosterior(encoders.GaussianPosterior(1), 1)
 
 
 class TrainedFlowTest(tf.test.TestCase):

@@ -68,10 +68,9 @@ class ModelConfig:
   posterior: str = _field('diagonal', 'The form of a Gaussian q(z|x).',
                           choices=encoders.POSTERIORS)
   flow_steps: int = _field(2, 'Flow steps of a flow posterior (--posterior='
-                           'iaf).', low=1)
+                           'iaf or realnvp).', low=1)
   flow_hidden_sizes: Tuple[int, ...] = _field(
-      (64, 64), 'Hidden layer sizes of each flow step\'s autoregressive '
-      'network.', low=1)
+      (64, 64), 'Hidden layer sizes of each flow step\'s network.', low=1)
   prior: str = _field('normal', 'The prior p(z) of a Gaussian latent.',
                       choices=priors.PRIORS)
   prior_components: int = _field(
@@ -448,9 +447,18 @@ def _holding_refused(config: Config, owner: str, weights: str):
 
 
 def _flow_rules(config: Config):
-  if not encoders.POSTERIORS.traits(config.model.posterior).get('flow'):
+  traits = encoders.POSTERIORS.traits(config.model.posterior)
+  if config.model.latent_size < traits.get('min_latent_size', 1):
+    _refuse(config, ['posterior', 'latent_size'], 'this posterior needs '
+            f'--latent_size of at least {traits["min_latent_size"]}.')
+  if config.model.prior == 'vamp' and not traits.get('vamp_component', True):
+    _refuse(config, ['posterior', 'prior'], 'the VampPrior evaluates '
+            'q(z|u_k) of every pseudo-input at each z, and this posterior '
+            'does not broadcast z against them; use --posterior=iaf.')
+  if not traits.get('flow'):
     _unused(config, 'posterior', ('flow_steps', 'flow_hidden_sizes'),
-            'shapes a flow posterior; pass --posterior=iaf, or drop it.')
+            'shapes a flow posterior; pass --posterior=iaf or realnvp, or '
+            'drop it.')
     return
   _holding_refused(config, 'posterior', 'a flow\'s parameters')
 

@@ -321,7 +321,10 @@ ENCODERS.register('conv', lambda c, parts: ConvEncoder(
                   'stride-2 3x3 convolutions (--conv_channels)')
 
 # A posterior with the trait `flow` has network weights inside log q(z|x)
-# (the configuration refuses objectives that hold q's parameters fixed).
+# (the configuration refuses objectives that hold q's parameters fixed);
+# `min_latent_size` is the smallest z it takes; `vamp_component=False`
+# that it cannot be the VampPrior's component (it does not broadcast z
+# against the pseudo-inputs).
 POSTERIORS = registry.Registry('posterior')
 POSTERIORS.register('diagonal', lambda c, parts: GaussianPosterior(
     c.latent_size, 'diagonal', name='posterior'),
@@ -335,3 +338,9 @@ POSTERIORS.register('iaf', lambda c, parts: flows.IAFPosterior(
                     'a diagonal Gaussian through --flow_steps inverse '
                     'autoregressive flow steps (Kingma et al. 2016)',
                     flow=True)
+POSTERIORS.register('realnvp', lambda c, parts: flows.RealNVPPosterior(
+    GaussianPosterior(c.latent_size, 'diagonal', name='base'), c.flow_steps,
+    c.flow_hidden_sizes, name='posterior'),
+                    'a diagonal Gaussian through --flow_steps affine '
+                    'coupling steps (RealNVP, Dinh et al. 2017)', flow=True,
+                    min_latent_size=2, vamp_component=False)

@@ -1,5 +1,8 @@
 """Normalizing-flow posteriors: q(z|x) as a Gaussian pushed through a flow.
 
+`IAFPosterior` (below) and `RealNVPPosterior` (affine couplings, Dinh et al.
+2017).
+
 Inverse autoregressive flow (Kingma et al. 2016, "Improved variational
 inference with inverse autoregressive flow", eq. 10-11): draw
 eps ~ N(mu(x), sigma(x)) from a diagonal Gaussian head, then apply K steps
@@ -102,6 +105,81 @@ class IAFPosterior(snt.Module):
     # Chain applies its last bijector first.
     return tfd.TransformedDistribution(self._base(features),
                                        tfb.Chain(steps[::-1]))
+
+
+class RealNVPPosterior(snt.Module):
+  """A diagonal-Gaussian head followed by `flow_steps` affine couplings.
+
+  RealNVP (Dinh et al. 2017) on TFP's `RealNVP` bijector: each step keeps
+  half of z and shifts and scales the other half by an MLP of the kept
+  half and the encoder's features; the kept half alternates between the
+  first and the last, so every dimension is transformed in turn. The
+  log-scale is bounded like IAF's. Each step's output layer starts small
+  (`output_initializer`, 0.1 of Glorot's scale by default), so q(z|x)
+  starts near the base Gaussian; with zeros it starts as it. Sampling and
+  log q are each one pass. TFP's `RealNVP` does not broadcast z against
+  the features' batch, so it cannot be a VampPrior's component.
+  """
+
+  def __init__(self,
+               base: Callable[[tf.Tensor], tfd.Distribution],
+               flow_steps: int,
+               hidden_sizes: Sequence[int] = (64, 64),
+               output_initializer: Optional[snt.initializers.Initializer] = (
+                   None),
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if flow_steps < 1:
+      raise ValueError(f'flow_steps must be positive, got {flow_steps}')
+    if base.latent_size < 2:
+      raise ValueError(f'a coupling needs latent_size >= 2, got '
+                       f'{base.latent_size}')
+    self.latent_size = base.latent_size
+    self.flow_steps = flow_steps
+    self._base = base
+    kept = self.latent_size // 2
+    self._kept = [kept if i % 2 == 0 else -kept for i in range(flow_steps)]
+    output_initializer = output_initializer or (
+        snt.initializers.VarianceScaling(0.01, 'fan_avg', 'uniform'))
+    self._couplings = [_Coupling(hidden_sizes, self.latent_size - kept,
+                                 output_initializer, name=f'coupling_{i}')
+                       for i in range(flow_steps)]
+
+  def __call__(self, features: tf.Tensor) -> tfd.Distribution:
+    features = tf.convert_to_tensor(features)
+    steps = [tfb.RealNVP(num_masked=kept, shift_and_log_scale_fn=(
+        lambda x, units, coupling=coupling: coupling(x, features)))
+             for kept, coupling in zip(self._kept, self._couplings)]
+    return tfd.TransformedDistribution(self._base(features),
+                                       tfb.Chain(steps[::-1]))
+
+
+class _Coupling(snt.Module):
+  """(shift, bounded log-scale) of `units` dimensions from the kept ones
+  and the features, broadcast against each other."""
+
+  def __init__(self, hidden_sizes: Sequence[int], units: int,
+               output_initializer: snt.initializers.Initializer,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    hidden_sizes = [int(size) for size in hidden_sizes]
+    if not hidden_sizes or any(size < 1 for size in hidden_sizes):
+      raise ValueError(f'hidden_sizes must be positive, got {hidden_sizes}')
+    self._torso = snt.nets.MLP(hidden_sizes, activate_final=True,
+                               name='torso')
+    self._out = snt.Linear(2 * units, w_init=output_initializer,
+                           name='shift_and_log_scale')
+
+  def __call__(self, kept: tf.Tensor, context: tf.Tensor):
+    batch_shape = tf.broadcast_dynamic_shape(tf.shape(kept)[:-1],
+                                             tf.shape(context)[:-1])
+    inputs = tf.concat([tf.broadcast_to(t, tf.concat(
+        [batch_shape, tf.shape(t)[-1:]], 0)) for t in (kept, context)], -1)
+    flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
+    params = self._out(self._torso(flat))
+    params = tf.reshape(params, tf.concat([batch_shape, [-1]], 0))
+    shift, log_scale = tf.split(params, 2, axis=-1)
+    return shift, LOG_SCALE_BOUND * tf.tanh(log_scale / LOG_SCALE_BOUND)
 
 
 def is_flow(distribution: tfd.Distribution) -> bool:
