@@ -171,12 +171,8 @@ class _Coupling(snt.Module):
                            name='shift_and_log_scale')
 
   def __call__(self, kept: tf.Tensor, context: tf.Tensor):
-    batch_shape = tf.broadcast_dynamic_shape(tf.shape(kept)[:-1],
-                                             tf.shape(context)[:-1])
-    inputs = tf.concat([tf.broadcast_to(t, tf.concat(
-        [batch_shape, tf.shape(t)[-1:]], 0)) for t in (kept, context)], -1)
-    flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
-    params = self._out(self._torso(flat))
+    batch_shape, (kept, context) = _flat_rows(kept, context)
+    params = self._out(self._torso(tf.concat([kept, context], -1)))
     params = tf.reshape(params, tf.concat([batch_shape, [-1]], 0))
     shift, log_scale = tf.split(params, 2, axis=-1)
     return shift, LOG_SCALE_BOUND * tf.tanh(log_scale / LOG_SCALE_BOUND)
@@ -216,14 +212,23 @@ def _conditioned(network: tfb.AutoregressiveNetwork, context: tf.Tensor):
   a batch, or a VampPrior's components against a batch of z)."""
 
   def shift_and_log_scale(z):
-    batch_shape = tf.broadcast_dynamic_shape(tf.shape(z)[:-1],
-                                             tf.shape(context)[:-1])
-    flat = [tf.reshape(tf.broadcast_to(t, tf.concat(
-        [batch_shape, tf.shape(t)[-1:]], 0)), [-1, t.shape[-1]])
-            for t in (z, context)]
-    params = network(flat[0], conditional_input=flat[1])
+    batch_shape, (flat_z, flat_context) = _flat_rows(z, context)
+    params = network(flat_z, conditional_input=flat_context)
     params = tf.reshape(params, tf.concat([batch_shape, [z.shape[-1], 2]], 0))
     shift, log_scale = tf.unstack(params, axis=-1)
     return shift, LOG_SCALE_BOUND * tf.tanh(log_scale / LOG_SCALE_BOUND)
 
   return shift_and_log_scale
+
+
+def _flat_rows(*tensors: tf.Tensor):
+  """(their broadcast batch shape, each broadcast to it and flattened to
+  rows [-1, its last dimension]): one network pass for any sample and batch
+  axes."""
+  batch_shape = tf.shape(tensors[0])[:-1]
+  for t in tensors[1:]:
+    batch_shape = tf.broadcast_dynamic_shape(batch_shape, tf.shape(t)[:-1])
+  return batch_shape, [
+      tf.reshape(tf.broadcast_to(t, tf.concat([batch_shape,
+                                               tf.shape(t)[-1:]], 0)),
+                 [-1, t.shape[-1]]) for t in tensors]
