@@ -26,8 +26,16 @@ _SMALL = dict(beta=1.0, latent_size=3, hidden_sizes=[16],
               prior_components=3, num_importance_samples=2, num_classes=3)
 
 
+# The VQ-VAE's own small sizes; it refuses the fields of _SMALL that shape
+# the parts it does not have.
+_SMALL_VQVAE = dict(conv_channels=[4, 8], seed=0, binarization='none',
+                    codebook_size=5, embedding_dim=3, pixelcnn_channels=4,
+                    pixelcnn_layers=1)
+
+
 def _config(**choices) -> config_lib.Config:
-  return config_lib.make(**dict(_SMALL, **choices))
+  small = _SMALL_VQVAE if choices.get('model') == 'vqvae' else _SMALL
+  return config_lib.make(**dict(small, **choices))
 
 
 def _choices():
@@ -54,6 +62,13 @@ def _choices():
     yield dict(network, model=model, posterior='full_covariance',
                prior='vamp')  # The prior that calls the encoder.
     yield dict(network, model=model, latent='categorical')
+  # A model with its own networks (the VQ-VAE) meets each likelihood.
+  for model in model_lib.MODELS:
+    if model_lib.MODELS.traits(model).get('own_networks'):
+      for network in networks:
+        if network['encoder'] == network['decoder'] == 'mlp':
+          yield dict(model=model, likelihood=network['likelihood'],
+                     likelihood_scale=network['likelihood_scale'])
   for latent, model, objective in itertools.product(
       latents, model_lib.MODELS, objectives.OBJECTIVES):
     yield dict(model=model, objective=objective, **latent)
@@ -77,6 +92,19 @@ def _name(choices):
 def _images(seed=0):
   rng = np.random.default_rng(seed)
   return tf.constant(rng.uniform(size=(4,) + _IMAGE_SHAPE), tf.float32)
+
+
+def _train_every_phase(model, config, images, seed, steps=1):
+  """`steps` steps of each of the run's training phases (the VQ-VAE has
+  two); the last step's metrics."""
+  temperature = (tf.Variable(0.7) if config.model.latent == 'categorical'
+                 else None)
+  for phase in build.phases(config, model, tf.Variable(1.0), temperature):
+    step = training.make_train_step(phase.trains, snt.optimizers.Adam(0.01),
+                                    objective=phase.objective)
+    for _ in range(steps):
+      metrics = step(images, seed)
+  return metrics
 
 
 def _objective(model, config, beta=1.0):
@@ -124,9 +152,10 @@ class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
     model = build.build(config.model, _IMAGE_SHAPE, seed=0)
     before = [v.numpy().copy() for v in model.trainable_variables]
     self.assertNotEmpty(before)
-    step = training.make_train_step(model, snt.optimizers.Adam(0.01),
-                                    objective=_objective(model, config))
-    metrics = step(_images(), tf.constant([0, 1]))
+    # Two steps: a layer that starts at zero (the VQ-VAE prior's output)
+    # passes no gradient back on the first.
+    metrics = _train_every_phase(model, config, _images(),
+                                 tf.constant([0, 1]), steps=2)
     self.assertEqual(metrics.loss.dtype, tf.float32)
     self.assertEqual(metrics.loss.shape, [])
     self.assertTrue(np.isfinite(metrics.loss.numpy()))

@@ -11,11 +11,11 @@ from vae import evaluation
 from vae import report
 
 
-def _results(nll):
+def _results(nll, code_usage=None):
   return evaluation.Results(
       elbo=-1100.0, rate=20.0, distortion=1080.0, nll=nll,
       num_samples=0 if nll is None else 10, kl_per_dimension=None,
-      rate_per_layer=None,
+      rate_per_layer=None, code_usage=code_usage,
       active_units=2, unit_variances=np.ones(2), posterior_means=np.zeros(
           [3, 2]), labels=np.zeros(3), num_examples=3)
 

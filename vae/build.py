@@ -21,6 +21,8 @@ from vae import model as model_lib
 from vae import objectives
 from vae import priors
 from vae import registry
+from vae import training
+from vae import vqvae  # pylint: disable=unused-import (registers the model)
 
 
 class Parts(NamedTuple):
@@ -69,18 +71,21 @@ LATENTS.register(
     dims=lambda c: c.latent_size * c.num_classes)
 
 
-def latent_dims(config) -> int:
-  """The dimensions of z for a `config.ModelConfig`."""
-  return LATENTS.traits(config.latent)['dims'](config)
+def latent_dims(config, image_shape: Optional[Sequence[int]] = None) -> int:
+  """The dimensions of z for a `config.ModelConfig`; a model whose code
+  depends on the image's size (the VQ-VAE's map) needs `image_shape`."""
+  dims = model_lib.MODELS.traits(config.model).get('latent_dims')
+  if dims is None:
+    return LATENTS.traits(config.latent)['dims'](config)
+  if image_shape is None:
+    raise ValueError(f'the code of --model={config.model} depends on the '
+                     'image shape: pass image_shape')
+  return dims(config, image_shape)
 
 
-def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
-  """The model of a `config.ModelConfig`, its variables created (so a
-  checkpoint can fill them in at once)."""
-  # Mixed precision: the networks compute in bfloat16, all else is float32.
-  parts = Parts(image_shape=tuple(int(d) for d in image_shape), seed=seed,
-                compute_dtype=(tf.bfloat16 if config.mixed_precision
-                               else tf.float32))
+def _networks(config, parts: Parts) -> Parts:
+  """`parts` with the posterior head, encoder, decoder and prior of a
+  model composed from the registries."""
   point_mass = model_lib.MODELS.traits(config.model).get('point_mass_code')
   if point_mass:
     head = encoders.DeterministicPosterior(config.latent_size,
@@ -90,8 +95,6 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
   parts = parts._replace(head=head)
   parts = parts._replace(
       encoder=encoders.ENCODERS.build(config.encoder, config, parts))
-  parts = parts._replace(
-      likelihood=decoders.LIKELIHOODS.build(config.likelihood, config, parts))
   decoder = decoders.DECODERS.build(config.decoder, config, parts)
   to_decoder = LATENTS.traits(config.latent).get('decoder')
   parts = parts._replace(
@@ -99,13 +102,28 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
   if not point_mass:
     parts = parts._replace(
         prior=LATENTS.traits(config.latent)['prior'](config, parts))
+  return parts
+
+
+def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
+  """The model of a `config.ModelConfig`, its variables created (so a
+  checkpoint can fill them in at once)."""
+  # Mixed precision: the networks compute in bfloat16, all else is float32.
+  parts = Parts(image_shape=tuple(int(d) for d in image_shape), seed=seed,
+                compute_dtype=(tf.bfloat16 if config.mixed_precision
+                               else tf.float32))
+  parts = parts._replace(
+      likelihood=decoders.LIKELIHOODS.build(config.likelihood, config, parts))
+  # A model with `own_networks` (the VQ-VAE) builds its own from the parts.
+  if not model_lib.MODELS.traits(config.model).get('own_networks'):
+    parts = _networks(config, parts)
   model = model_lib.MODELS.build(config.model, config, parts)
   model(tf.zeros([1, *parts.image_shape]))
   if model.prior is not None:
     # Creates what a prior makes on first use: the VampPrior's encoder
     # call, a hierarchy's conditionals (no random draw: the same weights).
     model.prior_distribution().log_prob(
-        tf.zeros([1, latent_dims(config)]))
+        tf.zeros([1, latent_dims(config, parts.image_shape)]))
   return model
 
 
@@ -124,4 +142,17 @@ def objective(config, model, beta: tf.Variable,
 def model_functions(model, config, image_shape: Sequence[int]
                     ) -> export.ModelFunctions:
   """The exportable functions of a model built from `config.ModelConfig`."""
-  return export.ModelFunctions(model, image_shape, latent_dims(config))
+  return export.ModelFunctions(model, image_shape,
+                               latent_dims(config, image_shape))
+
+
+def phases(config, model, beta: tf.Variable,
+           temperature: Optional[tf.Variable] = None
+           ) -> Tuple[training.Phase, ...]:
+  """The training phases of a `config.Config`'s run: the model's own
+  (`phases`, the VQ-VAE's two), or one of every step on `objective`."""
+  if hasattr(model, 'phases'):
+    return model.phases(config.train)
+  return (training.Phase('optimizer', config.train.training_steps, model,
+                         objective(config.objective, model, beta,
+                                   temperature)),)

@@ -85,6 +85,21 @@ class ModelConfig:
   likelihood_scale: Optional[float] = _field(
       None, 'Fixed standard deviation of the Gaussian likelihood; unset: '
       'learned.', low=1e-6)
+  codebook_size: int = _field(
+      512, 'Codebook vectors K of the VQ-VAE.', low=2)
+  embedding_dim: int = _field(
+      64, 'Dimensions D of each VQ-VAE codebook vector.', low=1)
+  commitment_cost: float = _field(
+      0.25, 'Weight of the VQ-VAE\'s commitment loss ||z_e - sg(z_q)||^2 '
+      '(van den Oord et al. 2017: 0.25).', low=0.0)
+  codebook_decay: float = _field(
+      0.99, 'Decay of the moving averages that keep the VQ-VAE\'s codebook.',
+      above=0.0)
+  pixelcnn_channels: int = _field(
+      64, 'Channels of the VQ-VAE\'s PixelCNN prior.', low=1)
+  pixelcnn_layers: int = _field(
+      4, 'Masked 3x3 residual layers of the VQ-VAE\'s PixelCNN prior.',
+      low=0)
   mixed_precision: bool = _field(
       False, 'Compute the encoder and decoder networks in bfloat16; '
       'variables, distributions and losses stay float32 (see BENCHMARKS.md).')
@@ -153,6 +168,10 @@ class TrainConfig:
   training_steps: int = _field(
       1024, 'Train until this step. Raise it and run again to train a '
       'finished run further.', low=1)
+  prior_training_steps: Optional[int] = _field(
+      None, 'The last this many of --training_steps train the VQ-VAE\'s '
+      'prior on its codes (the encoder and codebook fixed); unset: half.',
+      low=0)
   seed: int = _field(0, 'Seed for TensorFlow, NumPy and Python.', low=0)
   jit_compile: Optional[bool] = _field(
       None, 'Compile the training loop with XLA. Unset: on, except for conv '
@@ -501,18 +520,52 @@ def _likelihood_rules(config: Config):
 
 
 def reduces_across_replicas(config: Config) -> bool:
-  """Whether the loss needs an all-reduce inside the step: free bits' mean
-  over the global batch, on a strategy other than the default."""
-  return (config.train.strategy != 'default'
-          and bool(config.objective.free_bits))
+  """Whether the step needs an all-reduce inside it, on a strategy other
+  than the default: free bits' mean over the global batch, or a model's
+  (the VQ-VAE's codebook statistics)."""
+  return config.train.strategy != 'default' and (
+      bool(config.objective.free_bits)
+      or model_lib.MODELS.traits(config.model.model).get(
+          'reduces_across_replicas', False))
 
 
 def _strategy_rules(config: Config):
   if reduces_across_replicas(config) and config.train.jit_compile:
-    _refuse(config, ['strategy', 'free_bits', 'jit_compile'], 'free bits '
-            'takes the KL\'s mean over the global batch, an all-reduce '
-            'between the replicas, which cannot run inside an XLA-compiled '
-            'replica step; drop --jit_compile.')
+    owner = ('free_bits' if config.objective.free_bits else 'model')
+    _refuse(config, ['strategy', owner, 'jit_compile'], 'this step sums '
+            'over the global batch (free bits\' mean KL, the VQ-VAE\'s '
+            'codebook statistics): an all-reduce between the replicas, which '
+            'cannot run inside an XLA-compiled replica step; drop '
+            '--jit_compile.')
+
+
+_VQVAE_FIELDS = ('codebook_size', 'embedding_dim', 'commitment_cost',
+                 'codebook_decay', 'pixelcnn_channels', 'pixelcnn_layers',
+                 'prior_training_steps')
+# What the VQ-VAE has no use for: its own conv networks, code and loss.
+_NOT_VQVAE = ('encoder', 'decoder', 'hidden_sizes', 'latent', 'latent_size',
+              'latent_sizes', 'posterior', 'prior', 'prior_components',
+              'num_classes', 'objective', 'beta', 'kl_samples',
+              'loss_normalization', 'num_importance_samples',
+              'kl_warmup_steps', 'free_bits', 'temperature')
+
+
+def _vqvae_rules(config: Config):
+  if config.model.model != 'vqvae':
+    _unused(config, 'model', _VQVAE_FIELDS, 'shapes the VQ-VAE only; pass '
+            '--model=vqvae or drop it.')
+    return
+  _unused(config, 'model', _NOT_VQVAE, 'does not apply to the VQ-VAE: its '
+          'networks are convolutions of --conv_channels, its code a map of '
+          '--codebook_size indices, its loss the reconstruction plus '
+          '--commitment_cost times the commitment, and its prior a PixelCNN '
+          'trained over the last --prior_training_steps.')
+  steps = config.train.prior_training_steps
+  if steps is not None and steps >= config.train.training_steps:
+    _refuse(config, ['prior_training_steps', 'training_steps'], 'the '
+            'prior trains on the codes of a trained autoencoder: leave it '
+            'steps before, with --prior_training_steps below '
+            '--training_steps.')
 
 
 def _schedule_rules(config: Config):
@@ -524,4 +577,4 @@ def _schedule_rules(config: Config):
 
 RULES = (_autoencoder_rules, _objective_rules, _categorical_rules,
          _iwae_rules, _flow_rules, _hierarchy_rules,
-         _likelihood_rules, _strategy_rules, _schedule_rules)
+         _likelihood_rules, _strategy_rules, _schedule_rules, _vqvae_rules)

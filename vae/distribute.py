@@ -281,14 +281,23 @@ def _repeat_rows(distribution, times: int, rows: int):
   return distribution.copy(**overrides)
 
 
+def replica_sum(values: tf.Tensor) -> tf.Tensor:
+  """`values` summed over the replicas, in replica context with N > 1;
+  else `values`."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return values
+  return ctx.all_reduce('sum', values)
+
+
 def global_batch_mean(values: tf.Tensor) -> tf.Tensor:
   """Mean over axis 0 of the global batch, with no gradient: in replica
   context with N > 1, the sum over every replica's rows divided by the
   total row count."""
-  ctx = tf.distribute.get_replica_context()
   values = tf.stop_gradient(values)
+  ctx = tf.distribute.get_replica_context()
   if ctx is None or ctx.num_replicas_in_sync == 1:
     return tf.reduce_mean(values, axis=0)
-  total = ctx.all_reduce('sum', tf.reduce_sum(values, axis=0))
-  count = ctx.all_reduce('sum', tf.cast(tf.shape(values)[0], values.dtype))
+  total = replica_sum(tf.reduce_sum(values, axis=0))
+  count = replica_sum(tf.cast(tf.shape(values)[0], values.dtype))
   return total / count

@@ -29,6 +29,8 @@ import tensorflow_probability as tfp
 from vae import objectives
 from vae import priors
 
+tfd = tfp.distributions
+
 ACTIVE_UNIT_THRESHOLD = 0.01
 
 
@@ -57,6 +59,10 @@ def log_likelihood(encoder: objectives.Encoder,
   num_chunks = (num_samples + chunk_size - 1) // chunk_size
   seed = tfp.random.sanitize_seed(seed)
   posterior = encoder(x)
+  if is_point_mass(posterior):  # Every weight is equal: L_k = L_1.
+    z = posterior.sample(1, seed=seed)
+    return objectives.importance_weights(posterior, decoder, prior, x,
+                                         z).log_weights[0]
 
   def body(chunk, total):
     n = tf.minimum(chunk_size, num_samples - chunk * chunk_size)
@@ -75,6 +81,12 @@ def log_likelihood(encoder: objectives.Encoder,
   return total - tf.math.log(tf.cast(num_samples, dtype))
 
 
+def is_point_mass(posterior) -> bool:
+  """Whether q(z|x) is a point mass (the VQ-VAE's code map)."""
+  return (isinstance(posterior, tfd.Independent)
+          and isinstance(posterior.distribution, tfd.Deterministic))
+
+
 def active_units(posterior_means: np.ndarray,
                  threshold: float = ACTIVE_UNIT_THRESHOLD):
   """(number of active units, A_u per dimension) from [examples, latent]."""
@@ -91,6 +103,7 @@ class Results(NamedTuple):
   num_samples: int  # k of the NLL estimate.
   kl_per_dimension: Optional[np.ndarray]  # [latent]; None if not defined.
   rate_per_layer: Optional[np.ndarray]  # [layers] of a hierarchy, else None.
+  code_usage: Optional[np.ndarray]  # [codes] of a VQ-VAE per example.
   active_units: int
   unit_variances: np.ndarray  # A_u, [latent].
   posterior_means: np.ndarray  # [examples, latent].
@@ -138,7 +151,8 @@ def evaluate(functions,
                            num_samples if nll_estimated else 0, chunk_size)
   sums = np.zeros(4, np.float64)  # elbo, rate, distortion, log-likelihood.
   # Means of the per-example vectors some models give.
-  vector_sums = {'kl_per_dimension': None, 'rate_per_layer': None}
+  vector_sums = {'kl_per_dimension': None, 'rate_per_layer': None,
+                 'code_usage': None}
   means, labels = [], []
   count = 0
   for terms, batch_labels in results:

@@ -43,7 +43,9 @@ class ModelFunctions(tf.Module):
   - `elbo(x, seed)`: per-example {'elbo', 'rate', 'distortion'} [batch],
     {'posterior_mean'} and, for factorised Normal priors,
     {'kl_per_dimension'} [batch, latent]; for hierarchies
-    {'rate_per_layer'} [batch, layers].
+    {'rate_per_layer'} [batch, layers]; and the model's
+    `evaluation_outputs(posterior)` if it has them (the VQ-VAE's
+    {'code_usage'} [batch, codes]).
   - `log_likelihood(x, num_samples, chunk_size, seed)`: {'log_likelihood'},
     the IWAE estimate of `evaluation.log_likelihood`.
 
@@ -104,6 +106,9 @@ class ModelFunctions(tf.Module):
           posterior, self.vae.prior)
     except NotImplementedError:
       pass  # Not defined for this prior; evaluation reports None.
+    # A model's own per-example outputs (the VQ-VAE's code usage).
+    outputs.update(getattr(self.vae, 'evaluation_outputs',
+                           lambda _: {})(posterior))
     if hierarchy.is_layered(posterior):  # An independent one-draw estimate.
       outputs['rate_per_layer'] = hierarchy.rate_per_layer(
           posterior, self.vae.prior_distribution(),

@@ -12,18 +12,36 @@ from vae import data
 from vae import decoders
 from vae import evaluation
 from vae import hierarchy
+from vae import model as model_lib
 from vae import objectives
 from vae import plotting
 from vae import run_folder
+
+
+def rate_weight(config) -> float:
+  """The rate's weight in the training loss: beta, or the model's own (0
+  for the VQ-VAE, which trains its encoder on the distortion)."""
+  return model_lib.MODELS.traits(config.model.model).get(
+      'rate_weight', config.objective.beta)
 
 
 def test_loss(results: evaluation.Results, config,
               image_shape: Sequence[int]) -> float:
   """The beta-weighted loss of the eval set, as training weighs it."""
   return float(objectives.weighted_loss(
-      results.distortion, results.rate, config.objective.beta,
+      results.distortion, results.rate, rate_weight(config),
       config.objective.loss_normalization, num_pixels=int(np.prod(image_shape)),
-      latent_size=build.latent_dims(config.model)))
+      latent_size=build.latent_dims(config.model, image_shape)))
+
+
+def codebook_summary(code_usage: np.ndarray) -> Dict:
+  """The code perplexity exp(H(p)) of the codes' frequencies p on a split
+  (K when every code is used equally, 1 when one is used), and the dead
+  codes: those never used."""
+  p = np.asarray(code_usage, np.float64) / np.sum(code_usage)
+  used = p[p > 0]
+  return {'codebook_perplexity': float(np.exp(-np.sum(used * np.log(used)))),
+          'dead_codes': int(np.sum(p == 0)), 'codebook_size': len(p)}
 
 
 def bits_per_dim(nats: float, image_shape: Sequence[int],
@@ -58,6 +76,8 @@ def results_summary(results: evaluation.Results, config,
       'unit_variances': [float(v) for v in results.unit_variances],
       'eval_examples': results.num_examples,
   }
+  if results.code_usage is not None:
+    summary.update(codebook_summary(results.code_usage))
   if results.rate_per_layer is not None:
     sizes = np.cumsum(hierarchy.layer_sizes(config.model))[:-1]
     summary['test_rate_per_layer'] = [float(v)
@@ -129,10 +149,12 @@ def write_figures(functions, results: evaluation.Results,
   """
   os.makedirs(figures_dir, exist_ok=True)
   seed = config.train.seed if seed is None else seed
-  latent_size = build.latent_dims(config.model)
+  latent_size = build.latent_dims(config.model, eval_images.shape[1:])
+  traits = model_lib.MODELS.traits(config.model.model)
   # Traversals and the manifold decode Gaussian codes around the prior's 0.
   autoencoder = config.model.model == 'autoencoder'
-  gaussian_codes = not autoencoder and config.model.latent == 'gaussian'
+  gaussian_codes = (not autoencoder and not traits.get('code_map')
+                    and config.model.latent == 'gaussian')
   path = lambda name: os.path.join(figures_dir, name)
   written = []
   names = ('loss', 'distortion', 'rate')
@@ -141,7 +163,7 @@ def write_figures(functions, results: evaluation.Results,
       {n: [r[n] for r in metrics_rows] for n in names},
       path('loss_curves.png'),
       title=('autoencoder: loss = distortion (nats per example)'
-             if autoencoder else
+             if autoencoder else traits.get('loss_title') or
              f'loss = distortion + {config.objective.beta:g} rate (nats per '
              f'example)'),
       eval_steps=[r['step'] for r in eval_rows],
@@ -156,9 +178,11 @@ def write_figures(functions, results: evaluation.Results,
     written.append(plotting.image_grid(
         samples['mean'].numpy(), 10, 10, path('samples.png'),
         title='Samples: means of p(x|z), z ~ p(z)'))
-  written.append(plotting.latent_scatter(
-      results.posterior_means, results.labels, path('latent_means.png'),
-      title=f'Posterior means E[z|x] of {results.num_examples} eval images'))
+  if not traits.get('code_map'):  # Codebook indices have no geometry.
+    written.append(plotting.latent_scatter(
+        results.posterior_means, results.labels, path('latent_means.png'),
+        title=f'Posterior means E[z|x] of {results.num_examples} eval '
+        'images'))
   if gaussian_codes and latent_size >= 2:
     span = 2.0
     codes = plotting.traversal_codes(latent_size, (0, 1), 10, span)

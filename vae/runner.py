@@ -33,6 +33,7 @@ from vae import distribute
 from vae import errors
 from vae import evaluation
 from vae import export
+from vae import model as model_lib
 from vae import report
 from vae import run_folder
 from vae import run_lock
@@ -74,7 +75,8 @@ def uses_xla(config: config_lib.Config) -> bool:
     return config.train.jit_compile
   if config_lib.reduces_across_replicas(config):
     return False
-  conv = 'conv' in (config.model.encoder, config.model.decoder)
+  conv = ('conv' in (config.model.encoder, config.model.decoder)
+          or model_lib.MODELS.traits(config.model.model).get('conv', False))
   return not conv or bool(tf.config.list_physical_devices('GPU'))
 
 
@@ -322,17 +324,21 @@ class Run:
           else contextlib.nullcontext()):
       self.model = build.build(config.model, self.image_shape,
                                seed=config.train.seed)
-      self.optimizer = snt.optimizers.Adam(config.train.learning_rate)
       # Variables, so the compiled step never retraces as they change.
       self.schedules = schedules.make(
           config.objective, categorical=config.model.latent == 'categorical')
+      self.phases = build.phases(config, self.model, self.schedules.beta,
+                                 self.schedules.temperature)
+      # One optimiser per phase, by its name in the checkpoint.
+      self.optimizers = {phase.name: snt.optimizers.Adam(
+          config.train.learning_rate) for phase in self.phases}
     self.functions = build.model_functions(self.model, config.model,
                                            self.image_shape)
     # The checkpoint holds no data iterator: batch s depends only on the
     # seed and s, so a run resumed at step s (under any strategy) starts
     # there.
     self.checkpoint = tf.train.Checkpoint(
-        model=self.model, optimizer=self.optimizer,
+        model=self.model, **self.optimizers,
         step=tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
     self.checkpoint_dir = os.path.join(self.output_dir,
                                        run_folder.CHECKPOINTS)
@@ -360,12 +366,23 @@ class Run:
     return step
 
   def _make_train_loop(self):
+    """The training of every step from `start_step` on, phase by phase."""
+    loops, first = [], 0
+    for phase in self.phases:
+      if phase.last_step > max(first, self.start_step):
+        loops.append((phase.last_step, self._phase_loop(
+            phase, max(first, self.start_step))))
+      first = phase.last_step
+    return training.in_phases(loops)
+
+  def _phase_loop(self, phase: training.Phase, start_step: int):
+    """The compiled loop of `phase`, its batches from step start_step + 1."""
     config, train = self.config, self.config.train
 
     def train_batches(num_replicas=1, parts=None):
       return data.batches(self.train_examples, train.batch_size,
                           config.data.binarization, train=True,
-                          seed=train.seed, first_step=self.start_step,
+                          seed=train.seed, first_step=start_step,
                           num_replicas=num_replicas, replicas=parts)
 
     try:
@@ -377,12 +394,10 @@ class Run:
                        f'--train_split={config.data.train_split}: {e}') from e
     # The steps between two log rows run in one call, without Python.
     return training.make_train_loop(
-        self.model, self.optimizer, iterator, train.seed,
+        phase.trains, self.optimizers[phase.name], iterator, train.seed,
         steps_per_call=train.log_every, jit_compile=uses_xla(config),
-        objective=build.objective(config.objective, self.model,
-                                  self.schedules.beta,
-                                  self.schedules.temperature),
-        schedule=self.schedules.assign, strategy=self.strategy)
+        objective=phase.objective, schedule=self.schedules.assign,
+        strategy=self.strategy)
 
   def _open_files(self):
     """From here on, files are written."""
@@ -576,7 +591,7 @@ class Run:
         'beta': config.objective.beta,
         'latent_size': config.model.latent_size,
         'model': config.model.model,
-        'latent_dims': build.latent_dims(config.model),
+        'latent_dims': build.latent_dims(config.model, self.image_shape),
         'temperature': float(tau.numpy()) if tau is not None else None,
         'loss_normalization': config.objective.loss_normalization,
         'checkpoint': self.manager.latest_checkpoint,

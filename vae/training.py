@@ -12,7 +12,7 @@ converting Sonnet's and TFP's code cost seconds a trace (a small model's
 first step: 7.2 s with AutoGraph, 1.9 s without).
 """
 
-from typing import Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
 import sonnet as snt
 import tensorflow as tf
@@ -27,6 +27,37 @@ Objective = Callable[[tf.Tensor, Optional[tf.Tensor]], objectives.ELBOTerms]
 # A step's metrics are the objective's terms, `objectives.ELBOTerms`, as
 # means over the batch: one representation from the step to the files.
 StepMetrics = objectives.ELBOTerms
+
+
+class Phase(NamedTuple):
+  """Steps of a run that train some variables on an objective: those up
+  to `last_step` after the phase before. A model of several phases (the
+  VQ-VAE: its autoencoder, then its prior) lists them; each has its own
+  optimiser, `name` in the checkpoint."""
+  name: str
+  last_step: int
+  trains: Any  # Its `trainable_variables` are updated.
+  objective: Objective
+
+
+def in_phases(loops: Sequence[Tuple[int, Callable]]):
+  """`train(first_step, num_steps)` over `(last_step, train)` pairs, in
+  order: each step runs in the first loop whose `last_step` it does not
+  pass (a block across a boundary is split); their metrics are joined."""
+
+  def train(first_step: int, num_steps: int) -> StepMetrics:
+    parts, step, end = [], first_step, first_step + num_steps - 1
+    for last_step, loop in loops:
+      if step > min(end, last_step):
+        continue
+      upto = min(end, last_step)
+      parts.append(loop(step, upto - step + 1))
+      step = upto + 1
+    if step <= end:
+      raise ValueError(f'step {end} is past the last phase')
+    return StepMetrics(*[tf.concat(terms, 0) for terms in zip(*parts)])
+
+  return train
 
 
 def _objective(model, beta, kl_samples, normalization,
