@@ -188,7 +188,9 @@ class MaskedConv2D(snt.Module):
 
 class PixelCNN(snt.Module):
   """Logits [n, h, w, K] of each position's code given the codes before it
-  in raster order: an embedding of the codes, a 5x5 mask-A convolution,
+  in raster order: a 5x5 mask-A convolution of the one-hot codes (a dense
+  gradient, which replica-local variables need, where an embedding
+  lookup's is sparse),
   `layers` residual 3x3 mask-B convolutions and a 1x1 output, which starts
   at zero (the uniform prior)."""
 
@@ -197,8 +199,8 @@ class PixelCNN(snt.Module):
     super().__init__(name=name)
     self._code_map = tuple(code_map)
     self._activation = activation
-    self._embed = snt.Embed(num_codes, channels, name='embed')
-    self._first = MaskedConv2D(channels, channels, 5, 'A', name='mask_a')
+    self._num_codes = num_codes
+    self._first = MaskedConv2D(num_codes, channels, 5, 'A', name='mask_a')
     self._layers = [MaskedConv2D(channels, channels, 3, 'B',
                                  name=f'mask_b_{i}') for i in range(layers)]
     self._out = snt.Conv2D(num_codes, 1, w_init=tf.zeros_initializer(),
@@ -208,7 +210,7 @@ class PixelCNN(snt.Module):
     """`codes` [..., h w] (float indices) -> logits [..., h w, K]."""
     codes = tf.convert_to_tensor(codes)
     flat = tf.cast(tf.reshape(codes, [-1, *self._code_map]), tf.int32)
-    h = self._first(self._embed(flat))
+    h = self._first(tf.one_hot(flat, self._num_codes))
     for layer in self._layers:
       h = h + layer(self._activation(h))
     logits = self._out(self._activation(h))
