@@ -3,6 +3,7 @@ every dataset under tfds.testing.mock_data, and the models whose outputs
 differ from a Gaussian VAE's (categorical latents, the autoencoder)."""
 
 import os
+import shutil
 
 from absl.testing import parameterized
 import numpy as np
@@ -121,6 +122,40 @@ class ModelsTest(tf.test.TestCase):
     mnist_test.run_main(common_args + ['--training_steps=30'])
     resumed = mnist_test.read_summary(resumed_dir)
     for key in ('train_loss', 'test_elbo', 'test_nll'):
+      self.assertEqual(resumed[key], whole[key], msg=key)
+
+  def test_vqvae_resumes_across_its_phases_and_evaluates_alike(self):
+    flags = ['--model=vqvae', '--conv_channels=4,8', '--codebook_size=16',
+             '--embedding_dim=4', '--pixelcnn_channels=8',
+             '--pixelcnn_layers=1', '--prior_training_steps=15',
+             '--checkpoint_every=10']
+    whole = self._train(*flags)
+    self.assertEqual(whole['latent_dims'], 49)  # A 7x7 code map.
+    self.assertEqual(whole['codebook_size'], 16)
+    # exp(entropy) of the codes' frequencies: at most the codes used.
+    self.assertBetween(whole['codebook_perplexity'], 1.0,
+                       16 - whole['dead_codes'])
+    self.assertEqual(whole['test_nll'], -whole['test_elbo'])  # A point mass.
+    figures = os.listdir(os.path.join(self.output_dir, 'figures'))
+    self.assertIn('samples.png', figures)
+    self.assertNotIn('latent_means.png', figures)  # Indices: no geometry.
+    self._evaluate_matches_training(whole)
+    # A run lost after its step-10 checkpoint (the autoencoder's phase)
+    # resumes from it: its prior's phase starts at 16 as the whole run's
+    # did, and it repeats that run exactly.
+    lost_dir = os.path.join(self.create_tempdir().full_path, 'run')
+    shutil.copytree(self.output_dir, lost_dir)
+    checkpoints = os.path.join(lost_dir, 'checkpoints')
+    for name in os.listdir(checkpoints):
+      if name.startswith(('ckpt-20', 'ckpt-30')):
+        os.remove(os.path.join(checkpoints, name))
+    mnist_test.run_main([f'--data_dir={self.mnist_dir}',
+                         '--training_steps=30', f'--output_dir={lost_dir}']
+                        + mnist_test.TINY + ['--export'] + flags)
+    resumed = mnist_test.read_summary(lost_dir)
+    self.assertEqual(resumed['resumed_from_step'], 10)
+    for key in ('train_loss', 'train_rate', 'test_elbo', 'test_nll',
+                'codebook_perplexity'):
       self.assertEqual(resumed[key], whole[key], msg=key)
 
   def test_impossible_combination_writes_nothing(self):
