@@ -96,7 +96,7 @@ class ModelConfig:
       0.99, 'Decay of the moving averages that keep the VQ-VAE\'s codebook.',
       above=0.0)
   pixelcnn_channels: int = _field(
-      64, 'Channels of the VQ-VAE\'s PixelCNN prior.', low=1)
+      32, 'Channels of the VQ-VAE\'s PixelCNN prior.', low=1)
   pixelcnn_layers: int = _field(
       4, 'Masked 3x3 residual layers of the VQ-VAE\'s PixelCNN prior.',
       low=0)

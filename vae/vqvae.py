@@ -188,9 +188,9 @@ class MaskedConv2D(snt.Module):
 
 class PixelCNN(snt.Module):
   """Logits [n, h, w, K] of each position's code given the codes before it
-  in raster order: a 5x5 mask-A convolution of the one-hot codes (a dense
-  gradient, which replica-local variables need, where an embedding
-  lookup's is sparse),
+  in raster order: an embedding of the codes (one-hot codes times a
+  matrix: a dense gradient, which replica-local variables need, where a
+  lookup's is sparse), a 5x5 mask-A convolution,
   `layers` residual 3x3 mask-B convolutions and a 1x1 output, which starts
   at zero (the uniform prior)."""
 
@@ -200,7 +200,10 @@ class PixelCNN(snt.Module):
     self._code_map = tuple(code_map)
     self._activation = activation
     self._num_codes = num_codes
-    self._first = MaskedConv2D(num_codes, channels, 5, 'A', name='mask_a')
+    self.embeddings = tf.Variable(
+        snt.initializers.TruncatedNormal()([num_codes, channels], tf.float32),
+        name='embeddings')
+    self._first = MaskedConv2D(channels, channels, 5, 'A', name='mask_a')
     self._layers = [MaskedConv2D(channels, channels, 3, 'B',
                                  name=f'mask_b_{i}') for i in range(layers)]
     self._out = snt.Conv2D(num_codes, 1, w_init=tf.zeros_initializer(),
@@ -210,7 +213,8 @@ class PixelCNN(snt.Module):
     """`codes` [..., h w] (float indices) -> logits [..., h w, K]."""
     codes = tf.convert_to_tensor(codes)
     flat = tf.cast(tf.reshape(codes, [-1, *self._code_map]), tf.int32)
-    h = self._first(tf.one_hot(flat, self._num_codes))
+    h = self._first(tf.tensordot(tf.one_hot(flat, self._num_codes),
+                                 self.embeddings, 1))
     for layer in self._layers:
       h = h + layer(self._activation(h))
     logits = self._out(self._activation(h))
