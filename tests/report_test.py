@@ -51,6 +51,24 @@ class ResultsSummaryTest(tf.test.TestCase, parameterized.TestCase):
         _results(100.0), config_lib.make(latent_size=2), (28, 28, 1))
     self.assertNotIn('test_bits_per_dim', summary)
 
+  def test_codebook_numbers_of_a_vqvae(self):
+    # Codes 0 and 1 used 3 and 1 times per image, 2 and 3 never.
+    config = config_lib.make(model='vqvae', codebook_size=4)
+    summary = report.results_summary(
+        _results(100.0, code_usage=np.array([3.0, 1.0, 0.0, 0.0])), config,
+        (28, 28, 1))
+    self.assertAllClose(summary['codebook_perplexity'],
+                        math.exp(-(0.75 * math.log(0.75)
+                                   + 0.25 * math.log(0.25))))
+    self.assertEqual(summary['dead_codes'], 2)
+    # Its loss is the distortion: the encoder's training does not weigh
+    # the rate.
+    self.assertEqual(summary['test_loss'], 1080.0)
+    lines = report.closing_lines('/nonexistent', dict(
+        summary, steps=1, eval_split='test', latent_dims=49))
+    self.assertIn('NLL 100.000 nats (the bound: a point-mass code)', lines)
+    self.assertIn('2 of 4 codes never used', lines)
+
 
 if __name__ == '__main__':
   tf.test.main()

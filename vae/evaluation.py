@@ -12,7 +12,9 @@ draws the k samples in chunks and combines them with a running logsumexp,
 
   S_c = logaddexp(S_{c-1}, logsumexp over chunk c),
 
-so memory is O(batch * chunk_size) for any k.
+so memory is O(batch * chunk_size) for any k. For a point-mass q(z|x) (the
+VQ-VAE's code map) every weight is the same and L_k = L_1 for every k: it
+is computed once.
 
 Active units (Burda et al. 2016, section 5.2): latent dimension u is active
 when A_u = Cov_x(E_{q(u|x)}[u]) > 0.01, the posterior mean varying with x.

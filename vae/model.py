@@ -115,7 +115,13 @@ class Autoencoder(snt.Module):
 # `config.ModelConfig` and the `build.Parts`. With the trait
 # `point_mass_code`, `build.build` gives it a point-mass encoder and no
 # prior. A model trains on its `objective` attribute if it has one, else on
-# the configuration's.
+# the configuration's; a model with a `phases` method trains in those
+# (`build.phases`). The VQ-VAE (`vae/vqvae.py`, registered there) has the
+# other traits: `own_networks` (its parts get only the likelihood),
+# `latent_dims(config, image_shape)`, `code_map` (z holds codebook indices:
+# no latent scatter or traversal), `conv` (no XLA on a CPU),
+# `reduces_across_replicas`, `rate_weight` (of the rate in its test loss)
+# and `loss_title`.
 MODELS = registry.Registry('model')
 MODELS.register('vae', lambda c, parts: VAE(parts.encoder, parts.decoder,
                                             parts.prior),

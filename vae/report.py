@@ -119,17 +119,24 @@ def closing_lines(output_dir: str, summary: Dict) -> str:
   numbers = [f'{name} {summary[key]:.3f} nats' for name, key in (
       ('ELBO', 'test_elbo'), ('NLL', 'test_nll')) if summary.get(key)
              is not None] or [f'distortion {summary["test_distortion"]:.3f}']
+  codebook = summary.get('codebook_perplexity') is not None
   if summary.get('test_nll') is not None:
-    numbers[-1] += f' ({summary["eval_num_samples"]} importance samples)'
+    # A VQ-VAE's code is a point mass: every importance weight is equal.
+    numbers[-1] += (' (the bound: a point-mass code)' if codebook else
+                    f' ({summary["eval_num_samples"]} importance samples)')
   if summary.get('test_bits_per_dim') is not None:
     numbers.append(f'{summary["test_bits_per_dim"]:.4f} bits/dim')
   speed = summary.get('train_steps_per_second')
+  units = (f'code perplexity {summary["codebook_perplexity"]:.1f}, '
+           f'{summary["dead_codes"]} of {summary["codebook_size"]} codes '
+           'never used' if codebook else
+           f'{summary["active_units"]} of {summary["latent_dims"]} latent '
+           'units active')
   lines = [
       f'Trained {summary["steps"]} steps'
       + (f' ({speed:.0f} steps/s)' if speed else '') + f'. On '
-      f'{summary["eval_split"]}: {", ".join(numbers)}; '
-      f'{summary["active_units"]} of {summary["latent_dims"]} latent units '
-      f'active.', f'Wrote {output_dir}:']
+      f'{summary["eval_split"]}: {", ".join(numbers)}; {units}.',
+      f'Wrote {output_dir}:']
   for names, what in _OUTPUTS:
     there = [n for n in names if os.path.exists(os.path.join(output_dir, n))]
     if there:

@@ -383,5 +383,4 @@ model_lib.MODELS.register(
     own_networks=True, conv=True, reduces_across_replicas=True,
     rate_weight=0.0, code_map=True,
     latent_dims=positions,
-    loss_title='loss = distortion + commitment, then the prior\'s NLL of '
-    'the codes (nats per example)')
+    loss_title='VQ-VAE: loss = distortion + commitment, then the rate')
