@@ -318,6 +318,23 @@ class ModelTest(tf.test.TestCase):
     self.assertAllClose(a['mean'], b['mean'])
 
 
+class MixedPrecisionTest(tf.test.TestCase):
+
+  def test_networks_in_bfloat16_give_float32_terms_near_float32s(self):
+    terms = {}
+    for mixed in (False, True):
+      tf.random.set_seed(0)
+      model = build.build(_config(mixed_precision=mixed).model, IMAGE_SHAPE,
+                          seed=0)
+      terms[mixed] = model.loss_terms(_images())
+      for value in terms[mixed]:
+        self.assertEqual(value.dtype, tf.float32)
+      for v in model.variables:
+        self.assertIn(v.dtype, (tf.float32, tf.int64), msg=v.name)
+    # The same weights; bfloat16's 8-bit mantissa in the convolutions.
+    self.assertAllClose(terms[True].loss, terms[False].loss, rtol=0.02)
+
+
 class CompiledTest(tf.test.TestCase):
 
   def _train(self, mode):
