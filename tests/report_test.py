@@ -61,6 +61,9 @@ class ResultsSummaryTest(tf.test.TestCase, parameterized.TestCase):
                         math.exp(-(0.75 * math.log(0.75)
                                    + 0.25 * math.log(0.25))))
     self.assertEqual(summary['dead_codes'], 2)
+    # Its bound in bits per dimension, on binary pixels too.
+    self.assertAllClose(summary['test_bits_per_dim'],
+                        100.0 / (784 * math.log(2)))
     # Its loss is the distortion: the encoder's training does not weigh
     # the rate.
     self.assertEqual(summary['test_loss'], 1080.0)

@@ -5,6 +5,7 @@ conftest.py splits the CPU into 2 logical devices, so the replica tests run
 on 2 replicas.
 """
 
+import contextlib
 import itertools
 
 from absl.testing import parameterized
@@ -378,7 +379,7 @@ class ReplicaTrainingTest(tf.test.TestCase):
     config = _config()
     tf.random.set_seed(0)
     examples = _examples()
-    with strategy.scope() if strategy else _nothing():
+    with strategy.scope() if strategy else contextlib.nullcontext():
       model = build.build(config.model, IMAGE_SHAPE, seed=0)
       phases = build.phases(config, model, tf.Variable(1.0))
       optimizers = [snt.optimizers.SGD(0.01) for _ in phases]
@@ -406,11 +407,6 @@ class ReplicaTrainingTest(tf.test.TestCase):
     self.assertAllClose(two, one, rtol=2e-5, atol=1e-4)
     for a, b in zip(two_variables, one_variables):
       self.assertAllClose(a, b, rtol=1e-4, atol=1e-6)
-
-
-def _nothing():
-  import contextlib  # pylint: disable=g-import-not-at-top
-  return contextlib.nullcontext()
 
 
 class ConfigTest(tf.test.TestCase, parameterized.TestCase):

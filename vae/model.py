@@ -120,8 +120,9 @@ class Autoencoder(snt.Module):
 # other traits: `own_networks` (its parts get only the likelihood),
 # `latent_dims(config, image_shape)`, `code_map` (z holds codebook indices:
 # no latent scatter or traversal), `conv` (no XLA on a CPU),
-# `reduces_across_replicas`, `rate_weight` (of the rate in its test loss)
-# and `loss_title`.
+# `reduces_across_replicas`, `rate_weight` (of the rate in its test loss),
+# `bits_per_dim` (reported for any likelihood but a density) and
+# `loss_title`.
 MODELS = registry.Registry('model')
 MODELS.register('vae', lambda c, parts: VAE(parts.encoder, parts.decoder,
                                             parts.prior),

@@ -91,7 +91,10 @@ def results_summary(results: evaluation.Results, config,
   traits = decoders.LIKELIHOODS.traits(config.model.likelihood)
   dequantized = (traits.get('density')
                  and config.data.binarization == 'dequantize')
-  if traits.get('discrete_levels') or dequantized:
+  # A model may ask for it over binary pixels too (the VQ-VAE's bound).
+  asked = (model_lib.MODELS.traits(config.model.model).get('bits_per_dim')
+           and not traits.get('density'))
+  if traits.get('discrete_levels') or dequantized or asked:
     nats = results.nll if results.nll is not None else -results.elbo
     summary['test_bits_per_dim'] = bits_per_dim(nats, image_shape,
                                                 dequantized)

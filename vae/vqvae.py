@@ -38,7 +38,7 @@ train as one device does.
 """
 
 import math
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Sequence, Tuple
 
 import numpy as np
 import sonnet as snt
@@ -270,17 +270,17 @@ class VQVAE(snt.Module):
   def prior_distribution(self) -> tfd.Distribution:
     return self.prior()
 
-  def _indices(self, x, is_training=False):
-    """The quantiser's outputs for x, and the index map flat [batch, h w]."""
-    vq = self.quantizer(self.encoder_net(x), is_training=is_training)
-    return vq, self._flat(vq['encoding_indices'])
+  def _indices(self, x):
+    """The index map of x, flat: [batch, h w]."""
+    vq = self.quantizer(self.encoder_net(x), is_training=False)
+    return self._flat(vq['encoding_indices'])
 
   def _flat(self, indices):
     """An index map [batch, h, w] as float indices [batch, h w]."""
     return tf.reshape(tf.cast(indices, tf.float32), [-1, self.prior.positions])
 
   def encoder(self, x) -> tfd.Distribution:
-    return tfd.Independent(tfd.Deterministic(self._indices(x)[1]), 1)
+    return tfd.Independent(tfd.Deterministic(self._indices(x)), 1)
 
   def decoder(self, codes) -> tfd.Distribution:
     codes = tf.convert_to_tensor(codes)
@@ -316,7 +316,7 @@ class VQVAE(snt.Module):
   def prior_terms(self, x, seed=None) -> objectives.ELBOTerms:
     """The second phase: the prior's NLL of the (fixed) codes of x."""
     del seed
-    codes = tf.stop_gradient(self._indices(x)[1])
+    codes = tf.stop_gradient(self._indices(x))
     distortion = -self.decoder(codes).log_prob(x)
     rate = self._rate(codes)
     return objectives.ELBOTerms(elbo=-(distortion + rate), rate=rate,
@@ -381,6 +381,6 @@ model_lib.MODELS.register(
     'a VQ-VAE (van den Oord et al. 2017): conv nets (--conv_channels), a '
     'codebook of --codebook_size vectors, a PixelCNN prior trained last',
     own_networks=True, conv=True, reduces_across_replicas=True,
-    rate_weight=0.0, code_map=True,
+    rate_weight=0.0, code_map=True, bits_per_dim=True,
     latent_dims=positions,
     loss_title='VQ-VAE: loss = distortion + commitment, then the rate')
