@@ -151,7 +151,7 @@ class ModelsTest(tf.test.TestCase):
         os.remove(os.path.join(checkpoints, name))
     mnist_test.run_main([f'--data_dir={self.mnist_dir}',
                          '--training_steps=30', f'--output_dir={lost_dir}']
-                        + mnist_test.TINY + ['--export'] + flags)
+                        + mnist_test.TINY + flags)  # No export.
     resumed = mnist_test.read_summary(lost_dir)
     self.assertEqual(resumed['resumed_from_step'], 10)
     for key in ('train_loss', 'train_rate', 'test_elbo', 'test_nll',

@@ -237,9 +237,14 @@ class CodePrior(snt.Module):
         tfd.Categorical(logits=self.pixelcnn(codes), dtype=tf.float32), 1)
 
   def __call__(self) -> tfd.Distribution:
+    # A step count the graph cannot fold to a constant, so TFP samples in a
+    # graph loop (one PixelCNN in the graph) rather than unrolling one per
+    # position; eagerly it is the same loop in Python.
+    num_steps = tf.raw_ops.PlaceholderWithDefault(
+        input=tf.constant(self.positions), shape=[])
     return tfd.Autoregressive(self.conditional,
                               sample0=tf.zeros([self.positions]),
-                              num_steps=self.positions)
+                              num_steps=num_steps)
 
 
 class _Variables(NamedTuple):
