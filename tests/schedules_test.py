@@ -22,6 +22,62 @@ def _temperature(step, start, minimum, decay):
   return np.maximum(minimum, start * np.exp(-decay * step))
 
 
+class LearningRateTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_burda_staircase_at_every_boundary(self):
+    # Burda et al. (2016), section 5: 3^i epochs at 1e-3 * 10^(-i/7), i =
+    # 0..7, 3280 epochs. At 7 steps an epoch, stage i runs from the step
+    # after epoch sum_{j<i} 3^j's last one to epoch sum_{j<=i} 3^j's last.
+    steps_per_epoch, total = 7, 3280 * 7
+    start_epoch = 0
+    for i in range(8):
+      end_epoch = start_epoch + 3 ** i
+      paper = 1e-3 * 10 ** (-i / 7)
+      first, last = start_epoch * steps_per_epoch + 1, end_epoch * 7
+      for step in (first, last):
+        self.assertAllClose(
+            schedules.learning_rate(step, 1e-3, 'burda', total), paper,
+            rtol=1e-12, msg=f'stage {i}, step {step}')
+      start_epoch = end_epoch
+    self.assertEqual(start_epoch, 3280)
+    self.assertAllClose(schedules.learning_rate(total, 1e-3, 'burda', total),
+                        1e-4)
+
+  def test_cosine_and_constant(self):
+    total = 1000
+    for step in (1, 2, 251, 501, 1000):
+      self.assertAllClose(
+          schedules.learning_rate(step, 0.01, 'cosine', total),
+          0.01 * 0.5 * (1 + np.cos(np.pi * (step - 1) / total)), rtol=1e-12)
+      self.assertEqual(
+          schedules.learning_rate(step, 0.01, 'constant', total), 0.01)
+
+  @parameterized.parameters(False, True)
+  def test_variable_follows_the_staircase_in_a_compiled_loop(self,
+                                                            jit_compile):
+    config = config_lib.make(lr_schedule='burda', training_steps=3280,
+                             learning_rate=0.1)
+    rate, assign = schedules.make_learning_rate(config.train)
+    self.assertAllClose(rate, 0.1)
+
+    @tf.function(jit_compile=jit_compile, autograph=False)
+    def run():
+      def body(s, seen):
+        assign(s)
+        return s + 1, seen.write(s - 1, rate.read_value())
+      seen = tf.TensorArray(tf.float32, size=3280)
+      return tf.while_loop(lambda s, _: s <= 3280, body,
+                           (tf.constant(1), seen))[1].stack()
+
+    got = run().numpy()
+    # Stage i starts at step 1 + sum_{j<i} 3^j; the step before it ends
+    # stage i - 1.
+    starts = np.concatenate([[0], np.cumsum(3 ** np.arange(8))[:-1]]) + 1
+    self.assertAllClose(got[starts - 1], 0.1 * 10 ** (-np.arange(8) / 7))
+    self.assertAllClose(got[starts[1:] - 2],
+                        0.1 * 10 ** (-np.arange(7) / 7))
+
+
 class SchedulesTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters((2.0, 100), (0.3, 7), (1.0, 0))

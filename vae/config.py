@@ -25,6 +25,7 @@ from vae import hierarchy
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
+from vae import schedules
 
 
 def _field(default, help: str, low=None, above=None, choices=None):  # pylint: disable=redefined-builtin
@@ -164,7 +165,15 @@ class DataConfig:
 class TrainConfig:
   """The optimiser, the budget, the devices and the run's cadence."""
   batch_size: int = _field(64, 'Global training batch size.', low=1)
-  learning_rate: float = _field(1e-3, 'Adam learning rate.', above=0.0)
+  learning_rate: float = _field(
+      1e-3, 'Adam learning rate (the first of --lr_schedule).', above=0.0)
+  lr_schedule: str = _field(
+      'constant', 'The learning rate over --training_steps. constant; '
+      'burda: Burda et al. (2016)\'s staircase, 8 stages of 3^i parts of '
+      'training at learning_rate * 10^(-i/7); cosine: down to 0 on a cosine.',
+      choices=tuple(schedules.LEARNING_RATES))
+  adam_epsilon: float = _field(
+      1e-8, 'Adam\'s epsilon (Burda et al. 2016: 1e-4).', above=0.0)
   training_steps: int = _field(
       1024, 'Train until this step. Raise it and run again to train a '
       'finished run further.', low=1)

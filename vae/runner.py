@@ -329,9 +329,14 @@ class Run:
           config.objective, categorical=config.model.latent == 'categorical')
       self.phases = build.phases(config, self.model, self.schedules.beta,
                                  self.schedules.temperature)
+      self.learning_rate, lr_assign = schedules.make_learning_rate(
+          config.train)
+      self.assign_schedules = schedules.both(self.schedules.assign,
+                                             lr_assign)
       # One optimiser per phase, by its name in the checkpoint.
       self.optimizers = {phase.name: snt.optimizers.Adam(
-          config.train.learning_rate) for phase in self.phases}
+          self.learning_rate, epsilon=config.train.adam_epsilon)
+                         for phase in self.phases}
     self.functions = build.model_functions(self.model, config.model,
                                            self.image_shape)
     # The checkpoint holds no data iterator: batch s depends only on the
@@ -396,7 +401,7 @@ class Run:
     return training.make_train_loop(
         phase.trains, self.optimizers[phase.name], iterator, train.seed,
         steps_per_call=train.log_every, jit_compile=uses_xla(config),
-        objective=phase.objective, schedule=self.schedules.assign,
+        objective=phase.objective, schedule=self.assign_schedules,
         strategy=self.strategy)
 
   def _open_files(self):
@@ -431,7 +436,7 @@ class Run:
 
   def _scalars(self) -> Dict[str, tf.Tensor]:
     """TensorBoard's training scalars beside the terms."""
-    scalars = {'learning_rate': self.config.train.learning_rate,
+    scalars = {'learning_rate': self.learning_rate,  # As --lr_schedule says.
                'beta': self.schedules.beta}  # Ramps over a KL warm-up.
     if self.schedules.temperature is not None:
       scalars['temperature'] = self.schedules.temperature
