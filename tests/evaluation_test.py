@@ -6,7 +6,10 @@ from scipy import stats
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from experiments import benchmark
 from tests import objectives_test
+from vae import build
+from vae import config as config_lib
 from vae import evaluation
 
 tfd = tfp.distributions
@@ -149,6 +152,30 @@ class EvaluateTest(tf.test.TestCase):
   def test_no_examples(self):
     with self.assertRaisesRegex(ValueError, 'no examples'):
       evaluation.evaluate(FakeFunctions(), [])
+
+
+class ChunkedMemoryTest(tf.test.TestCase):
+
+  def test_memory_does_not_grow_with_k(self):
+    # Burda et al.'s k = 5000 on 100 images: all draws at once would hold
+    # 5000 x 100 x 784 logits, 1.6 GB in float32; chunks of 20, 6 MB.
+    config = config_lib.make().model
+    model = build.build(config, (28, 28, 1), seed=0)
+    x = tf.constant(np.random.default_rng(0).integers(
+        0, 2, size=(100, 28, 28, 1)), tf.float32)
+    estimate = tf.function(lambda k: evaluation.log_likelihood(
+        model.encoder, model.decoder, model.prior, x, k, chunk_size=20,
+        seed=[0, 1]))
+    growth = {}
+    for k in (20, 5000):
+      estimate(tf.constant(k))  # Traced once; the first call allocates.
+      before = benchmark.resident_bytes()
+      with benchmark.PeakMemory() as memory:
+        values = estimate(tf.constant(k)).numpy()
+      growth[k] = memory.peak - before
+      self.assertTrue(np.all(np.isfinite(values)))
+    self.assertLess(growth[5000], 100 * 2**20)
+    self.assertLess(growth[5000], growth[20] + 50 * 2**20)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,141 @@
+"""Tests for vae/presets.py and experiments/reproduce.py."""
+
+import json
+import os
+
+from absl import flags
+from absl.testing import flagsaver
+from absl.testing import parameterized
+import numpy as np
+import pytest
+import sonnet as snt
+import tensorflow as tf
+
+from experiments import reproduce
+from experiments import run_flags
+from tests import data_test
+from tests import mnist_experiment_test as mnist_test
+from vae import build
+from vae import presets
+from vae import schedules
+from vae import training
+
+_NAMES = ('burda2016_vae', 'burda2016_iwae5', 'burda2016_iwae50',
+          'burda2016_vae_2layer', 'burda2016_iwae5_2layer',
+          'burda2016_iwae50_2layer', 'vampprior2018', 'pythae_vae_static')
+
+
+class PresetsTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_the_named_presets_exist(self):
+    self.assertCountEqual(presets.names(), _NAMES)
+
+  @parameterized.parameters(*_NAMES)
+  def test_preset_cites_its_paper_and_trains_a_few_steps(self, name):
+    preset = presets.load(name)
+    self.assertRegex(preset.paper, r'\(20\d\d\)')
+    self.assertTrue(preset.table and preset.differs)
+    nll = preset.reported['test_nll']
+    self.assertTrue(nll is None or 80 < nll < 100, msg=nll)
+    if nll is None:
+      self.assertIn('note', preset.reported)
+    config = presets.make_config(preset, 60000)
+    self.assertEqual(config.train.eval_num_samples,
+                     preset.reported['eval_num_samples'])
+    model = build.build(config.model, (28, 28, 1), seed=0)
+    x = tf.constant(np.random.default_rng(0).integers(
+        0, 2, size=(8, 28, 28, 1)), tf.float32)
+    variables = schedules.make(config.objective, categorical=False)
+    for phase in build.phases(config, model, variables.beta):
+      step = training.make_train_step(  # Eager: no trace to pay for.
+          phase.trains, snt.optimizers.Adam(config.train.learning_rate),
+          objective=phase.objective, compile=False)
+      losses = [float(step(x, tf.constant([0, i])).loss) for i in range(2)]
+      self.assertTrue(np.all(np.isfinite(losses)), msg=losses)
+
+  def test_epochs_become_steps(self):
+    # Burda et al.: 3280 epochs of 60,000 images in batches of 20.
+    preset = presets.load('burda2016_vae')
+    config = presets.make_config(preset, 60000)
+    self.assertEqual(config.train.training_steps, 3280 * 3000)
+    self.assertEqual(config.train.lr_schedule, 'burda')
+    self.assertEqual(config.train.adam_epsilon, 1e-4)
+    self.assertEqual(config.model.activation, 'tanh')
+    # Shortened: 1% of the epochs on 9,000 images, 450 steps an epoch.
+    short = presets.make_config(preset, 9000, epochs_scale=0.01)
+    self.assertEqual(short.train.training_steps, 14760)
+    record = presets.record(preset, short, 9000, 0.01)
+    self.assertAllClose(record['epochs_run'], 32.8)
+    self.assertTrue(record['shortened'])
+    self.assertFalse(presets.record(preset, config, 60000, 1.0)['shortened'])
+
+  def test_warmup_in_epochs_scales_with_the_run(self):
+    # The VampPrior's 100 warm-up epochs of 2000, on 9,000 images in
+    # batches of 100: 90 steps an epoch.
+    preset = presets.load('vampprior2018')
+    config = presets.make_config(preset, 9000, epochs_scale=0.1)
+    self.assertEqual(config.train.training_steps, 200 * 90)
+    self.assertEqual(config.objective.kl_warmup_steps, 10 * 90)
+    self.assertEqual(config.model.prior_components, 500)
+
+  def test_overrides_come_last_and_are_checked(self):
+    preset = presets.load('pythae_vae_static')
+    config = presets.make_config(preset, 1000, overrides=dict(
+        training_steps=7, eval_num_samples=3))
+    self.assertEqual(config.train.training_steps, 7)
+    self.assertEqual(config.train.eval_num_samples, 3)
+    with self.assertRaisesRegex(ValueError, 'epochs_scale=0'):
+      presets.make_config(preset, 1000, epochs_scale=0)
+    with self.assertRaisesRegex(ValueError, '--codebook_size'):
+      presets.make_config(preset, 1000, overrides=dict(codebook_size=16))
+
+  def test_unknown_preset_names_the_known_ones(self):
+    with self.assertRaisesRegex(ValueError, 'unknown; the presets are '
+                                'burda2016_iwae5, '):
+      presets.load('kingma2014')
+
+
+class ReproduceTest(tf.test.TestCase):
+
+  def _main(self, argv):
+    with flagsaver.flagsaver():
+      flags.FLAGS(['reproduce'] + argv)
+      reproduce.main([])
+
+  def test_list_names_every_preset_and_its_number(self):
+    text = reproduce.listing()
+    for name in _NAMES:
+      self.assertIn(f'{name}\n', text)
+    self.assertIn('NLL 86.76 (k = 5000)', text)
+
+  def test_unknown_preset_is_an_input_error(self):
+    with self.assertRaisesRegex(run_flags.InputError, 'unknown; the presets'):
+      self._main(['--preset=kingma2014'])
+
+  @pytest.mark.slow
+  def test_shortened_preset_runs_and_records_its_budget(self):
+    mnist_dir = data_test.require_mnist(self)
+    output_dir = self.create_tempdir().full_path
+    self._main(['--preset=pythae_vae_static', '--epochs_scale=0.002',
+                f'--data_dir={mnist_dir}', '--train_split=test[:500]',
+                '--eval_split=test[500:600]', '--eval_num_samples=10',
+                '--nojit_compile', '--noexport',
+                f'--output_dir={output_dir}'])
+    with open(os.path.join(output_dir, reproduce.PRESET_JSON)) as f:
+      record = json.load(f)
+    # 1 epoch of 500 images in batches of 100.
+    self.assertEqual(record['training_steps'], 5)
+    self.assertAllClose(record['epochs_run'], 1.0)
+    self.assertTrue(record['shortened'])
+    self.assertEqual(record['reported']['test_nll'], 89.78)
+    summary = mnist_test.read_summary(output_dir)
+    self.assertEqual(summary['steps'], 5)
+    with open(os.path.join(output_dir, 'config.json')) as f:
+      config = json.load(f)
+    self.assertEqual(config['binarization'], 'static')
+    self.assertEqual(config['hidden_sizes'], [400])
+    self.assertEqual(config['eval_num_samples'], 10)  # The flag's, given.
+
+
+if __name__ == '__main__':
+  tf.test.main()

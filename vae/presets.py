@@ -1,0 +1,104 @@
+"""Published setups as presets: one configuration file per paper's setup.
+
+A preset is a JSON file in `vae/preset_files/` (its name is the file's):
+
+  paper, table   where the setup and its number are published;
+  reported       {"test_nll": nats, "eval_num_samples": k} as published
+                 (test_nll null where it was not checked; see "note");
+  epochs         the paper's training budget, in passes over its data;
+  kl_warmup_epochs  a KL warm-up in epochs (0 if none);
+  differs        what this codebase does differently, said plainly;
+  config         fields of `config.Config` (any field not given keeps its
+                 default), checked as any configuration is.
+
+`make_config` turns epochs into steps for the data at hand (epochs x
+examples / batch size), scaled by `epochs_scale` to shorten a run: the
+learning-rate staircase and the warm-up are fractions of the run, so a
+shortened run keeps their shape.
+"""
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Dict, List, Optional
+
+from vae import config as config_lib
+
+FOLDER = os.path.join(os.path.dirname(__file__), 'preset_files')
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  name: str
+  paper: str
+  table: str
+  reported: Dict[str, Any]
+  epochs: float
+  differs: str
+  config: Dict[str, Any]
+  kl_warmup_epochs: float = 0.0
+
+
+def names() -> List[str]:
+  """Every preset's name, sorted."""
+  return sorted(f[:-len('.json')] for f in os.listdir(FOLDER)
+                if f.endswith('.json'))
+
+
+def load(name: str) -> Preset:
+  """The preset `name`; a `ValueError` naming the known ones if none."""
+  path = os.path.join(FOLDER, f'{name}.json')
+  if not os.path.exists(path):
+    raise ValueError(f'--preset={name}: unknown; the presets are '
+                     f'{", ".join(names())}')
+  with open(path) as f:
+    values = json.load(f)
+  try:
+    return Preset(name=name, **values)
+  except TypeError as e:
+    raise ValueError(f'{path}: {e}') from e
+
+
+def steps(epochs: float, num_examples: int, batch_size: int) -> int:
+  """Training steps of `epochs` passes over `num_examples` (at least 1)."""
+  return max(1, math.ceil(epochs * num_examples / batch_size))
+
+
+def make_config(preset: Preset, num_train_examples: int,
+                epochs_scale: float = 1.0,
+                overrides: Optional[Dict[str, Any]] = None
+                ) -> config_lib.Config:
+  """The preset's `Config` for a training split of `num_train_examples`:
+  its epochs (times `epochs_scale`) as `training_steps`, its warm-up as
+  `kl_warmup_steps`, about 20 evaluations over the run; `overrides`
+  (fields by name) last."""
+  if not epochs_scale > 0:
+    raise ValueError(f'--epochs_scale={epochs_scale}: must be positive')
+  values = dict(preset.config)
+  batch_size = values.get('batch_size', config_lib.TrainConfig.batch_size)
+  epochs = preset.epochs * epochs_scale
+  values['training_steps'] = steps(epochs, num_train_examples, batch_size)
+  if preset.kl_warmup_epochs:
+    values['kl_warmup_steps'] = steps(
+        preset.kl_warmup_epochs * epochs_scale, num_train_examples,
+        batch_size)
+  values['eval_every'] = max(1, values['training_steps'] // 20)
+  values.update(overrides or {})
+  return config_lib.from_dict(values)
+
+
+def record(preset: Preset, config: config_lib.Config,
+           num_train_examples: int, epochs_scale: float) -> Dict[str, Any]:
+  """What a run of `preset` writes beside its results (`preset.json`):
+  the citation, the published number, and the budget it actually ran."""
+  epochs_run = (config.train.training_steps * config.train.batch_size
+                / num_train_examples)
+  return {
+      'preset': preset.name, 'paper': preset.paper, 'table': preset.table,
+      'reported': preset.reported, 'differs': preset.differs,
+      'paper_epochs': preset.epochs, 'epochs_scale': epochs_scale,
+      'epochs_run': epochs_run, 'training_steps': config.train.training_steps,
+      'train_examples': num_train_examples,
+      'shortened': epochs_run < preset.epochs,
+  }
