@@ -52,6 +52,13 @@ class LearningRateTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(
           schedules.learning_rate(step, 0.01, 'constant', total), 0.01)
 
+  def test_constant_rate_is_a_float(self):
+    # No variable for the optimiser to checkpoint: runs from before the
+    # schedules resume.
+    rate, assign = schedules.make_learning_rate(
+        config_lib.make(learning_rate=0.02).train)
+    self.assertEqual((rate, assign), (0.02, None))
+
   @parameterized.parameters(False, True)
   def test_variable_follows_the_staircase_in_a_compiled_loop(self,
                                                             jit_compile):

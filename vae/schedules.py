@@ -112,17 +112,19 @@ def make(config, categorical: bool) -> Schedules:
 
 
 def make_learning_rate(train_config):
-  """(a variable holding the learning rate, `assign(step)` or None) of a
-  `config.TrainConfig`: the optimisers read the variable, which
-  `assign(step)` sets in the training loop before step `step`. Make it in
-  a strategy's scope to train under it."""
+  """(the learning rate, `assign(step)` or None) of a `config.TrainConfig`:
+  a float when constant; else a variable, which `assign(step)` sets in the
+  training loop before step `step` (make it in a strategy's scope to train
+  under it). A constant rate stays a float so that the optimiser, which
+  tracks a variable, checkpoints exactly what it did before schedules
+  existed: older runs still resume."""
+  if train_config.lr_schedule == 'constant':
+    return train_config.learning_rate, None
   at = lambda s: learning_rate(s, train_config.learning_rate,
                                train_config.lr_schedule,
                                train_config.training_steps)
   variable = tf.Variable(tf.cast(at(1), tf.float32), trainable=False,
                          name='learning_rate')
-  if train_config.lr_schedule == 'constant':
-    return variable, None
   return variable, lambda step: variable.assign(tf.cast(at(step),
                                                         variable.dtype))
 
