@@ -225,7 +225,8 @@ def _distributed(functions, batches: Iterable, strategy, seed: int,
                  num_samples: int, chunk_size: int):
   """Yields `(outputs, labels)` per batch, evaluated N batches at a time.
 
-  Replica r of a round gets its batch, or an empty one after the last.
+  Replica r of a round gets its batch, or after the last one a blank
+  image whose results are dropped.
   """
   replicas = strategy.num_replicas_in_sync
   round_ = _round(functions, strategy, bool(num_samples))
@@ -236,13 +237,17 @@ def _distributed(functions, batches: Iterable, strategy, seed: int,
     group = list(itertools.islice(iterator, replicas))
     if not group:
       return
-    empty = tf.zeros_like(group[0][1][0][:0])
+    # A replica with no batch left evaluates one blank image, whose
+    # results (gathered after every real batch's) are dropped. Not an
+    # empty batch: in a graph, TensorFlow's CPU convolution of an empty
+    # batch returns a tensor of the wrong depth, and the next one fails.
+    blank = tf.zeros_like(group[0][1][0][:1])
 
-    def take(ctx, k, group=group, empty=empty):
+    def take(ctx, k, group=group, blank=blank):
       r = ctx.replica_id_in_sync_group
       if r < len(group):
         return (group[r][1][0], tf.constant(group[r][0], tf.int32))[k]
-      return (empty, tf.constant(0, tf.int32))[k]
+      return (blank, tf.constant(0, tf.int32))[k]
 
     xs, indices = (
         strategy.experimental_distribute_values_from_function(
