@@ -99,6 +99,9 @@ def comparison(record, summary) -> str:
   if ours is None:
     return line + ' No test NLL (--eval_num_samples=0).'
   line += f' Test NLL {ours:.2f} (k = {summary["eval_num_samples"]})'
+  if record['dataset'] != record['paper_dataset']:
+    return line + (f'; the paper\'s number is on {record["paper_dataset"]}, '
+                   f'this run on {record["dataset"]}: not comparable.')
   if reported is None:
     return line + '; the paper\'s number was not checked for this preset.'
   return (line + f'; published {reported} (k = '

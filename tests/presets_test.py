@@ -136,6 +136,17 @@ class ReproduceTest(tf.test.TestCase):
     self.assertEqual(config['hidden_sizes'], [400])
     self.assertEqual(config['eval_num_samples'], 10)  # The flag's, given.
 
+  def test_comparison_only_on_the_papers_dataset(self):
+    record = dict(preset='p', epochs_run=1.0, paper_epochs=10.0,
+                  train_examples=500, reported={'test_nll': 90.0,
+                                                'eval_num_samples': 200},
+                  paper_dataset='mnist', dataset='mnist')
+    summary = dict(test_nll=95.5, eval_num_samples=200)
+    self.assertIn('published 90.0 (k = 200), a gap of +5.50 nats',
+                  reproduce.comparison(record, summary))
+    record['dataset'] = 'fashion_mnist'
+    self.assertIn('not comparable', reproduce.comparison(record, summary))
+
 
 if __name__ == '__main__':
   tf.test.main()

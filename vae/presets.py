@@ -3,6 +3,7 @@
 A preset is a JSON file in `vae/preset_files/` (its name is the file's):
 
   paper, table   where the setup and its number are published;
+  dataset        the dataset of that number (TFDS's name; mnist unless said);
   reported       {"test_nll": nats, "eval_num_samples": k} as published
                  (test_nll null where it was not checked; see "note");
   epochs         the paper's training budget, in passes over its data;
@@ -38,6 +39,7 @@ class Preset:
   differs: str
   config: Dict[str, Any]
   kl_warmup_epochs: float = 0.0
+  dataset: str = 'mnist'
 
 
 def names() -> List[str]:
@@ -97,6 +99,7 @@ def record(preset: Preset, config: config_lib.Config,
   return {
       'preset': preset.name, 'paper': preset.paper, 'table': preset.table,
       'reported': preset.reported, 'differs': preset.differs,
+      'paper_dataset': preset.dataset, 'dataset': config.data.dataset,
       'paper_epochs': preset.epochs, 'epochs_scale': epochs_scale,
       'epochs_run': epochs_run, 'training_steps': config.train.training_steps,
       'train_examples': num_train_examples,
