@@ -267,10 +267,9 @@ class EvaluationTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(
       # No analytic KL: all is sampled.
       ('mixture_prior', lambda: _config(prior='mixture')),
-      # Convolutions: the replica left without a batch in the last round
-      # must not get an empty one (see evaluation._distributed).
-      ('conv', lambda: _config(encoder='conv', decoder='conv',
-                               conv_channels=[4, 8])),
+      # Convolutions (the VQ-VAE's, here): the replica left without a batch
+      # in the last round must not get an empty one (see
+      # evaluation._distributed). Its point-mass code and code usage too.
       ('vqvae', lambda: config_lib.make(
           model='vqvae', conv_channels=[4, 8], codebook_size=6,
           embedding_dim=3, pixelcnn_channels=4, pixelcnn_layers=1)),

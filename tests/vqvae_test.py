@@ -304,6 +304,7 @@ class ModelTest(tf.test.TestCase):
         [1.0, 3.0]))['codebook_perplexity'],
                         np.exp(-(0.25 * np.log(0.25) + 0.75 * np.log(0.75))))
 
+  @pytest.mark.slow  # A SavedModel round trip.
   def test_export_reloads_with_the_same_numbers(self):
     functions = build.model_functions(self.model, self.config.model,
                                       IMAGE_SHAPE)
