@@ -21,6 +21,7 @@ import os
 from absl import flags
 
 from experiments import run_flags
+from vae import errors
 from vae import presets
 from vae import report
 from vae import run_folder
@@ -110,4 +111,7 @@ def comparison(record, summary) -> str:
 
 
 if __name__ == '__main__':
-  run_flags.run_main(main)
+  # As experiments.mnist: bad input, divergence and a lost worker end in a
+  # message, not a traceback.
+  run_flags.run_main(main, (run_flags.InputError, FloatingPointError,
+                            errors.WorkerLost))
