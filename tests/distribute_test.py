@@ -35,12 +35,13 @@ def _replicator():
   return distribute.make_strategy('mirrored', cpu_devices=2)
 
 
-def _examples(n=96, seed=0):
+def _examples(n=96, seed=0, image_shape=IMAGE_SHAPE):
+  """n random 8-bit images, labelled 0..n-1."""
   rng = np.random.default_rng(seed)
-  images = rng.integers(0, 256, size=(n, *IMAGE_SHAPE), dtype=np.uint8)
+  images = rng.integers(0, 256, size=(n, *image_shape), dtype=np.uint8)
   dataset = tf.data.Dataset.from_tensor_slices(
       {'image': images, 'label': np.arange(n)})
-  return data.Examples(dataset, IMAGE_SHAPE, n, 'random')
+  return data.Examples(dataset, tuple(image_shape), n, 'random')
 
 
 def _config(**overrides):

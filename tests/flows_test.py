@@ -59,6 +59,23 @@ def _base_log_density(posterior, eps):
                                   normal.scale.numpy()), axis=-1)
 
 
+
+def assert_eager_and_function_agree(test, head, features, num_draws):
+  """log q of `num_draws` seeded draws of `head(features)` is the same
+  eagerly and in a function traced for an unknown batch, which also takes
+  a smaller one."""
+
+  def log_q(f):
+    q = head(f)
+    return q.log_prob(q.sample(num_draws, seed=[1, 2]))
+
+  eager = log_q(features)
+  compiled = tf.function(
+      log_q, input_signature=[tf.TensorSpec([None, features.shape[-1]])])
+  test.assertAllClose(compiled(features), eager, atol=1e-5)
+  test.assertEqual(compiled(features[:2]).shape, [num_draws, 2])
+
+
 class IAFPosteriorTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_shapes(self):
@@ -121,18 +138,8 @@ class IAFPosteriorTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(np.all(np.isfinite(q.log_prob(tf.identity(z) + 0.0))))
 
   def test_eager_and_function_agree_with_unknown_batch(self):
-    head = _head(flow_steps=2)
-    features = _features()
-
-    def log_q(f):
-      q = head(f)
-      return q.log_prob(q.sample(3, seed=[1, 2]))
-
-    eager = log_q(features)
-    compiled = tf.function(
-        log_q, input_signature=[tf.TensorSpec([None, FEATURES])])
-    self.assertAllClose(compiled(features), eager, atol=1e-5)
-    self.assertEqual(compiled(features[:2]).shape, [3, 2])
+    assert_eager_and_function_agree(self, _head(flow_steps=2), _features(),
+                                    num_draws=3)
 
   def test_moments_share_their_noise_across_examples(self):
     # Zero-initialised steps: q is the base N(mu, sigma). Every example's

@@ -6,6 +6,7 @@ from scipy import stats
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tests import flows_test
 from vae import build
 from vae import config as config_lib
 from vae import encoders
@@ -187,18 +188,8 @@ class HierarchyModuleTest(tf.test.TestCase, parameterized.TestCase):
                         atol=1e-5)
 
   def test_eager_and_function_agree_with_unknown_batch(self):
-    posterior = _hierarchy(inference='ladder')
-    features = _features()
-
-    def log_q(f):
-      q = posterior(f)
-      return q.log_prob(q.sample(2, seed=[1, 2]))
-
-    eager = log_q(features)
-    compiled = tf.function(
-        log_q, input_signature=[tf.TensorSpec([None, FEATURES])])
-    self.assertAllClose(compiled(features), eager, atol=1e-5)
-    self.assertEqual(compiled(features[:1]).shape, [2, 1])
+    flows_test.assert_eager_and_function_agree(
+        self, _hierarchy(inference='ladder'), _features(), num_draws=2)
 
   def test_bad_arguments(self):
     prior = hierarchy.HierarchicalPrior((3, 2), (8,))

@@ -14,6 +14,7 @@ import pytest
 import sonnet as snt
 import tensorflow as tf
 
+from tests import distribute_test
 from vae import build
 from vae import config as config_lib
 from vae import data
@@ -365,21 +366,13 @@ class CompiledTest(tf.test.TestCase):
     self.assertAllClose(self._train('xla'), self._train('eager'), rtol=1e-4)
 
 
-def _examples(n=48):
-  rng = np.random.default_rng(0)
-  images = rng.integers(0, 256, size=(n, *IMAGE_SHAPE), dtype=np.uint8)
-  dataset = tf.data.Dataset.from_tensor_slices(
-      {'image': images, 'label': np.arange(n)})
-  return data.Examples(dataset, IMAGE_SHAPE, n, 'random')
-
-
 class ReplicaTrainingTest(tf.test.TestCase):
   """2 replicas train both phases as one device does."""
 
   def _train(self, strategy):
     config = _config()
     tf.random.set_seed(0)
-    examples = _examples()
+    examples = distribute_test._examples(48, image_shape=IMAGE_SHAPE)
     with strategy.scope() if strategy else contextlib.nullcontext():
       model = build.build(config.model, IMAGE_SHAPE, seed=0)
       phases = build.phases(config, model, tf.Variable(1.0))

@@ -12,7 +12,8 @@ converting Sonnet's and TFP's code cost seconds a trace (a small model's
 first step: 7.2 s with AutoGraph, 1.9 s without).
 """
 
-from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Iterator, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import sonnet as snt
 import tensorflow as tf
