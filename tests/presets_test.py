@@ -84,6 +84,12 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
         training_steps=7, eval_num_samples=3))
     self.assertEqual(config.train.training_steps, 7)
     self.assertEqual(config.train.eval_num_samples, 3)
+    # A batch size given on the command line keeps the paper's epochs:
+    # 500 epochs of 1,000 images in batches of 50.
+    bigger = presets.make_config(preset, 1000,
+                                 overrides=dict(batch_size=50))
+    self.assertEqual(bigger.train.training_steps, 500 * 20)
+    self.assertEqual(bigger.train.eval_every, 500)
     with self.assertRaisesRegex(ValueError, 'epochs_scale=0'):
       presets.make_config(preset, 1000, epochs_scale=0)
     with self.assertRaisesRegex(ValueError, '--codebook_size'):

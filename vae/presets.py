@@ -72,21 +72,25 @@ def make_config(preset: Preset, num_train_examples: int,
                 overrides: Optional[Dict[str, Any]] = None
                 ) -> config_lib.Config:
   """The preset's `Config` for a training split of `num_train_examples`:
-  its epochs (times `epochs_scale`) as `training_steps`, its warm-up as
-  `kl_warmup_steps`, about 20 evaluations over the run; `overrides`
-  (fields by name) last."""
+  its fields with `overrides` (fields by name) over them; its epochs (times
+  `epochs_scale`) as `training_steps` and its warm-up as `kl_warmup_steps`,
+  in batches of the resulting batch size; about 20 evaluations over the
+  run. An override of any of these three wins."""
   if not epochs_scale > 0:
     raise ValueError(f'--epochs_scale={epochs_scale}: must be positive')
-  values = dict(preset.config)
+  overrides = overrides or {}
+  values = {**preset.config, **overrides}
+  # Epochs count in the batches actually trained on (an overridden size).
   batch_size = values.get('batch_size', config_lib.TrainConfig.batch_size)
-  epochs = preset.epochs * epochs_scale
-  values['training_steps'] = steps(epochs, num_train_examples, batch_size)
+  derived = {'training_steps': steps(preset.epochs * epochs_scale,
+                                     num_train_examples, batch_size)}
   if preset.kl_warmup_epochs:
-    values['kl_warmup_steps'] = steps(
+    derived['kl_warmup_steps'] = steps(
         preset.kl_warmup_epochs * epochs_scale, num_train_examples,
         batch_size)
-  values['eval_every'] = max(1, values['training_steps'] // 20)
-  values.update(overrides or {})
+  derived['eval_every'] = max(
+      1, values.get('training_steps', derived['training_steps']) // 20)
+  values.update({k: v for k, v in derived.items() if k not in overrides})
   return config_lib.from_dict(values)
 
 
