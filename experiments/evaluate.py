@@ -60,12 +60,14 @@ def load_functions(output_dir: str, config, image_shape, source: str):
   model = build.build(config.model, image_shape, seed=config.train.seed)
   checkpoint = tf.train.Checkpoint(
       model=model, step=tf.Variable(0, dtype=tf.int64, trainable=False))
-  step = run_folder.restore_newest(
-      checkpoint, os.path.join(output_dir, run_folder.CHECKPOINTS),
-      partial=True)
+  # A run that stops early reports the best validation score's weights.
+  checkpoints = os.path.join(output_dir, run_folder.CHECKPOINTS)
+  if config.train.early_stopping_steps:
+    checkpoints = os.path.join(checkpoints, run_folder.BEST)
+  step = run_folder.restore_newest(checkpoint, checkpoints, partial=True)
   if not step:
     raise run_flags.InputError(
-        f'{output_dir}/{run_folder.CHECKPOINTS} holds no checkpoint: train '
+        f'{checkpoints} holds no checkpoint: train '
         f'the run first (python -m experiments.mnist '
         f'--output_dir={output_dir}).')
   return build.model_functions(model, config.model, image_shape), step

@@ -70,7 +70,7 @@ def main(argv):
   given = overrides()
   # The split's size turns the preset's epochs into steps.
   data_config = run_flags.config_from_values(
-      {k: v for k, v in given.items()
+      {k: v for k, v in {**preset.config, **given}.items()
        if k in ('dataset', 'data_dir', 'download', 'train_split')}).data
   num_train = runner.load_examples(data_config, data_config.train_split,
                                    'train_split').num_examples

@@ -111,6 +111,12 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(temperature=0.4, min_temperature=0.5), 'must not be below'),
       (dict(strategy='mirrored', free_bits=0.5, jit_compile=True),
        'drop --jit_compile'),
+      (dict(early_stopping_steps=10), 'pass --validation_split'),
+      (dict(model='vqvae', early_stopping_steps=10,
+            validation_split='train[50000:]'),
+       'trains in phases'),
+      (dict(model='autoencoder', curve_num_samples=10),
+       'no likelihood to estimate'),
   )
   def test_meaningless_combination_is_refused(self, values, message):
     with self.assertRaisesRegex(ValueError, message):

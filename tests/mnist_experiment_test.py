@@ -1,6 +1,5 @@
 """Tests for experiments/mnist.py: smoke runs on real MNIST and bad input."""
 
-import csv
 import json
 import os
 import re
@@ -57,8 +56,9 @@ def run_main(argv):
 
 
 def read_metrics(output_dir, name='metrics.csv'):
-  with open(os.path.join(output_dir, name)) as f:
-    return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+  """The rows of a metrics CSV; the columns a row did not log are left
+  out of it."""
+  return run_folder.read_rows(os.path.join(output_dir, name))
 
 
 def read_summary(output_dir, name='summary.json'):

@@ -77,6 +77,12 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(config.train.training_steps, 200 * 90)
     self.assertEqual(config.objective.kl_warmup_steps, 10 * 90)
     self.assertEqual(config.model.prior_components, 500)
+    # Its patience is the paper's 50 epochs, not scaled, judged each epoch
+    # on the last 10,000 training images.
+    self.assertEqual(config.train.early_stopping_steps, 50 * 90)
+    self.assertEqual(config.train.eval_every, 90)
+    self.assertEqual(config.data.train_split, 'train[:50000]')
+    self.assertEqual(config.data.validation_split, 'train[50000:]')
 
   def test_overrides_come_last_and_are_checked(self):
     preset = presets.load('pythae_vae_static')

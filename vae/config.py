@@ -154,6 +154,11 @@ class DataConfig:
       True, 'Let TFDS download the dataset when it is not on disk.')
   train_split: str = _field('train', 'TFDS split to train on.')
   eval_split: str = _field('test', 'TFDS split to evaluate on.')
+  validation_split: Optional[str] = _field(
+      None, 'TFDS split evaluated beside the eval split at every '
+      'evaluation, to choose the model by (--early_stopping_steps), for '
+      'example \'train[50000:]\' with --train_split=\'train[:50000]\'. '
+      'Unset: none.')
   binarization: str = _field(
       'dynamic', 'dynamic: a fresh Bernoulli draw per pixel each time an '
       'image is served; static: threshold at 0.5; none: grey levels; '
@@ -207,6 +212,15 @@ class TrainConfig:
   eval_num_samples: int = _field(
       1000, 'Importance samples k of the test log-likelihood (the IWAE '
       'bound; papers use 5000). 0 skips it.', low=0)
+  curve_num_samples: int = _field(
+      0, 'Importance samples k of the NLL that each evaluation during '
+      'training logs on the eval and validation splits (the learning '
+      'curve); 0: the ELBO only.', low=0)
+  early_stopping_steps: int = _field(
+      0, 'Stop at the first evaluation this many steps or more after the '
+      'best validation score (the NLL of --curve_num_samples, else the '
+      'loss) and after --kl_warmup_steps, and report the best model. 0: '
+      'train every step. Needs --validation_split.', low=0)
   eval_chunk_size: int = _field(
       20, 'Importance samples drawn at once: memory grows with this and '
       '--eval_batch_size, not with --eval_num_samples.', low=1)
@@ -584,6 +598,23 @@ def _schedule_rules(config: Config):
             '--min_temperature: the start must not be below the end.')
 
 
+def _validation_rules(config: Config):
+  train = config.train
+  if train.early_stopping_steps and config.data.validation_split is None:
+    _refuse(config, ['early_stopping_steps'], 'early stopping chooses the '
+            'model on a validation split: pass --validation_split, for '
+            'example \'train[50000:]\' with --train_split=\'train[:50000]\'.')
+  if train.early_stopping_steps and model_lib.MODELS.traits(
+      config.model.model).get('phased'):
+    _refuse(config, ['model', 'early_stopping_steps'], 'this model trains '
+            'in phases (the VQ-VAE\'s prior after its autoencoder); '
+            'stopping the first would skip the rest.')
+  if train.curve_num_samples and config.model.model == 'autoencoder':
+    _refuse(config, ['model', 'curve_num_samples'], 'an autoencoder has no '
+            'likelihood to estimate.')
+
+
 RULES = (_autoencoder_rules, _objective_rules, _categorical_rules,
          _iwae_rules, _flow_rules, _hierarchy_rules,
-         _likelihood_rules, _strategy_rules, _schedule_rules, _vqvae_rules)
+         _likelihood_rules, _strategy_rules, _schedule_rules, _vqvae_rules,
+         _validation_rules)

@@ -5,7 +5,7 @@ Agg backend is used, so no display is needed.
 """
 
 import statistics
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 matplotlib.use('Agg')
@@ -75,6 +75,30 @@ def loss_curves(steps: Sequence[int],
   ax.set_yscale('log')
   ax.set_xlabel('training step')
   ax.set_ylabel('nats per example')
+  ax.set_title(title)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize=8)
+  return _save(fig, path)
+
+
+def learning_curve(curves: Mapping[str, Tuple[Sequence[float],
+                                             Sequence[float]]],
+                   path: str, title: str = 'Learning curve',
+                   ylabel: str = 'NLL (nats per example)',
+                   quality: Optional[Tuple[float, float]] = None) -> str:
+  """Lines of (epochs, values) by label on a log epoch axis; `quality`
+  (epoch, value) marks where the first line came within reach of its end
+  (`report.time_to_quality`)."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for label, (epochs, values) in curves.items():
+    ax.plot(epochs, values, marker='.', label=label)
+  if quality is not None:
+    ax.plot(*quality, linestyle='none', marker='o', markersize=10,
+            markerfacecolor='none', color='black',
+            label='first within reach of the end')
+  ax.set_xscale('log')
+  ax.set_xlabel('epochs')
+  ax.set_ylabel(ylabel)
   ax.set_title(title)
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize=8)

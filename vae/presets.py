@@ -8,6 +8,8 @@ A preset is a JSON file in `vae/preset_files/` (its name is the file's):
                  (test_nll null where it was not checked; see "note");
   epochs         the paper's training budget, in passes over its data;
   kl_warmup_epochs  a KL warm-up in epochs (0 if none);
+  early_stopping_epochs  the patience of early stopping in epochs (0 if
+                 none; the config then names its --validation_split);
   differs        what this codebase does differently, said plainly;
   config         fields of `config.Config` (any field not given keeps its
                  default), checked as any configuration is.
@@ -15,7 +17,8 @@ A preset is a JSON file in `vae/preset_files/` (its name is the file's):
 `make_config` turns epochs into steps for the data at hand (epochs x
 examples / batch size), scaled by `epochs_scale` to shorten a run: the
 learning-rate staircase and the warm-up are fractions of the run, so a
-shortened run keeps their shape.
+shortened run keeps their shape. The patience of early stopping is not
+scaled: it measures the noise of the validation score, not the budget.
 """
 
 import dataclasses
@@ -39,6 +42,7 @@ class Preset:
   differs: str
   config: Dict[str, Any]
   kl_warmup_epochs: float = 0.0
+  early_stopping_epochs: float = 0.0
   dataset: str = 'mnist'
 
 
@@ -74,8 +78,9 @@ def make_config(preset: Preset, num_train_examples: int,
   """The preset's `Config` for a training split of `num_train_examples`:
   its fields with `overrides` (fields by name) over them; its epochs (times
   `epochs_scale`) as `training_steps` and its warm-up as `kl_warmup_steps`,
-  in batches of the resulting batch size; about 20 evaluations over the
-  run. An override of any of these three wins."""
+  in batches of the resulting batch size; its patience as
+  `early_stopping_steps`, evaluating every epoch, else about 20 evaluations
+  over the run. An override of any of these wins."""
   if not epochs_scale > 0:
     raise ValueError(f'--epochs_scale={epochs_scale}: must be positive')
   overrides = overrides or {}
@@ -88,8 +93,13 @@ def make_config(preset: Preset, num_train_examples: int,
     derived['kl_warmup_steps'] = steps(
         preset.kl_warmup_epochs * epochs_scale, num_train_examples,
         batch_size)
-  derived['eval_every'] = max(
-      1, values.get('training_steps', derived['training_steps']) // 20)
+  if preset.early_stopping_epochs:
+    derived['early_stopping_steps'] = steps(
+        preset.early_stopping_epochs, num_train_examples, batch_size)
+    derived['eval_every'] = steps(1, num_train_examples, batch_size)
+  else:
+    derived['eval_every'] = max(
+        1, values.get('training_steps', derived['training_steps']) // 20)
   values.update({k: v for k, v in derived.items() if k not in overrides})
   return config_lib.from_dict(values)
 

@@ -34,6 +34,60 @@ def test_loss(results: evaluation.Results, config,
       latent_size=build.latent_dims(config.model, image_shape)))
 
 
+def validation_columns(results: evaluation.Results, config,
+                       image_shape: Sequence[int]) -> Dict[str, float]:
+  """The eval_metrics.csv columns of the validation split's `results`."""
+  columns = {'validation_loss': test_loss(results, config, image_shape),
+             'validation_elbo': results.elbo}
+  if results.nll is not None:
+    columns['validation_nll'] = results.nll
+  return columns
+
+
+QUALITY_NATS = 2.0
+
+
+def _curve(eval_rows: List[Dict], column: str) -> List[Dict]:
+  """The eval rows that logged `column` during training, by step."""
+  return sorted((r for r in eval_rows
+                 if column in r and 'training_seconds' in r),
+                key=lambda r: r['step'])
+
+
+def time_to_quality(eval_rows: List[Dict],
+                    nats: float = QUALITY_NATS) -> Dict:
+  """When the learning curve's test NLL first came within `nats` of its
+  last value: the training seconds to that evaluation (compiles included,
+  evaluations left out), its step and epoch. {} without a curve."""
+  curve = _curve(eval_rows, 'nll')
+  if not curve:
+    return {}
+  final = curve[-1]['nll']
+  first = next(r for r in curve if r['nll'] <= final + nats)
+  return {'curve_final_nll': final, 'time_to_quality_nats': nats,
+          'time_to_quality_seconds': first['training_seconds'],
+          'time_to_quality_step': int(first['step']),
+          'time_to_quality_epoch': first['epoch'],
+          'time_to_quality_nll': first['nll']}
+
+
+def learning_curve(eval_rows: List[Dict], path: str) -> Optional[str]:
+  """The test (and validation) NLL against epochs, when logged."""
+  curves = {}
+  for label, column in (('test', 'nll'), ('validation', 'validation_nll')):
+    rows = _curve(eval_rows, column)
+    if rows:
+      curves[label] = ([r['epoch'] for r in rows], [r[column] for r in rows])
+  if not curves:
+    return None
+  quality = time_to_quality(eval_rows)
+  return plotting.learning_curve(
+      curves, path, title='NLL during training (the IWAE bound, '
+      'the k of --curve_num_samples)',
+      quality=quality and (quality['time_to_quality_epoch'],
+                           quality['time_to_quality_nll']))
+
+
 def codebook_summary(code_usage: np.ndarray) -> Dict:
   """The code perplexity exp(H(p)) of the codes' frequencies p on a split
   (K when every code is used equally, 1 when one is used), and the dead
@@ -178,6 +232,9 @@ def write_figures(functions, results: evaluation.Results,
              f'example)'),
       eval_steps=[r['step'] for r in eval_rows],
       eval_curves={n: [r[n] for r in eval_rows] for n in names}))
+  curve = learning_curve(eval_rows, path('learning_curve.png'))
+  if curve:
+    written.append(curve)
   inputs = eval_images[:10]
   outputs = functions.reconstruct(tf.constant(inputs),
                                   tf.constant([seed, 0]))['mean'].numpy()

@@ -4,7 +4,8 @@
   metrics.csv        training rows; eval_metrics.csv, eval-set rows;
   summary.json       the final numbers;
   figures/           the figures;
-  checkpoints/       model, optimiser and step;
+  checkpoints/       model, optimiser and step; best/ in it, the model of
+                     the best validation score (`early_stopping`);
   saved_model/       the export;
   train/, eval/      TensorBoard summaries;
   run.lock           there while a process has the folder (`run_lock`).
@@ -28,6 +29,7 @@ EVAL_METRICS = 'eval_metrics.csv'  # Eval-set rows during training.
 SUMMARY = 'summary.json'
 FIGURES = 'figures'
 CHECKPOINTS = 'checkpoints'
+BEST = 'best'  # In CHECKPOINTS: the best validation score's weights.
 SAVED_MODEL = 'saved_model'
 TRAIN_EVENTS = 'train'  # TensorBoard event folders.
 EVAL_EVENTS = 'eval'
@@ -41,8 +43,15 @@ RUN_FOLDERS = (FIGURES, CHECKPOINTS, SAVED_MODEL, TRAIN_EVENTS, EVAL_EVENTS)
 # the one representation of them from the step to the files.
 TERMS = ('loss', 'elbo', 'rate', 'distortion')
 assert set(TERMS) == set(objectives.ELBOTerms._fields)
-METRIC_FIELDS = ('step',) + TERMS + ('steps_per_second', 'elapsed_seconds')
-EVAL_FIELDS = ('step',) + TERMS
+# elapsed_seconds is the wall time since the run began; training_seconds
+# leaves out evaluating and checkpointing (and compiling's first call).
+METRIC_FIELDS = ('step',) + TERMS + ('steps_per_second', 'elapsed_seconds',
+                                     'training_seconds')
+# nll and the validation columns are logged when the run asks for them
+# (--curve_num_samples, --validation_split); empty otherwise.
+EVAL_FIELDS = ('step',) + TERMS + ('nll', 'validation_loss',
+                                   'validation_elbo', 'validation_nll',
+                                   'epoch', 'training_seconds')
 
 
 InputError = errors.InputError  # Defined without TensorFlow (`run_lock`).
@@ -78,11 +87,13 @@ def read_config(output_dir: str) -> config_lib.Config:
 
 
 def read_rows(path: str) -> List[Dict[str, float]]:
-  """A metrics CSV as rows of floats; [] when there is none."""
+  """A metrics CSV as rows of floats; [] when there is none. Empty cells
+  (a column not logged) are left out of their row."""
   if not os.path.exists(path):
     return []
   with open(path, newline='') as f:
-    return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [{k: float(v) for k, v in row.items() if v not in ('', None)}
+            for row in csv.DictReader(f)]
 
 
 def write_rows(path: str, fields: Sequence[str], rows: List[Dict]):

@@ -30,6 +30,7 @@ from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import distribute
+from vae import early_stopping
 from vae import errors
 from vae import evaluation
 from vae import export
@@ -138,12 +139,17 @@ def _is_power_of_two(step: int) -> bool:
 
 
 class Cadence:
-  """Which steps log, evaluate and checkpoint."""
+  """Which steps log, evaluate and checkpoint. The last step evaluates
+  during training too when the run logs a learning curve or a validation
+  split (`finish` evaluates it in any case)."""
 
-  def __init__(self, train: config_lib.TrainConfig):
+  def __init__(self, train: config_lib.TrainConfig, curve: bool = False):
     self._train = train
+    self._curve = curve
 
   def evaluates(self, step: int) -> bool:
+    if step == self._train.training_steps:
+      return self._curve
     return step < self._train.training_steps and (
         _is_power_of_two(step) or step % self._train.eval_every == 0)
 
@@ -192,15 +198,24 @@ class Log:
         tf.summary.scalar(name, value)
 
   def eval_row(self, row: Dict, scalars: Optional[Dict] = None):
-    """Logs an eval row (replacing an earlier one of its step)."""
+    """Logs an eval row; the columns of an earlier row of its step that
+    `row` lacks are kept."""
     step = row['step']
-    self.eval_rows[:] = [r for r in self.eval_rows if r['step'] != step]
-    self.eval_rows.append(row)
+    earlier = [r for r in self.eval_rows if r['step'] == step]
+    row = {**(earlier[0] if earlier else {}), **row}
+    self.eval_rows[:] = sorted(
+        [r for r in self.eval_rows if r['step'] != step] + [row],
+        key=lambda r: r['step'])
     run_folder.write_rows(self.eval_path, run_folder.EVAL_FIELDS,
                           self.eval_rows)
     with self.eval_writer.as_default(step=step):
       for name in run_folder.TERMS:
         tf.summary.scalar(name, row[name])
+      for name in ('validation_loss', 'validation_elbo', 'validation_nll'):
+        if name in row:
+          tf.summary.scalar(name, row[name])
+      if 'nll' in row:  # The final evaluation's k may differ: apart.
+        tf.summary.scalar('curve_nll', row['nll'])
       for name, value in (scalars or {}).items():
         tf.summary.scalar(name, value)
 
@@ -213,11 +228,13 @@ class Clock:
   """Training speed, leaving out the first call (it compiles) and the time
   spent evaluating and saving."""
 
-  def __init__(self, elapsed_before: float):
+  def __init__(self, elapsed_before: float, training_before: float = 0.0):
     self._start = time.perf_counter()
     self._elapsed_before = elapsed_before
+    self._training_before = training_before
     self._timed_from = None  # (time, step) when the first call ended.
     self._paused = 0.0
+    self._paused_at = None  # While paused: when it began.
     self.steps_timed = 0
 
   def tick(self, step: int) -> float:
@@ -233,11 +250,20 @@ class Clock:
   def elapsed(self) -> float:
     return self._elapsed_before + time.perf_counter() - self._start
 
+  def training_seconds(self) -> float:
+    """Seconds spent training (its first call's compile included) over
+    the whole run, resumed or not; while paused, up to the pause."""
+    now = self._paused_at or time.perf_counter()
+    return self._training_before + now - self._start - self._paused
+
   @contextlib.contextmanager
   def paused(self):
-    paused_at = time.perf_counter()
-    yield
-    self._paused += time.perf_counter() - paused_at
+    self._paused_at = time.perf_counter()
+    try:
+      yield
+    finally:
+      self._paused += time.perf_counter() - self._paused_at
+      self._paused_at = None
 
   def steps_per_second(self) -> Optional[float]:
     if self._timed_from is None or not self.steps_timed:
@@ -310,6 +336,11 @@ class Run:
           f': the global batch must split evenly across the {self.replicas} '
           f'replicas; pass a multiple of {self.replicas}')
     self.eval_batches = eval_batches(self.eval_examples, config)
+    self.validation_batches = None
+    if config.data.validation_split is not None:
+      self.validation_batches = eval_batches(
+          load_examples(config.data, config.data.validation_split,
+                        'validation_split'), config)
     logging.info('Training on %d examples (%s), evaluating on %d; %d '
                  'replica(s), %d examples each per step.',
                  self.train_examples.num_examples, self.train_examples.source,
@@ -347,6 +378,10 @@ class Run:
         step=tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
     self.checkpoint_dir = os.path.join(self.output_dir,
                                        run_folder.CHECKPOINTS)
+    # The weights of the best validation score so far.
+    self.best_checkpoint = tf.train.Checkpoint(model=self.model,
+                                               step=self.checkpoint.step)
+    self.best_dir = os.path.join(self.checkpoint_dir, run_folder.BEST)
 
   def _restore(self) -> int:
     newest = (run_folder.newest_step(self.checkpoint_dir) if self._resuming
@@ -413,6 +448,8 @@ class Run:
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, self.checkpoint_dir,
         max_to_keep=self.config.train.keep_checkpoints)
+    self.best_manager = tf.train.CheckpointManager(
+        self.best_checkpoint, self.best_dir, max_to_keep=1)
     self.log = Log(self.output_dir, self.start_step)
     if self.start_step:
       logging.info('Resuming %s from step %d.', self.output_dir,
@@ -428,11 +465,59 @@ class Run:
                                self.config.train.seed)
 
   def _evaluate(self, step: int):
-    results = evaluation.evaluate(self.functions, self.eval_batches,
-                                  seed=self.config.train.seed,
-                                  strategy=self.strategy)
-    self.log.eval_row(report.eval_row(step, results, self.config,
-                                      self.image_shape))
+    """Evaluates the eval split (and the validation split) during training;
+    keeps the weights if their validation score is the best so far."""
+    config, k = self.config, self.config.train.curve_num_samples
+    evaluate = lambda batches: evaluation.evaluate(
+        self.functions, batches, num_samples=k,
+        chunk_size=config.train.eval_chunk_size, seed=config.train.seed,
+        strategy=self.strategy)
+    results = evaluate(self.eval_batches)
+    row = report.eval_row(step, results, config, self.image_shape)
+    if k:
+      row['nll'] = results.nll
+    if self.validation_batches is not None:
+      row.update(report.validation_columns(
+          evaluate(self.validation_batches), config, self.image_shape))
+    row.update(epoch=step * config.train.batch_size
+               / self.train_examples.num_examples,
+               training_seconds=self.clock.training_seconds())
+    column = early_stopping.criterion(k)
+    if column in row and early_stopping.best(
+        self.log.eval_rows + [row], column).step == step:
+      # Before the row: a run killed between the two evaluates again.
+      self.checkpoint.step.assign(step)
+      self.best_manager.save(checkpoint_number=step)
+    self.log.eval_row(row)
+
+  def _best(self) -> Optional[early_stopping.Best]:
+    return early_stopping.best(
+        self.log.eval_rows,
+        early_stopping.criterion(self.config.train.curve_num_samples))
+
+  def _restore_best(self) -> int:
+    """Puts the best validation score's weights in the model; its step."""
+    best = self._best()
+    step = run_folder.restore_newest(self.best_checkpoint, self.best_dir,
+                                     partial=True)
+    if best is None or step != best.step:
+      raise InputError(
+          f'{self.best_dir} holds the weights of step {step}, but '
+          f'{self.log.eval_path} gives the best validation score at step '
+          f'{best and best.step}: the run folder was changed by hand. Run '
+          f'again with --restart to train it afresh.')
+    logging.info('Evaluating the best validation score\'s weights, of step '
+                 '%d.', step)
+    return step
+
+  def _stop_step(self) -> Optional[int]:
+    """The step early stopping ended training at, if it has."""
+    config = self.config
+    return early_stopping.stop_step(
+        self.log.eval_rows,
+        early_stopping.criterion(config.train.curve_num_samples),
+        config.train.early_stopping_steps,
+        counts_from=config.objective.kl_warmup_steps)
 
   def _scalars(self) -> Dict[str, tf.Tensor]:
     """TensorBoard's training scalars beside the terms."""
@@ -445,15 +530,24 @@ class Run:
   def train(self):
     """Trains from the restored step to `training_steps`."""
     self._open_files()
-    num_steps = self.config.train.training_steps
-    cadence = Cadence(self.config.train)
+    config = self.config
+    num_steps = config.train.training_steps
+    cadence = Cadence(config.train, curve=bool(
+        config.train.curve_num_samples or config.data.validation_split))
     rows = self.log.rows
-    self.clock = Clock(rows[-1]['elapsed_seconds'] if rows else 0.0)
+    last = rows[-1] if rows else {}
+    # A run logged before training_seconds: its wall time stands in.
+    self.clock = Clock(last.get('elapsed_seconds', 0.0),
+                       last.get('training_seconds',
+                                last.get('elapsed_seconds', 0.0)))
     bar = progress(total=num_steps, initial=self.start_step, unit='step',
                    desc='training')
     step = self.start_step
     with self._cluster_errors(), stopping.Requests(self._per_worker) as stops:
-      while step < num_steps:
+      if (step and cadence.evaluates(step)
+          and all(r['step'] != step for r in self.log.eval_rows)):
+        self._evaluate(step)  # A kill came between checkpoint and row.
+      while step < num_steps and self._stop_step() is None:
         first, step = step + 1, cadence.next_log(step)
         metrics = self._train(first, step - first + 1)
         bar.update(step - first + 1)
@@ -478,6 +572,12 @@ class Run:
       raise self._stopped(step, *stop)
     if cadence.evaluates(step):
       self._evaluate(step)
+      if self._stop_step() == step:
+        if not cadence.checkpoints(step):
+          self._save_checkpoint(step)
+        logging.info('Stopping early at step %d: the best validation score '
+                     'is %d steps older.', step,
+                     step - self._best().step)
 
   def _stopped(self, step: int, signum: int,
                worker: Optional[int]) -> errors.Stopped:
@@ -515,7 +615,8 @@ class Run:
              for name in run_folder.TERMS}
     steps_per_second = self.clock.tick(step)
     row = dict(step=step, **means, steps_per_second=steps_per_second,
-               elapsed_seconds=self.clock.elapsed())
+               elapsed_seconds=self.clock.elapsed(),
+               training_seconds=self.clock.training_seconds())
     scalars = self._scalars()
     if self.clock.steps_timed:
       scalars['steps_per_second'] = steps_per_second
@@ -543,6 +644,8 @@ class Run:
     figures, the export and summary.json; returns the summary."""
     config = self.config
     num_steps = config.train.training_steps
+    if config.train.early_stopping_steps:
+      num_steps = self._restore_best()
     logging.info('Evaluating on %s (%d importance samples per image)...',
                  config.data.eval_split, config.train.eval_num_samples)
     with self._cluster_errors():
@@ -581,6 +684,7 @@ class Run:
     tau = self.schedules.temperature
     return {
         'steps': config.train.training_steps,
+        **self._curve_summary(),
         'resumed_from_step': self.start_step,
         **{f'train_{name}': last[name] for name in run_folder.TERMS},
         **report.results_summary(results, config, self.image_shape),
@@ -601,6 +705,24 @@ class Run:
         'loss_normalization': config.objective.loss_normalization,
         'checkpoint': self.manager.latest_checkpoint,
     }
+
+
+  def _curve_summary(self) -> Dict:
+    """What the eval rows say: the best validation score (and the model
+    reported when stopping early), and the time to quality."""
+    summary = {}
+    k = self.config.train.curve_num_samples
+    if self.config.data.validation_split is not None:
+      best = self._best()
+      summary.update(best_validation_step=best.step,
+                     best_validation_score=best.value,
+                     validation_criterion=early_stopping.criterion(k))
+    if self.config.train.early_stopping_steps:
+      summary.update(stopped_early_at_step=self._stop_step(),
+                     evaluated_step=self._best().step)
+    if k:
+      summary.update(report.time_to_quality(self.log.eval_rows))
+    return summary
 
 
 def train_and_evaluate(config: config_lib.Config, output_dir: str,

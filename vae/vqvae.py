@@ -386,6 +386,6 @@ model_lib.MODELS.register(
     'a VQ-VAE (van den Oord et al. 2017): conv nets (--conv_channels), a '
     'codebook of --codebook_size vectors, a PixelCNN prior trained last',
     own_networks=True, conv=True, reduces_across_replicas=True,
-    rate_weight=0.0, code_map=True, bits_per_dim=True,
+    rate_weight=0.0, code_map=True, bits_per_dim=True, phased=True,
     latent_dims=positions,
     loss_title='VQ-VAE: loss = distortion + commitment, then the rate')
