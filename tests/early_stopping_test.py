@@ -79,10 +79,10 @@ class TimeToQualityTest(tf.test.TestCase):
              'epoch': s / 4, 'training_seconds': float(s)}
             for s in (1, 2, 4, 8)]
     path = os.path.join(self.create_tempdir().full_path, 'curve.png')
-    self.assertEqual(report.learning_curve(rows, path), path)
+    self.assertEqual(report.learning_curve(rows, path, 100), path)
     self.assertGreater(os.path.getsize(path), 1000)
     self.assertIsNone(report.learning_curve(
-        [{'step': 1, 'elbo': -1.0}], path + '2'))
+        [{'step': 1, 'elbo': -1.0}], path + '2', 100))
 
 
 @pytest.mark.slow

@@ -88,18 +88,21 @@ def learning_curve(curves: Mapping[str, Tuple[Sequence[float],
                                              Sequence[float]]],
                    path: str, title: str = 'Learning curve',
                    ylabel: str = 'NLL (nats per example)',
-                   quality: Optional[Tuple[float, float]] = None) -> str:
-  """Lines of (epochs, values) by label on a log epoch axis; `quality`
-  (epoch, value) marks where the first line came within reach of its end
-  (`report.time_to_quality`)."""
+                   quality: Optional[Tuple[float, float]] = None,
+                   quality_label: str = '') -> str:
+  """Lines of (epochs, values) by label on log-log axes (the first epochs
+  fall by hundreds of nats, the last by a few); `quality` (epoch, value)
+  marks a point, labelled `quality_label`."""
   fig, ax = plt.subplots(figsize=(6, 4))
   for label, (epochs, values) in curves.items():
     ax.plot(epochs, values, marker='.', label=label)
   if quality is not None:
     ax.plot(*quality, linestyle='none', marker='o', markersize=10,
-            markerfacecolor='none', color='black',
-            label='first within reach of the end')
+            markerfacecolor='none', color='black', label=quality_label)
   ax.set_xscale('log')
+  ax.set_yscale('log')
+  for ticks in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+    ticks(matplotlib.ticker.FormatStrFormatter('%g'))  # 200, not 2x10^2.
   ax.set_xlabel('epochs')
   ax.set_ylabel(ylabel)
   ax.set_title(title)

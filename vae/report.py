@@ -71,8 +71,10 @@ def time_to_quality(eval_rows: List[Dict],
           'time_to_quality_nll': first['nll']}
 
 
-def learning_curve(eval_rows: List[Dict], path: str) -> Optional[str]:
-  """The test (and validation) NLL against epochs, when logged."""
+def learning_curve(eval_rows: List[Dict], path: str,
+                   num_samples: int) -> Optional[str]:
+  """The test (and validation) NLL against epochs, when logged (with
+  `num_samples` importance samples)."""
   curves = {}
   for label, column in (('test', 'nll'), ('validation', 'validation_nll')):
     rows = _curve(eval_rows, column)
@@ -82,10 +84,10 @@ def learning_curve(eval_rows: List[Dict], path: str) -> Optional[str]:
     return None
   quality = time_to_quality(eval_rows)
   return plotting.learning_curve(
-      curves, path, title='NLL during training (the IWAE bound, '
-      'the k of --curve_num_samples)',
+      curves, path, title=f'NLL during training (k = {num_samples})',
       quality=quality and (quality['time_to_quality_epoch'],
-                           quality['time_to_quality_nll']))
+                           quality['time_to_quality_nll']),
+      quality_label=f'first within {QUALITY_NATS:g} nats of the last')
 
 
 def codebook_summary(code_usage: np.ndarray) -> Dict:
@@ -232,7 +234,8 @@ def write_figures(functions, results: evaluation.Results,
              f'example)'),
       eval_steps=[r['step'] for r in eval_rows],
       eval_curves={n: [r[n] for r in eval_rows] for n in names}))
-  curve = learning_curve(eval_rows, path('learning_curve.png'))
+  curve = learning_curve(eval_rows, path('learning_curve.png'),
+                         config.train.curve_num_samples)
   if curve:
     written.append(curve)
   inputs = eval_images[:10]
