@@ -17,6 +17,9 @@ Prints a table and writes --output (JSON):
     shows; and the slower ways to run the same step (eager as the notebook,
     one `tf.function` call per step, with and without XLA), so each lever is
     a measurement;
+  - with --presets, the same two loops for each preset's model and batch
+    (`experiments.reproduce --list`), with its images per second: the
+    speed side of a preset's time to quality (RESULTS.md);
   - the IWAE log-likelihood estimate's throughput (images x samples / s) and
     its peak memory for several k;
   - resident memory over a long S run, and the peak.
@@ -42,6 +45,7 @@ from experiments import run_flags
 from vae import build
 from vae import config as config_lib
 from vae import data
+from vae import presets
 from vae import run_folder
 from vae import runner
 from vae import training
@@ -63,6 +67,8 @@ for _name in ('dataset', 'data_dir', 'download', 'train_split', 'seed',
               'mixed_precision'):
   flags.declare_key_flag(_name)
 flags.DEFINE_list('configs', list(CONFIGS), 'Configurations to measure.')
+flags.DEFINE_list('presets', [], 'Presets whose model and batch size to '
+                  'measure too, by their two training loops.')
 flags.DEFINE_float('seconds', 6.0,
                    'Seconds each way of training is timed, after compiling, '
                    'over --rounds rounds.', lower_bound=0.01)
@@ -222,11 +228,14 @@ class Config:
   """One configuration's model, optimiser and batches, built afresh."""
 
   def __init__(self, name: str, examples: data.Examples, seed: int,
-               mixed_precision: bool = False):
+               mixed_precision: bool = False,
+               config: config_lib.Config = None):
+    """`name` of CONFIGS, or any name for a given `config`."""
     self.name = name
     self.precision = 'bfloat16' if mixed_precision else 'float32'
-    self.config = config_lib.make(**CONFIGS[name], beta=0.01, seed=seed,
-                                  mixed_precision=mixed_precision)
+    self.config = config or config_lib.make(
+        **CONFIGS[name], beta=0.01, seed=seed,
+        mixed_precision=mixed_precision)
     self.examples = examples
     self.seed = seed
     self.batch_size = self.config.train.batch_size
@@ -323,9 +332,11 @@ def measure_config(config: Config, ceiling: float, seconds: float,
   by_way = {r['way']: r['steps_per_second'] for r in rows}
   summary = dict(
       config=config.name, precision=config.precision,
-      **CONFIGS[config.name], xla=xla,
+      **{**CONFIGS.get(config.name, {}), 'batch_size': config.batch_size},
+      xla=xla,
       flops_per_step=flops,
       steps_per_second=by_way['loop, real pipeline'],
+      images_per_second=by_way['loop, real pipeline'] * config.batch_size,
       fraction_of_ceiling=rows[0]['fraction_of_ceiling'],
       pipeline_ratio=(by_way['loop, real pipeline']
                       / by_way['loop, fixed batch']))
@@ -405,6 +416,10 @@ def main(argv):
     raise run_flags.InputError(f'--configs: unknown {unknown}; choose from '
                             f'{list(CONFIGS)}')
   try:
+    measured_presets = [presets.load(name) for name in FLAGS.presets]
+  except ValueError as e:
+    raise run_flags.InputError(str(e)) from e
+  try:
     iwae_samples = [int(k) for k in FLAGS.iwae_samples]
   except ValueError as e:
     raise run_flags.InputError(f'--iwae_samples must be integers, got '
@@ -441,6 +456,15 @@ def main(argv):
           FLAGS.rounds, only_loops=precision == 'bfloat16')
       summaries.append(result['summary'])
       rows += result['rows']
+  for preset in measured_presets:
+    config = presets.make_config(preset, examples.num_examples,
+                                 overrides=dict(seed=FLAGS.seed))
+    result = measure_config(
+        Config(preset.name, examples, FLAGS.seed, config=config),
+        ceilings['float32'], FLAGS.seconds, FLAGS.steps_per_call,
+        FLAGS.rounds, only_loops=True)
+    summaries.append(result['summary'])
+    rows += result['rows']
   iwae = measure_iwae(Config('S', examples, FLAGS.seed), iwae_samples,
                       FLAGS.iwae_batch_size, FLAGS.iwae_chunk_size)
   results = dict(machine=machine, ceiling_gflops=ceilings['float32'],
@@ -456,7 +480,8 @@ def main(argv):
     print(f'Ceiling: {ceiling:,.1f} GFLOP/s ({precision} {n}x{n} matmul)')
   print()
   print(_table(summaries, ['config', 'precision', 'xla', 'flops_per_step',
-                           'steps_per_second', 'fraction_of_ceiling',
+                           'steps_per_second', 'images_per_second',
+                           'fraction_of_ceiling',
                            'pipeline_ratio', 'speedup_over_per_step',
                            'speedup_over_eager']))
   print()

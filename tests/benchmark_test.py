@@ -93,6 +93,7 @@ class BenchmarkRunTest(tf.test.TestCase):
     with flagsaver.flagsaver():
       flags.FLAGS(['benchmark', f'--data_dir={mnist_dir}',
                    '--train_split=test[:300]', '--configs=S',
+                   '--presets=pythae_vae_static',
                    '--seconds=0.1', '--rounds=1', '--steps_per_call=10',
                    '--memory_steps=50', '--iwae_samples=20,60',
                    '--iwae_batch_size=10', '--matmul_size=256',
@@ -101,20 +102,30 @@ class BenchmarkRunTest(tf.test.TestCase):
     with open(output) as f:
       results = json.load(f)
     self.assertGreater(results['ceiling_gflops'], 0)
-    (summary,) = results['configs']
+    summary, preset = results['configs']
     self.assertEqual(summary['flops_per_step'],
                      3 * (_linear_flops(64, [784, 100, 100, 20])
                           + _linear_flops(64, [10, 100, 100, 784])))
-    ways = [r['way'] for r in results['rows']]
+    # The preset's own network and batch: 784-400-z40, batch 100.
+    self.assertEqual(preset['config'], 'pythae_vae_static')
+    self.assertEqual(preset['flops_per_step'],
+                     3 * (_linear_flops(100, [784, 400, 80])
+                          + _linear_flops(100, [40, 400, 784])))
+    self.assertAllClose(preset['images_per_second'],
+                        100 * preset['steps_per_second'])
+    self.assertEqual([r['way'] for r in results['rows'][-2:]],
+                     ['loop, real pipeline', 'loop, fixed batch'])
+    ways = [r['way'] for r in results['rows'][:-2]]
     self.assertEqual(ways, ['loop, real pipeline', 'loop, fixed batch',
                             'loop, XLA off', 'tf.function per step',
                             'tf.function per step, XLA',
                             'eager (the notebook)'])
+    flops = {c['config']: c['flops_per_step'] for c in results['configs']}
     for row in results['rows']:
       self.assertGreater(row['steps_per_second'], 0)
       self.assertAllClose(row['fraction_of_ceiling'],
                           row['gflops'] / results['ceiling_gflops'])
-      self.assertAllClose(row['gflops'], summary['flops_per_step']
+      self.assertAllClose(row['gflops'], flops[row['config']]
                           * row['steps_per_second'] / 1e9)
     self.assertAllClose(summary['pipeline_ratio'],
                         results['rows'][0]['steps_per_second']
@@ -128,6 +139,13 @@ class BenchmarkRunTest(tf.test.TestCase):
     with flagsaver.flagsaver():
       flags.FLAGS(['benchmark', '--configs=S,XL'])
       with self.assertRaisesRegex(run_flags.InputError, "unknown \\['XL'\\]"):
+        benchmark.main([])
+
+  def test_unknown_preset_refused(self):
+    with flagsaver.flagsaver():
+      flags.FLAGS(['benchmark', '--presets=kingma2014'])
+      with self.assertRaisesRegex(run_flags.InputError,
+                                  'unknown; the presets are'):
         benchmark.main([])
 
 
