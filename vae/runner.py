@@ -18,7 +18,7 @@ import shutil
 import signal
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from absl import logging
 import numpy as np
