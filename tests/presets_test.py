@@ -119,6 +119,12 @@ class ReproduceTest(tf.test.TestCase):
     for name in _NAMES:
       self.assertIn(f'{name}\n', text)
     self.assertIn('NLL 86.76 (k = 5000)', text)
+    # Burda et al.'s Table 1, IWAE at k = 1, 5, 50, one and two layers.
+    for name, nll in (('burda2016_iwae5', 85.54), ('burda2016_iwae50', 84.78),
+                      ('burda2016_vae_2layer', 85.33),
+                      ('burda2016_iwae5_2layer', 83.89),
+                      ('burda2016_iwae50_2layer', 82.90)):
+      self.assertEqual(presets.load(name).reported['test_nll'], nll)
 
   def test_unknown_preset_is_an_input_error(self):
     with self.assertRaisesRegex(run_flags.InputError, 'unknown; the presets'):
