@@ -44,6 +44,15 @@ def pytest_configure(config):
   distribute.split_cpu(CPU_DEVICES)
 
 
+def pytest_collection_modifyitems(items):
+  """The slow tests first: pytest-xdist hands out test classes in this
+  order (pytest.ini turns off its own, which puts the classes of many tests
+  first), so the long end-to-end classes start early and the last to end
+  are short unit tests, not a 60 s class on one worker while the other
+  idles."""
+  items.sort(key=lambda item: item.get_closest_marker('slow') is None)
+
+
 @pytest.fixture(scope='session')
 def trained_runs(tmp_path_factory):
   """`train(argv) -> folder`: a copy of the run of `experiments.mnist`'s
