@@ -24,6 +24,8 @@ setuptools.setup(
         'absl-py>=2',
         'tqdm>=4',
         'tensorboard>=2.21,<2.22',
+        'scikit-learn>=1.5',
+        'scipy>=1.11',
     ],
-    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3', 'scipy>=1.11']},
+    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3']},
 )
