@@ -253,6 +253,36 @@ class TFDSTest(tf.test.TestCase, parameterized.TestCase):
         data.load('mnist', 'train', empty)
 
 
+class GeneratedTest(tf.test.TestCase):
+  """`sprites`, drawn here: no files, no network."""
+
+  def test_slices_of_one_fixed_order(self):
+    first = data.load('sprites', 'train[:300]', data_dir='/nonexistent')
+    self.assertEqual((first.num_examples, first.image_shape,
+                      first.pixel_max), (300, (64, 64, 1), 1))
+    items = list(first.dataset.as_numpy_iterator())
+    images = np.stack([i['image'] for i in items])
+    labels = np.array([i['label'] for i in items])
+    self.assertTrue(np.isin(images, [0, 1]).all())
+    self.assertTrue(np.isin(labels, [0, 1, 2]).all())  # The shape.
+    # The same order each time: a slice further on is its continuation.
+    later = data.load('sprites', 'train[200:400]')
+    later_images = np.stack([i['image'] for i in
+                             later.dataset.as_numpy_iterator()])
+    self.assertAllEqual(later_images[:100], images[200:])
+    # A uniform sample of the grid: every shape, at every scale, nearby.
+    self.assertLen(set(labels.tolist()), 3)
+
+  def test_only_a_train_split(self):
+    with self.assertRaisesRegex(data.DataError, r"Unknown split 'test'.*"
+                                r"'train': 737280"):
+      data.load('sprites', 'test')
+
+  def test_misspelt_name_suggests_it(self):
+    with self.assertRaisesRegex(data.DataError, "Did you mean 'sprites'"):
+      data.load('spritez', 'train')
+
+
 class BatchesTest(tf.test.TestCase, parameterized.TestCase):
 
   def _examples(self, images):

@@ -48,6 +48,22 @@ class DatasetsTest(tf.test.TestCase, parameterized.TestCase):
     figures = os.path.join(output_dir, 'figures')
     for name in mnist_test.FIGURES:
       self.assertGreater(os.path.getsize(os.path.join(figures, name)), 1000)
+    self.assertNotIn('mig', summary)  # No ground-truth factors.
+
+  def test_sprites_reports_every_disentanglement_metric(self):
+    # Drawn here: no mock, no files. A hundredth of disentanglement_lib's
+    # points: 100 training points for MIG and the rest.
+    output_dir = self.create_tempdir().full_path
+    mnist_test.run_main(['--dataset=sprites', '--train_split=train[:200]',
+                         '--eval_split=train[200:220]',
+                         '--metric_points_scale=0.01',
+                         f'--output_dir={output_dir}'] + _MOCK[2:])
+    summary = mnist_test.read_summary(output_dir)
+    self.assertEqual(summary['train_examples'], 200)
+    for key in ('beta_vae_score', 'factor_vae_score', 'mig', 'sap',
+                'dci_disentanglement', 'dci_completeness',
+                'dci_informativeness'):
+      self.assertBetween(summary[key], 0.0, 1.0, msg=key)
 
 
 class ModelsTest(tf.test.TestCase):

@@ -145,7 +145,10 @@ class ObjectiveConfig:
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """Which data, from where, and how its pixels are served."""
-  dataset: str = _field('mnist', 'TFDS image dataset name.')
+  dataset: str = _field(
+      'mnist', 'TFDS image dataset name, or sprites: dSprites\' factors '
+      'drawn here without a network (one split, train, of 737,280 images: '
+      'pass --train_split and --eval_split as slices of it).')
   data_dir: Optional[str] = _field(
       None, 'A folder of IDX files (t10k-images-idx3-ubyte.gz, ...), read '
       'without a network; or TFDS\'s data_dir. Default: $TFDS_DATA_DIR or '
@@ -212,6 +215,11 @@ class TrainConfig:
   eval_num_samples: int = _field(
       1000, 'Importance samples k of the test log-likelihood (the IWAE '
       'bound; papers use 5000). 0 skips it.', low=0)
+  metric_points_scale: float = _field(
+      1.0, 'On a dataset with ground-truth factors (--dataset=sprites), '
+      'the disentanglement metrics draw this fraction of '
+      'disentanglement_lib\'s numbers of points (1: its 10,000 training '
+      'points, and so on; minutes on a CPU); 0 skips them.', low=0.0)
   curve_num_samples: int = _field(
       0, 'Importance samples k of the NLL that each evaluation during '
       'training logs on the eval and validation splits (the learning '
@@ -234,7 +242,8 @@ class TrainConfig:
 # Fields a resumed run may change: they do not change what is trained.
 RESUMABLE = frozenset([
     'training_steps', 'log_every', 'eval_every', 'eval_batch_size',
-    'eval_num_samples', 'eval_chunk_size', 'checkpoint_every',
+    'eval_num_samples', 'eval_chunk_size', 'metric_points_scale',
+    'checkpoint_every',
     'keep_checkpoints', 'export', 'data_dir', 'download', 'jit_compile',
     'strategy', 'cpu_devices', 'tpu'])
 # Keys of a config.json from before the typed configuration that are not

@@ -13,6 +13,12 @@ int64}`:
 
 Both take TFDS split strings ('test[:9000]', 'train[:90%]+test'), resolved by
 TFDS's own `ReadInstruction`.
+
+A third source needs neither network nor files: datasets the project
+generates (`GENERATED`), such as `sprites` (`factors.Sprites`, dSprites'
+factor grid drawn procedurally). Its one split, 'train', is the whole grid
+in an order fixed by `GENERATOR_SEED`, so any slice of it is a uniform
+sample; only the slice asked for is drawn.
 """
 
 import difflib
@@ -25,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from vae import factors
+
 BINARIZATIONS = ('dynamic', 'static', 'none', 'dequantize')
 # The grey levels of 8-bit images, which 'dequantize' spreads over [0, 1).
 LEVELS = 256
@@ -36,6 +44,9 @@ _IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
 # The stored value of a white pixel, where it is not 255: the static
 # binarisation of MNIST (Larochelle and Murray 2011) is stored as 0/1.
 PIXEL_MAX = {'binarized_mnist': 1}
+# Datasets drawn here, from their factors (`factors.FactorData`).
+GENERATED = {'sprites': factors.Sprites}
+GENERATOR_SEED = 0
 _IDX_UBYTE = 0x08
 # TFDS fetches prepared datasets and most sources from Google Cloud Storage.
 _DOWNLOAD_HOST = ('storage.googleapis.com', 443)
@@ -198,7 +209,8 @@ def _load_tfds(name: str, split: str, data_dir: Optional[str],
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
+    close = difflib.get_close_matches(
+        name, list(tfds.list_builders()) + list(GENERATED), n=3)
     hint = f' Did you mean {", ".join(map(repr, close))}?' if close else ''
     raise DataError(f'{name!r} is not a TFDS dataset.{hint} See '
                     f'https://www.tensorflow.org/datasets/catalog') from e
@@ -244,6 +256,31 @@ def _load_tfds(name: str, split: str, data_dir: Optional[str],
                   pixel_max=PIXEL_MAX.get(name, 255))
 
 
+# ---------------------------------------------------------------- Generated.
+
+
+def _load_generated(name: str, split: str) -> Examples:
+  """A split of a generated dataset; its labels are the first factor (the
+  sprites' shape)."""
+  data = GENERATED[name]()
+  grid = factors.all_factors(data.factor_sizes)
+  order = np.random.RandomState(GENERATOR_SEED).permutation(len(grid))
+  chosen = np.concatenate([
+      order[start:stop]
+      for _, start, stop in _resolve_split(split, {'train': len(grid)})])
+  _check_not_empty(len(chosen), split)
+  rows = grid[chosen]
+  images = np.concatenate([
+      data.observations(rows[i:i + 10000]).astype(np.uint8)
+      for i in range(0, len(rows), 10000)])
+  dataset = tf.data.Dataset.from_tensor_slices(
+      {'image': images, 'label': rows[:, 0].astype(np.int64)})
+  return Examples(dataset=dataset, image_shape=tuple(images.shape[1:]),
+                  num_examples=len(images),
+                  source=f'{name}, drawn here (seed {GENERATOR_SEED})',
+                  pixel_max=1)
+
+
 # ------------------------------------------------------------------ Loading.
 
 
@@ -254,7 +291,7 @@ def load(name: str = 'mnist',
   """Loads a split of an image dataset, from IDX files or from TFDS.
 
   Args:
-    name: a TFDS dataset name.
+    name: a TFDS dataset name, or one of `GENERATED` (drawn here).
     split: a TFDS split string, such as 'train', 'test[:9000]' or
       'train[:90%]'.
     data_dir: a folder. If it holds IDX files and `name` is one of
@@ -268,6 +305,8 @@ def load(name: str = 'mnist',
   Raises:
     DataError: with what is wrong and what to do.
   """
+  if name in GENERATED:
+    return _load_generated(name, split)
   if data_dir is None:
     return _load_tfds(name, split, data_dir, download)
   data_dir = os.path.expanduser(data_dir)

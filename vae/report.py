@@ -12,6 +12,7 @@ from vae import data
 from vae import decoders
 from vae import evaluation
 from vae import hierarchy
+from vae import metrics
 from vae import model as model_lib
 from vae import objectives
 from vae import plotting
@@ -88,6 +89,21 @@ def learning_curve(eval_rows: List[Dict], path: str,
       quality=quality and (quality['time_to_quality_epoch'],
                            quality['time_to_quality_nll']),
       quality_label=f'first within {QUALITY_NATS:g} nats of the last')
+
+
+def disentanglement_summary(functions, config) -> Dict:
+  """Every disentanglement metric of the encoder's means (`vae/metrics/`),
+  when the run's dataset has ground-truth factors; {} otherwise."""
+  factor_data = data.GENERATED.get(config.data.dataset)
+  if factor_data is None or not config.train.metric_points_scale:
+    return {}
+
+  def represent(images: np.ndarray) -> np.ndarray:
+    means = functions.encode(tf.constant(images, tf.float32))['mean']
+    return means.numpy().reshape(len(images), -1)
+
+  return metrics.compute_all(factor_data(), represent, seed=config.train.seed,
+                             points_scale=config.train.metric_points_scale)
 
 
 def codebook_summary(code_usage: np.ndarray) -> Dict:

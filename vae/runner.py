@@ -669,9 +669,22 @@ class Run:
     if config.train.export and self.chief:
       self._export()
     summary = self._summary(results)
+    if self.chief:
+      summary.update(self._disentanglement())
     run_folder.write_json(os.path.join(self.output_dir, run_folder.SUMMARY),
                           summary)
     return summary
+
+  def _disentanglement(self) -> Dict:
+    """The disentanglement metrics, on a dataset with factors."""
+    if self.config.data.dataset not in data.GENERATED:
+      return {}
+    logging.info('Disentanglement metrics (%g of disentanglement_lib\'s '
+                 'points)...', self.config.train.metric_points_scale)
+    scores = report.disentanglement_summary(self.functions, self.config)
+    logging.info('Disentanglement: %s', ', '.join(
+        f'{k} {v:.3f}' for k, v in scores.items()))
+    return scores
 
   def _export(self):
     saved_model = os.path.join(self.output_dir, run_folder.SAVED_MODEL)
