@@ -34,7 +34,8 @@ pytestmark = pytest.mark.slow
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
-           'latent_traversal.png', 'latent_means.png')
+           'latent_traversal.png', 'latent_means.png', 'kl_per_dimension.png',
+           'traversal_by_kl.png', 'traversal_by_kl.gif', 'interpolation.png')
 # A small run. Without XLA and export, unless a test tests them: XLA's
 # compiles and the SavedModel's writing each cost seconds a run.
 TINY = ['--train_split=test[:500]', '--eval_split=test[500:600]',

@@ -111,6 +111,36 @@ def learning_curve(curves: Mapping[str, Tuple[Sequence[float],
   return _save(fig, path)
 
 
+def labelled_grid(images: np.ndarray, rows: int, cols: int, path: str,
+                  title: str, row_labels: Sequence[str] = (),
+                  col_labels: Sequence[str] = ()) -> str:
+  """A grid of images sized to its shape, rows and columns labelled."""
+  fig, ax = plt.subplots(figsize=(min(14, 0.7 * cols + 1.8),
+                                  min(14, 0.7 * rows + 1.0)))
+  _show(ax, tile(images, rows, cols))
+  height, width = np.asarray(images).shape[1:3]
+  ax.set_yticks((np.arange(len(row_labels)) + 0.5) * height, row_labels,
+                fontsize=7)
+  ax.set_xticks((np.arange(len(col_labels)) + 0.5) * width, col_labels,
+                fontsize=7)
+  for side in ax.spines.values():
+    side.set_visible(False)
+  ax.set_title(title, fontsize=9)
+  return _save(fig, path)
+
+
+def bars(names: Sequence[str], values: Sequence[float], path: str,
+         title: str, ylabel: str) -> str:
+  """One bar per name, in the order given."""
+  fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(names) + 1.5), 3.5))
+  ax.bar(range(len(values)), values)
+  ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title, fontsize=9)
+  ax.grid(True, axis='y', alpha=0.3)
+  return _save(fig, path)
+
+
 def reconstructions(inputs: np.ndarray, outputs: np.ndarray, path: str,
                     title: str = 'Inputs (top) and reconstructions (bottom)'
                     ) -> str:

@@ -12,6 +12,7 @@ from vae import data
 from vae import decoders
 from vae import evaluation
 from vae import hierarchy
+from vae import latent_figures
 from vae import metrics
 from vae import model as model_lib
 from vae import objectives
@@ -278,6 +279,10 @@ def write_figures(functions, results: evaluation.Results,
         title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
         f'others 0', xlabel='z[0]', ylabel='z[1]',
         extent=(-span, span, -span, span)))
+  if gaussian_codes:
+    written += latent_figures.write(
+        functions, results.kl_per_dimension, results.posterior_means,
+        results.labels, eval_images, figures_dir)
   if gaussian_codes and latent_size == 2:
     grid_size = 15
     codes = plotting.manifold_codes(grid_size)
