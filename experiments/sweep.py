@@ -15,8 +15,12 @@ finished with the same flags is skipped, and an unfinished one resumes from
 its checkpoint. --output_dir defaults to runs/sweep. Then the sweep writes:
 
   results.csv, results.md   test ELBO, NLL, rate, distortion and active units
-                            per run;
-  rate_distortion.png       one point per run in the rate-distortion plane.
+                            per run, and the disentanglement metrics of runs
+                            on a dataset with factors (--dataset=sprites);
+  rate_distortion.png       one point per run in the rate-distortion plane;
+  metrics_vs_beta.png       with --betas and those metrics: each metric
+                            against beta, a line per value of the other
+                            swept flags (the seeds' mean; each run a point).
 """
 
 import csv
@@ -32,6 +36,7 @@ from absl import logging
 
 from experiments import run_flags
 from vae import config as config_lib
+from vae import metrics
 from vae import plotting
 from vae import run_folder
 from vae import run_lock
@@ -40,7 +45,11 @@ FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(run_flags)  # --help lists them.
 COLUMNS = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
            'active_units', 'train_steps_per_second')
+# The disentanglement metrics' summary keys, tabulated where runs have them.
+METRIC_COLUMNS = tuple(key for name in metrics.METRICS
+                       for key in metrics.METRICS.traits(name)['keys'])
 RESULTS_CSV = 'results.csv'
+METRICS_VS_BETA = 'metrics_vs_beta.png'
 RESULTS_MD = 'results.md'
 RATE_DISTORTION = 'rate_distortion.png'
 RUN_LOG = 'sweep.log'
@@ -160,7 +169,8 @@ def is_finished(run_dir: str, assignment) -> bool:
 
 def write_tables(rows: List[Dict], output_dir: str, swept_names: List[str]):
   """results.csv and results.md, one row per run."""
-  fields = ['run'] + swept_names + ['status'] + list(COLUMNS)
+  fields = ['run'] + swept_names + ['status'] + list(COLUMNS) + [
+      k for k in METRIC_COLUMNS if any(r.get(k) is not None for r in rows)]
   with open(os.path.join(output_dir, RESULTS_CSV), 'w', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
     writer.writeheader()
@@ -243,7 +253,7 @@ def _sweep(assignments, names: List[str], output_dir: str):
     if not note:  # Finished: trained now or before.
       summary = run_folder.read_json(os.path.join(run_dir,
                                                   run_folder.SUMMARY))
-      row.update({k: summary.get(k) for k in COLUMNS})
+      row.update({k: summary.get(k) for k in COLUMNS + METRIC_COLUMNS})
     rows.append(row)
 
   write_tables(rows, output_dir, names)
@@ -254,12 +264,28 @@ def _sweep(assignments, names: List[str], output_dir: str):
       os.path.join(output_dir, RATE_DISTORTION))
   logging.info('Wrote %s, %s and %s in %s', RESULTS_CSV, RESULTS_MD,
                RATE_DISTORTION, output_dir)
+  _metrics_vs_beta(done, names, output_dir)
   if unfinished:
     raise run_flags.InputError(
         f'{len(unfinished)} of {len(rows)} runs did not finish:\n  '
         + '\n  '.join(unfinished) + '\nThe tables list the others. Run the '
         'sweep again to retry these (a busy one once its process ends): '
         'finished runs are skipped.')
+
+
+def _metrics_vs_beta(rows: List[Dict], names: List[str], output_dir: str):
+  """metrics_vs_beta.png, when beta is swept and runs have the metrics."""
+  shown = [k for k in METRIC_COLUMNS if any(r.get(k) is not None
+                                            for r in rows)]
+  if 'beta' not in names or not shown:
+    return
+  groups = [n for n in names if n not in ('beta', 'seed')]
+  plotting.metrics_against(
+      'beta', [float(r['beta']) for r in rows],
+      {k: [r.get(k) for r in rows] for k in shown},
+      [' '.join(f'{n}={r[n]}' for n in groups) for r in rows],
+      os.path.join(output_dir, METRICS_VS_BETA))
+  logging.info('Wrote %s', METRICS_VS_BETA)
 
 
 def run():

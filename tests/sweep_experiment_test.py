@@ -71,6 +71,29 @@ class GridTest(tf.test.TestCase):
       sweep.grid()
 
 
+class DisentanglementTablesTest(tf.test.TestCase):
+
+  def test_metric_columns_and_figure_where_runs_have_them(self):
+    output_dir = self.create_tempdir().full_path
+    rows = [{'run': f'beta-{b}-seed-{s}', 'beta': b, 'seed': s,
+             'status': 'trained', 'test_rate': 1.0, 'mig': 0.1 * b + s,
+             'sap': None} for b in (1, 4) for s in (0, 1)]
+    sweep.write_tables(rows, output_dir, ['beta', 'seed'])
+    with open(os.path.join(output_dir, sweep.RESULTS_CSV)) as f:
+      header = next(csv.reader(f))
+    self.assertIn('mig', header)
+    self.assertNotIn('sap', header)  # No run has it.
+    self.assertNotIn('dci_completeness', header)
+    sweep._metrics_vs_beta(rows, ['beta', 'seed'], output_dir)
+    figure = os.path.join(output_dir, sweep.METRICS_VS_BETA)
+    self.assertGreater(os.path.getsize(figure), 5000)
+    # Without beta swept there is no such figure.
+    other = self.create_tempdir().full_path
+    sweep._metrics_vs_beta(rows, ['seed'], other)
+    self.assertFalse(os.path.exists(os.path.join(other,
+                                                 sweep.METRICS_VS_BETA)))
+
+
 class SweepTest(tf.test.TestCase):
 
   def test_runs_tabulates_and_skips_finished_runs(self):

@@ -111,6 +111,40 @@ def learning_curve(curves: Mapping[str, Tuple[Sequence[float],
   return _save(fig, path)
 
 
+def metrics_against(x_name: str, xs: Sequence[float],
+                    values: Mapping[str, Sequence[Optional[float]]],
+                    groups: Sequence[str], path: str) -> str:
+  """A panel per metric: its value against x, a point per run and a line
+  per group through the means of the runs at each x (seeds, say). Missing
+  values (None) are left out."""
+  names = list(values)
+  columns = min(3, len(names))
+  rows = -(-len(names) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows),
+                           squeeze=False)
+  xs = np.asarray(xs, np.float64)
+  for ax, name in zip(axes.flat, names):
+    for group in dict.fromkeys(groups):  # In order, once each.
+      keep = [i for i, g in enumerate(groups)
+              if g == group and values[name][i] is not None]
+      x = xs[keep]
+      y = np.asarray([values[name][i] for i in keep], np.float64)
+      points, = ax.plot(x, y, linestyle='none', marker='o', alpha=0.4)
+      levels = np.unique(x)
+      ax.plot(levels, [y[x == v].mean() for v in levels], marker='.',
+              color=points.get_color(), label=group or None)
+    if len(set(xs)) > 2 and np.all(xs > 0):
+      ax.set_xscale('log')
+    ax.set_xlabel(x_name)
+    ax.set_title(name, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    if any(groups):
+      ax.legend(fontsize=7)
+  for ax in list(axes.flat)[len(names):]:
+    ax.axis('off')
+  return _save(fig, path)
+
+
 def labelled_grid(images: np.ndarray, rows: int, cols: int, path: str,
                   title: str, row_labels: Sequence[str] = (),
                   col_labels: Sequence[str] = ()) -> str:
