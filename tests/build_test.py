@@ -34,7 +34,10 @@ _SMALL_VQVAE = dict(conv_channels=[4, 8], seed=0, binarization='none',
 
 
 def _config(**choices) -> config_lib.Config:
-  small = _SMALL_VQVAE if choices.get('model') == 'vqvae' else _SMALL
+  model = choices.get('model', 'vae')
+  small = _SMALL_VQVAE if model == 'vqvae' else dict(_SMALL)
+  if model_lib.MODELS.traits(model).get('disentangling'):
+    del small['beta']  # They weigh the rate themselves.
   return config_lib.make(**dict(small, **choices))
 
 
@@ -207,6 +210,8 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
       ('autoencoder_conv_discretized',
        dict(model='autoencoder', encoder='conv',
             likelihood='discretized_logistic')),
+      ('beta_tcvae', dict(model='beta_tcvae')),
+      ('dip_vae_ii', dict(model='dip_vae_ii')),
   )
   def test_compiled_and_eager_agree(self, choices):
     config = _config(**choices)

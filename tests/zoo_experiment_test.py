@@ -140,6 +140,26 @@ class ModelsTest(tf.test.TestCase):
     for key in ('train_loss', 'test_elbo', 'test_nll'):
       self.assertEqual(resumed[key], whole[key], msg=key)
 
+  def test_annealed_vae_resumes_with_its_capacity(self):
+    # The capacity is set in the compiled loop from the step: a run
+    # stopped at 10 and resumed repeats the whole run exactly.
+    flags = ['--model=annealed_vae', '--capacity_max=5',
+             '--capacity_steps=20', '--capacity_gamma=10',
+             '--checkpoint_every=10']
+    whole = self._train(*flags)
+    resumed_dir = self.create_tempdir().full_path
+    common_args = [f'--data_dir={self.mnist_dir}',
+                   f'--output_dir={resumed_dir}'] + mnist_test.TINY + flags
+    mnist_test.run_main(common_args + ['--training_steps=10'])
+    mnist_test.run_main(common_args + ['--training_steps=30'])
+    resumed = mnist_test.read_summary(resumed_dir)
+    for key in ('train_loss', 'test_elbo', 'test_nll'):
+      self.assertEqual(resumed[key], whole[key], msg=key)
+    # Its last steps held the rate near the full capacity of 5 nats:
+    # gamma |rate - C| is most of the loss otherwise.
+    rows = mnist_test.read_metrics(self.output_dir)
+    self.assertLess(abs(rows[-1]['rate'] - 5.0), 2.0)
+
   def test_vqvae_resumes_across_its_phases_and_evaluates_alike(self):
     flags = ['--model=vqvae', '--conv_channels=4,8', '--codebook_size=16',
              '--embedding_dim=4', '--pixelcnn_channels=8',

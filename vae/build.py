@@ -22,7 +22,12 @@ from vae import objectives
 from vae import priors
 from vae import registry
 from vae import training
-from vae import vqvae  # pylint: disable=unused-import (registers the model)
+# pylint: disable=unused-import (each registers its models)
+from vae import annealed_vae
+from vae import beta_tcvae
+from vae import dip_vae
+from vae import vqvae
+# pylint: enable=unused-import
 
 
 class Parts(NamedTuple):
@@ -133,10 +138,20 @@ def objective(config, model, beta: tf.Variable,
 
   `beta` and `temperature` (of a categorical latent's relaxation) are
   variables a schedule changes without retracing. A model with an
-  `objective` of its own (the autoencoder) trains on that.
+  `objective` of its own (the autoencoder) trains on that; a model with a
+  `regularized_loss(terms, x, seed)` (the disentangling models) trains on
+  what that makes of the objective's terms.
   """
   name = getattr(model, 'objective', None) or config.objective
-  return objectives.OBJECTIVES.build(name, config, model, beta, temperature)
+  base = objectives.OBJECTIVES.build(name, config, model, beta, temperature)
+  if not hasattr(model, 'regularized_loss'):
+    return base
+
+  def regularized(x, seed):
+    terms = base(x, seed)
+    return terms._replace(loss=model.regularized_loss(terms, x, seed))
+
+  return regularized
 
 
 def model_functions(model, config, image_shape: Sequence[int]

@@ -101,6 +101,23 @@ class ModelConfig:
   pixelcnn_layers: int = _field(
       4, 'Masked 3x3 residual layers of the VQ-VAE\'s PixelCNN prior.',
       low=0)
+  tc_weight: float = _field(
+      6.0, 'The beta-TCVAE\'s weight of the total correlation (Chen et al. '
+      '2018\'s beta; 1 is the ELBO).', low=0.0)
+  dip_lambda_od: float = _field(
+      10.0, 'DIP-VAE\'s weight of the off-diagonal covariance entries.',
+      low=0.0)
+  dip_lambda_d: Optional[float] = _field(
+      None, 'DIP-VAE\'s weight of the diagonal\'s distance from 1; unset: '
+      '10 --dip_lambda_od for DIP-VAE I, --dip_lambda_od for II '
+      '(disentanglement_lib\'s).', low=0.0)
+  capacity_max: float = _field(
+      25.0, 'The annealed VAE\'s final capacity C in nats.', low=0.0)
+  capacity_steps: int = _field(
+      100000, 'Steps over which the annealed VAE\'s capacity grows to '
+      '--capacity_max.', low=1)
+  capacity_gamma: float = _field(
+      1000.0, 'The annealed VAE\'s weight gamma of |KL - C|.', low=0.0)
   mixed_precision: bool = _field(
       False, 'Compute the encoder and decoder networks in bfloat16; '
       'variables, distributions and losses stay float32 (see BENCHMARKS.md).')
@@ -623,7 +640,38 @@ def _validation_rules(config: Config):
             'likelihood to estimate.')
 
 
+# What a disentangling model needs (`disentangling` trait: the fields of
+# its own) and what it has no use for: it trains on its own loss of the
+# distortion and the rate (--beta and its schedules unused).
+_DISENTANGLING_NEEDS = {'latent': 'gaussian', 'posterior': 'diagonal',
+                        'prior': 'normal', 'objective': 'elbo',
+                        'strategy': 'default', 'loss_normalization':
+                        'per_example'}
+_NOT_DISENTANGLING = ('beta', 'kl_warmup_steps', 'free_bits', 'latent_sizes')
+
+
+def _disentangling_rules(config: Config):
+  own = model_lib.MODELS.traits(config.model.model).get('disentangling', ())
+  others = {f for name in model_lib.MODELS
+            for f in model_lib.MODELS.traits(name).get('disentangling', ())}
+  _unused(config, 'model', sorted(others - set(own)), 'shapes another '
+          'disentangling model; drop it or pass that --model.')
+  if not own:
+    return
+  values = config.to_dict()
+  for name, needed in _DISENTANGLING_NEEDS.items():
+    if values[name] != needed:
+      _refuse(config, ['model', name], f'the disentangling models are built '
+              f'for a diagonal Gaussian posterior, the factorised N(0, I) '
+              f'prior and the ELBO\'s terms on one device: pass '
+              f'--{name}={needed} (a 2-replica run is not built yet: their '
+              f'penalties are statistics of the whole batch).')
+  _unused(config, 'model', _NOT_DISENTANGLING, 'does not apply: this model '
+          'trains on its own loss of the distortion and the rate; its '
+          'weights are its own flags.')
+
+
 RULES = (_autoencoder_rules, _objective_rules, _categorical_rules,
          _iwae_rules, _flow_rules, _hierarchy_rules,
          _likelihood_rules, _strategy_rules, _schedule_rules, _vqvae_rules,
-         _validation_rules)
+         _validation_rules, _disentangling_rules)

@@ -362,8 +362,10 @@ class Run:
                                  self.schedules.temperature)
       self.learning_rate, lr_assign = schedules.make_learning_rate(
           config.train)
-      self.assign_schedules = schedules.both(self.schedules.assign,
-                                             lr_assign)
+      # A model's own schedule (the annealed VAE's capacity), if it has one.
+      self.assign_schedules = schedules.both(
+          self.schedules.assign, lr_assign,
+          getattr(self.model, 'assign_step', None))
       # One optimiser per phase, by its name in the checkpoint.
       self.optimizers = {phase.name: snt.optimizers.Adam(
           self.learning_rate, epsilon=config.train.adam_epsilon)
