@@ -38,6 +38,8 @@ def _config(**choices) -> config_lib.Config:
   small = _SMALL_VQVAE if model == 'vqvae' else dict(_SMALL)
   if model_lib.MODELS.traits(model).get('disentangling'):
     del small['beta']  # They weigh the rate themselves.
+  if model == 'factor_vae':
+    small['discriminator_hidden_sizes'] = [8]
   return config_lib.make(**dict(small, **choices))
 
 
@@ -104,7 +106,8 @@ def _train_every_phase(model, config, images, seed, steps=1):
                  else None)
   for phase in build.phases(config, model, tf.Variable(1.0), temperature):
     step = training.make_train_step(phase.trains, snt.optimizers.Adam(0.01),
-                                    objective=phase.objective)
+                                    objective=phase.objective,
+                                    after=phase.after)
     for _ in range(steps):
       metrics = step(images, seed)
   return metrics
@@ -246,6 +249,9 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
                                        likelihood='discretized_logistic')),
       ('ladder_iwae', dict(latent_sizes=(3, 2), inference='ladder',
                            latent_size=10, objective='iwae')),
+      # Both of its updates in the loop.
+      ('factor_vae', dict(model='factor_vae', factor_gamma=1.0,
+                          discriminator_hidden_sizes=(8,))),
   )
   def test_every_family_compiles_with_xla(self, choices):
     # The training loop compiles each kind of prior, posterior, likelihood,
@@ -264,12 +270,13 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
           config.objective, config.model.latent == 'categorical')
       batches = data.without_tuning_thread(
           tf.data.Dataset.from_tensors(_images()).repeat())
+      (phase,) = build.phases(config, model, variables.beta,
+                              variables.temperature)
       train = training.make_train_loop(
-          model, snt.optimizers.Adam(0.01), iter(batches), seed=0,
+          phase.trains, snt.optimizers.Adam(0.01), iter(batches), seed=0,
           steps_per_call=4, jit_compile=jit_compile,
-          objective=build.objective(config.objective, model, variables.beta,
-                                    variables.temperature),
-          schedule=variables.assign)
+          objective=phase.objective, schedule=variables.assign,
+          after=phase.after)
       losses[jit_compile] = train(1, 4).loss.numpy()
       self.assertTrue(np.all(np.isfinite(losses[jit_compile])),
                       msg=jit_compile)

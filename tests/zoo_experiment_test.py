@@ -160,6 +160,26 @@ class ModelsTest(tf.test.TestCase):
     rows = mnist_test.read_metrics(self.output_dir)
     self.assertLess(abs(rows[-1]['rate'] - 5.0), 2.0)
 
+  def test_factor_vae_resumes_with_its_discriminator(self):
+    # The discriminator and its optimiser are in the checkpoint: the run
+    # stopped at 10 and resumed repeats the whole run, discriminator
+    # updates included (build_test compiles them with XLA).
+    flags = ['--model=factor_vae', '--discriminator_hidden_sizes=16,16',
+             '--checkpoint_every=10']
+    whole = self._train(*flags)
+    resumed_dir = self.create_tempdir().full_path
+    common_args = [f'--data_dir={self.mnist_dir}',
+                   f'--output_dir={resumed_dir}'] + mnist_test.TINY + flags
+    mnist_test.run_main(common_args + ['--training_steps=10'])
+    mnist_test.run_main(common_args + ['--training_steps=30'])
+    resumed = mnist_test.read_summary(resumed_dir)
+    for key in ('train_loss', 'test_elbo', 'test_nll'):
+      self.assertEqual(resumed[key], whole[key], msg=key)
+    reader = tf.train.load_checkpoint(os.path.join(resumed_dir,
+                                                   'checkpoints'))
+    names = reader.get_variable_to_shape_map()
+    self.assertTrue(any('discriminator_optimizer' in n for n in names))
+
   def test_vqvae_resumes_across_its_phases_and_evaluates_alike(self):
     flags = ['--model=vqvae', '--conv_channels=4,8', '--codebook_size=16',
              '--embedding_dim=4', '--pixelcnn_channels=8',

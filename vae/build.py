@@ -26,6 +26,7 @@ from vae import training
 from vae import annealed_vae
 from vae import beta_tcvae
 from vae import dip_vae
+from vae import factor_vae
 from vae import vqvae
 # pylint: enable=unused-import
 
@@ -168,6 +169,10 @@ def phases(config, model, beta: tf.Variable,
   (`phases`, the VQ-VAE's two), or one of every step on `objective`."""
   if hasattr(model, 'phases'):
     return model.phases(config.train)
-  return (training.Phase('optimizer', config.train.training_steps, model,
+  # A model with a second update of its own (the FactorVAE's
+  # discriminator) names what the loss trains and gives that update.
+  return (training.Phase('optimizer', config.train.training_steps,
+                         getattr(model, 'trained_by_loss', model),
                          objective(config.objective, model, beta,
-                                   temperature)),)
+                                   temperature),
+                         after=getattr(model, 'auxiliary_update', None)),)

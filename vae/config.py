@@ -118,6 +118,15 @@ class ModelConfig:
       '--capacity_max.', low=1)
   capacity_gamma: float = _field(
       1000.0, 'The annealed VAE\'s weight gamma of |KL - C|.', low=0.0)
+  factor_gamma: float = _field(
+      35.0, 'The FactorVAE\'s weight of its discriminator\'s total '
+      'correlation (Kim and Mnih 2018 on dSprites: 35).', low=0.0)
+  discriminator_hidden_sizes: Tuple[int, ...] = _field(
+      (1000,) * 6, 'Hidden layers of the FactorVAE\'s discriminator '
+      '(leaky ReLU).')
+  discriminator_learning_rate: float = _field(
+      1e-4, 'Adam learning rate of the FactorVAE\'s discriminator (beta1 '
+      '0.5, beta2 0.9).', above=0.0)
   mixed_precision: bool = _field(
       False, 'Compute the encoder and decoder networks in bfloat16; '
       'variables, distributions and losses stay float32 (see BENCHMARKS.md).')

@@ -439,6 +439,7 @@ class Run:
         phase.trains, self.optimizers[phase.name], iterator, train.seed,
         steps_per_call=train.log_every, jit_compile=uses_xla(config),
         objective=phase.objective, schedule=self.assign_schedules,
+        after=phase.after,
         strategy=self.strategy)
 
   def _open_files(self):

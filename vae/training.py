@@ -39,6 +39,9 @@ class Phase(NamedTuple):
   last_step: int
   trains: Any  # Its `trainable_variables` are updated.
   objective: Objective
+  # `after(x, seed)`, run in the step after the update: a model's second
+  # update with an optimiser of its own (the FactorVAE's discriminator).
+  after: Optional[Callable] = None
 
 
 def in_phases(loops: Sequence[Tuple[int, Callable]]):
@@ -106,12 +109,16 @@ def _apply(optimizer: snt.Optimizer, gradients, variables):
       variable.assign(variable.constraint(variable))
 
 
-def _update(model, optimizer: snt.Optimizer, objective: Objective):
-  """`update(x, seed) -> StepMetrics`: one gradient step, not compiled."""
+def _update(model, optimizer: snt.Optimizer, objective: Objective,
+            after: Optional[Callable] = None):
+  """`update(x, seed) -> StepMetrics`: one gradient step, then `after(x,
+  seed)` if given; not compiled."""
 
   def update(x: tf.Tensor, seed=None) -> StepMetrics:
     gradients, terms = _gradients(model, objective, x, seed)
     _apply(optimizer, gradients, model.trainable_variables)
+    if after is not None:
+      after(x, seed)
     return StepMetrics(*[tf.reduce_mean(t) for t in terms])
 
   return update
@@ -124,7 +131,8 @@ def make_train_step(model: model_lib.VAE,
                     normalization: Optional[str] = None,
                     jit_compile: bool = False,
                     objective: Optional[Objective] = None,
-                    compile: bool = True):  # pylint: disable=redefined-builtin
+                    compile: bool = True,  # pylint: disable=redefined-builtin
+                    after: Optional[Callable] = None):
   """Returns `step(x, seed=None) -> StepMetrics`: one update, `tf.function`-ed.
 
   The loss is `model.elbo(x, beta, kl_samples, normalization, seed=seed)`
@@ -142,11 +150,12 @@ def make_train_step(model: model_lib.VAE,
   `tf.nn.compute_average_loss`, so under a `tf.distribute` strategy each
   replica divides by the global batch and the summed gradients equal those of
   one device on the whole batch. `compile=False` returns the step as plain
-  eager Python, for debugging (and as the notebook's loop runs).
+  eager Python, for debugging (and as the notebook's loop runs). `after(x,
+  seed)`, if given, runs in the step after the update (`Phase.after`).
   """
   update = _update(model, optimizer,
                    _objective(model, beta, kl_samples, normalization,
-                              objective))
+                              objective), after)
   if not compile:
     return update
   return tf.function(update, jit_compile=jit_compile, autograph=False)
@@ -163,7 +172,8 @@ def make_train_loop(model: model_lib.VAE,
                     jit_compile: bool = True,
                     objective: Optional[Objective] = None,
                     schedule: Optional[Callable[[tf.Tensor], None]] = None,
-                    strategy: Optional[tf.distribute.Strategy] = None):
+                    strategy: Optional[tf.distribute.Strategy] = None,
+                    after: Optional[Callable] = None):
   """Returns `train(first_step, num_steps) -> StepMetrics` of [num_steps].
 
   One call runs training steps first_step, ..., first_step + num_steps - 1
@@ -196,17 +206,21 @@ def make_train_loop(model: model_lib.VAE,
   are summed. XLA then compiles each replica's forward and backward pass;
   the all-reduce and the update run between compiled calls.
 
-  The loss, objective and arguments are those of `make_train_step`.
+  The loss, objective, `after` and arguments are those of
+  `make_train_step`; `after` runs on one device only.
   """
   if steps_per_call < 1:
     raise ValueError(f'steps_per_call must be positive, got {steps_per_call}')
   objective = _objective(model, beta, kl_samples, normalization, objective)
   seed = int(seed)
   if strategy is not None:
+    if after is not None:
+      raise ValueError('a second update in the step (`after`) runs on one '
+                       'device only')
     return _distributed_train_loop(model, optimizer, batches, seed,
                                    steps_per_call, jit_compile, objective,
                                    schedule, strategy)
-  update = _update(model, optimizer, objective)
+  update = _update(model, optimizer, objective, after)
   spec = batches.element_spec
   if not spec.shape.is_fully_defined():
     raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '

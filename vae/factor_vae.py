@@ -1,0 +1,125 @@
+"""The FactorVAE (Kim and Mnih 2018): the ELBO plus gamma times a total
+correlation estimated by a discriminator.
+
+A discriminator D tells codes z ~ q(z|x) of a batch from the same codes
+with each dimension permuted across the batch on its own (permute-dims:
+draws from prod_d q(z_d)). With D's two logits (class 0: from q(z)),
+
+  TC(z) ~= logit_0(z) - logit_1(z)       (the density-ratio trick),
+  loss = distortion + KL + gamma TC(z),
+
+and D trains on 0.5 [CE(D(z), 0) + CE(D(permute(z)), 1)] with an Adam of
+its own (Kim and Mnih's: learning rate 1e-4, beta1 0.5, beta2 0.9), as
+disentanglement_lib's `FactorVAE` does. Both updates run in one compiled
+step: the VAE's (`build.objective` with `regularized_loss`, on
+`trained_by_loss`), then the discriminator's (`auxiliary_update`, the
+step's `after`) on codes drawn again from the updated encoder, D's inputs
+held fixed. The discriminator, 6 layers of 1000 leaky ReLUs as in the
+paper, and its optimiser are part of the model, so checkpoints keep them.
+"""
+
+from typing import NamedTuple, Sequence, Tuple
+
+import sonnet as snt
+import tensorflow as tf
+
+from vae import model as model_lib
+from vae import objectives
+
+
+class _Variables(NamedTuple):
+  trainable_variables: Tuple[tf.Variable, ...]
+
+
+def permute_dims(z: tf.Tensor, seed) -> tf.Tensor:
+  """Each column of [batch, latent] z shuffled across the batch on its
+  own, by a stateless draw from `seed`."""
+  noise = tf.random.stateless_uniform(tf.shape(z), seed)
+  order = tf.transpose(tf.argsort(noise, axis=0))  # [latent, batch].
+  return tf.transpose(tf.gather(tf.transpose(z), order, batch_dims=1))
+
+
+class Discriminator(snt.Module):
+  """z -> 2 logits: from q(z) (0) or from the permuted codes (1)."""
+
+  def __init__(self, hidden_sizes: Sequence[int], name=None):
+    super().__init__(name=name)
+    self.net = snt.nets.MLP(list(hidden_sizes) + [2],
+                            activation=lambda h: tf.nn.leaky_relu(h, 0.2))
+
+  def __call__(self, z):
+    return self.net(z)
+
+
+class FactorVAE(model_lib.VAE):
+  """A VAE, its discriminator and the discriminator's optimiser."""
+
+  def __init__(self, encoder, decoder, prior, gamma: float,
+               hidden_sizes: Sequence[int], learning_rate: float,
+               name=None):
+    super().__init__(encoder, decoder, prior, name=name)
+    self.gamma = gamma
+    self.discriminator = snt.allow_empty_variables(
+        Discriminator(hidden_sizes, name='discriminator'))
+    self.discriminator_optimizer = snt.optimizers.Adam(
+        learning_rate, beta1=0.5, beta2=0.9, name='discriminator_optimizer')
+
+  def __call__(self, x, num_samples=None) -> model_lib.VAEOutput:
+    output = super().__call__(x, num_samples)
+    if not self.discriminator.variables:  # Its first call makes them.
+      self.discriminator(tf.reshape(output.z, [-1, output.z.shape[-1]]))
+    return output
+
+  @property
+  def trained_by_loss(self) -> _Variables:
+    """The VAE's variables: what the loss's optimiser updates."""
+    mine = {v.ref() for v in self.discriminator.trainable_variables}
+    return _Variables(tuple(v for v in self.trainable_variables
+                            if v.ref() not in mine))
+
+  def _codes(self, x, seed):
+    return self.encoder(x).sample(
+        seed=tf.random.experimental.stateless_fold_in(seed, 1))
+
+  def total_correlation(self, z: tf.Tensor) -> tf.Tensor:
+    logits = self.discriminator(z)
+    return logits[:, 0] - logits[:, 1]
+
+  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+                       seed) -> tf.Tensor:
+    tc = self.total_correlation(self._codes(x, seed))
+    return (terms.distortion + terms.rate
+            + self.gamma * tf.cast(tc, terms.rate.dtype))
+
+  def discriminator_loss(self, z: tf.Tensor, seed) -> tf.Tensor:
+    """0.5 [CE(D(z), 0) + CE(D(permute(z)), 1)], the batch's mean."""
+    z = tf.stop_gradient(z)
+    permuted = permute_dims(
+        z, tf.random.experimental.stateless_fold_in(seed, 2))
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits
+    batch = tf.shape(z)[:1]
+    return 0.5 * (
+        tf.reduce_mean(ce(tf.zeros(batch, tf.int32), self.discriminator(z)))
+        + tf.reduce_mean(ce(tf.ones(batch, tf.int32),
+                            self.discriminator(permuted))))
+
+  def auxiliary_update(self, x: tf.Tensor, seed) -> None:
+    """The discriminator's step, on codes of the updated encoder."""
+    z = self._codes(x, seed)
+    variables = self.discriminator.trainable_variables
+    with tf.GradientTape() as tape:
+      loss = self.discriminator_loss(z, seed)
+    self.discriminator_optimizer.apply(tape.gradient(loss, variables),
+                                       variables)
+
+
+model_lib.MODELS.register(
+    'factor_vae', lambda c, parts: FactorVAE(
+        parts.encoder, parts.decoder, parts.prior, c.factor_gamma,
+        c.discriminator_hidden_sizes, c.discriminator_learning_rate),
+    'the FactorVAE (Kim and Mnih 2018): the ELBO plus --factor_gamma times a '
+    'discriminator\'s total correlation estimate',
+    disentangling=('factor_gamma', 'discriminator_hidden_sizes',
+                   'discriminator_learning_rate'),
+    rate_weight=1.0,
+    loss_title='FactorVAE: loss = distortion + rate + gamma TC (discriminator)')
