@@ -1,5 +1,7 @@
 """Tests for vae/factor_vae.py."""
 
+import os
+
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -102,6 +104,36 @@ class StepTest(tf.test.TestCase):
       weights.append(model.discriminator.trainable_variables[0].numpy())
     self.assertAllClose(losses[0], losses[1], rtol=1e-5)
     self.assertAllClose(weights[0], weights[1], rtol=1e-5)
+
+
+class CheckpointTest(tf.test.TestCase):
+
+  def _steps(self):
+    config, model, x = _setup()
+    (phase,) = build.phases(config, model, tf.Variable(1.0))
+    optimizer = snt.optimizers.Adam(0.01)
+    step = training.make_train_step(
+        phase.trains, optimizer, objective=phase.objective, compile=False,
+        after=phase.after)
+    return model, optimizer, x, lambda i: float(
+        step(x, tf.constant([0, i])).loss)
+
+  def test_a_restored_run_trains_on_as_the_original(self):
+    # The discriminator's weights and its Adam's moments are the model's,
+    # so the checkpoint of a run holds them.
+    model, optimizer, _, step = self._steps()
+    for i in range(2):
+      step(i)
+    path = tf.train.Checkpoint(model=model, optimizer=optimizer).save(
+        os.path.join(self.create_tempdir().full_path, 'ckpt'))
+    later = [step(i) for i in (2, 3)]
+    weights = model.discriminator.trainable_variables[-1].numpy()
+    restored, restored_optimizer, _, restored_step = self._steps()
+    tf.train.Checkpoint(model=restored,
+                        optimizer=restored_optimizer).read(path)
+    self.assertEqual([restored_step(i) for i in (2, 3)], later)
+    self.assertAllEqual(restored.discriminator.trainable_variables[-1],
+                        weights)
 
 
 if __name__ == '__main__':
