@@ -97,7 +97,8 @@ class EarlyStoppedRunTest(tf.test.TestCase):
         validation_split='test[500:600]', eval_split='test[600:700]',
         batch_size=16, learning_rate=0.02, training_steps=400,
         log_every=10, eval_every=10, early_stopping_steps=20,
-        eval_num_samples=10, jit_compile=False, export=False)
+        eval_num_samples=10, jit_compile=False, export=False,
+        figures=False)
 
   def test_reports_the_best_validation_weights_and_stays_stopped(self):
     mnist_dir = data_test.require_mnist(self)

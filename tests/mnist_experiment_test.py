@@ -36,11 +36,12 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ('loss_curves.png', 'reconstructions.png', 'samples.png',
            'latent_traversal.png', 'latent_means.png', 'kl_per_dimension.png',
            'traversal_by_kl.png', 'traversal_by_kl.gif', 'interpolation.png')
-# A small run. Without XLA and export, unless a test tests them: XLA's
-# compiles and the SavedModel's writing each cost seconds a run.
+# A small run. Without XLA, export and figures, unless a test tests them:
+# XLA's compiles, the SavedModel's writing and the figures each cost a
+# second or more a run.
 TINY = ['--train_split=test[:500]', '--eval_split=test[500:600]',
         '--batch_size=16', '--eval_num_samples=20', '--log_every=10',
-        '--nojit_compile', '--noexport']
+        '--nojit_compile', '--noexport', '--nofigures']
 
 
 # A line of TensorFlow's C++ logger (absl's format, or TensorFlow's own).
@@ -192,7 +193,7 @@ class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
     run_main([f'--data_dir={mnist_dir}', '--training_steps=20',
-              f'--output_dir={output_dir}'] + TINY + extra)
+              f'--output_dir={output_dir}'] + TINY + ['--figures'] + extra)
     with open(os.path.join(output_dir, 'summary.json')) as f:
       summary = json.load(f)
     for key in ('train_loss', 'test_elbo', 'test_rate', 'test_distortion'):
@@ -207,7 +208,7 @@ class ConfigurationsTest(tf.test.TestCase, parameterized.TestCase):
     output_dir = self.create_tempdir().full_path
     run_main([f'--data_dir={mnist_dir}', '--training_steps=5',
               '--latent_size=1', '--nojit_compile',
-              f'--output_dir={output_dir}'] + TINY)
+              f'--output_dir={output_dir}'] + TINY + ['--figures'])
     figures = os.listdir(os.path.join(output_dir, 'figures'))
     self.assertNotIn('latent_traversal.png', figures)
     self.assertIn('latent_means.png', figures)
@@ -245,7 +246,8 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
     mnist_dir = data_test.require_mnist(self)
     output_dir = self.create_tempdir().full_path
     run_main([f'--data_dir={mnist_dir}', '--strategy=mirrored',
-              '--cpu_devices=2', f'--output_dir={output_dir}'] + self.FLAGS)
+              '--cpu_devices=2', f'--output_dir={output_dir}'] + self.FLAGS
+             + ['--figures'])
     self.assert_trains_as_one_device(output_dir)
     summary = read_summary(output_dir)
     self.assertEqual((summary['strategy'], summary['num_replicas'],
@@ -270,7 +272,8 @@ class StrategyTest(tf.test.TestCase, parameterized.TestCase):
           [sys.executable, '-m', 'experiments.mnist',
            f'--data_dir={data_test.MNIST_DIR}', '--strategy=multi_worker',
            f'--output_dir={output_dir}', f'--training_steps={steps}',
-           '--checkpoint_every=50'] + self.FLAGS[2:] + ['--export'],
+           '--checkpoint_every=50'] + self.FLAGS[2:] + ['--export',
+                                                         '--figures'],
           cwd=_REPO, env=env, stdout=subprocess.DEVNULL,
           stderr=subprocess.PIPE, text=True))
     return workers

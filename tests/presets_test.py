@@ -137,7 +137,7 @@ class ReproduceTest(tf.test.TestCase):
     self._main(['--preset=pythae_vae_static', '--epochs_scale=0.002',
                 f'--data_dir={mnist_dir}', '--train_split=test[:500]',
                 '--eval_split=test[500:600]', '--eval_num_samples=10',
-                '--nojit_compile', '--noexport',
+                '--nojit_compile', '--noexport', '--nofigures',
                 f'--output_dir={output_dir}'])
     with open(os.path.join(output_dir, reproduce.PRESET_JSON)) as f:
       record = json.load(f)

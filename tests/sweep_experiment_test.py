@@ -159,7 +159,8 @@ class FailedRunTest(tf.test.TestCase):
       parse(['--batch_sizes=16,600,32', f'--data_dir={mnist_dir}',
              '--training_steps=5', '--train_split=test[:500]',
              '--eval_split=test[500:600]', '--eval_num_samples=5',
-             '--nojit_compile', '--noexport', f'--output_dir={output_dir}'])
+             '--nojit_compile', '--noexport', '--nofigures',
+             f'--output_dir={output_dir}'])
       with self.assertRaisesRegex(
           run_flags.InputError,
           r'2 of 3 runs did not finish:\n  batch_size-600: failed \(exit 1\), '

@@ -85,7 +85,8 @@ class ModelsTest(tf.test.TestCase):
     mnist_test.run_main([f'--data_dir={self.mnist_dir}',
                          '--training_steps=30',
                          f'--output_dir={self.output_dir}']
-                        + mnist_test.TINY + ['--export'] + list(extra))
+                        + mnist_test.TINY + ['--export', '--figures']
+                        + list(extra))
     return mnist_test.read_summary(self.output_dir)
 
   def _evaluate_matches_training(self, summary):
@@ -152,7 +153,8 @@ class ModelsTest(tf.test.TestCase):
     # The runner runs the model's assign_step in the compiled loop: the
     # checkpoint holds C at the last step, 30 of 40 steps to C_max = 8.
     self._train('--model=annealed_vae', '--capacity_max=8',
-                '--capacity_steps=40', '--capacity_gamma=10', '--noexport')
+                '--capacity_steps=40', '--capacity_gamma=10', '--noexport',
+                '--nofigures')
     reader = tf.train.load_checkpoint(os.path.join(self.output_dir,
                                                    'checkpoints'))
     (name,) = [n for n in reader.get_variable_to_shape_map()

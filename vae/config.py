@@ -263,6 +263,8 @@ class TrainConfig:
       'loses at most this many steps.', low=1)
   keep_checkpoints: int = _field(3, 'Checkpoints kept.', low=1)
   export: bool = _field(True, 'Export the trained model as a SavedModel.')
+  figures: bool = _field(True, 'Draw the figures (figures/) at the end; '
+                         'python -m experiments.evaluate draws them later.')
 
 
 # Fields a resumed run may change: they do not change what is trained.
@@ -270,7 +272,8 @@ RESUMABLE = frozenset([
     'training_steps', 'log_every', 'eval_every', 'eval_batch_size',
     'eval_num_samples', 'eval_chunk_size', 'metric_points_scale',
     'checkpoint_every',
-    'keep_checkpoints', 'export', 'data_dir', 'download', 'jit_compile',
+    'keep_checkpoints', 'export', 'figures', 'data_dir', 'download',
+    'jit_compile',
     'strategy', 'cpu_devices', 'tpu'])
 # Keys of a config.json from before the typed configuration that are not
 # part of what a run is: they are read and dropped.

@@ -664,7 +664,8 @@ class Run:
                  'n/a' if results.nll is None else f'{results.nll:.3f}',
                  results.rate, results.distortion, results.active_units)
     self.log.flush()
-    if self.chief:  # Other workers keep their logs and checkpoints only.
+    # Other workers keep their logs and checkpoints only.
+    if self.chief and config.train.figures:
       report.write_figures(
           self.functions, results, self.eval_images, self.log.rows,
           self.log.eval_rows,
