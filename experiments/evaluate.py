@@ -21,16 +21,18 @@ import tensorflow as tf
 from experiments import run_flags
 from vae import build
 from vae import export
+from vae import metrics
 from vae import report
 from vae import run_folder
 from vae import run_lock
 from vae import runner
 
 # The flags this script shares with experiments.mnist (`run_flags`):
-# --output_dir (the run to evaluate), --data_dir, --eval_split and
-# --eval_num_samples. Unless given, the last three are the run's own, from
-# its config.json.
-_SHARED = ('output_dir', 'data_dir', 'eval_split', 'eval_num_samples')
+# --output_dir (the run to evaluate), --data_dir, --eval_split,
+# --eval_num_samples and --metric_points_scale. Unless given, all but the
+# first are the run's own, from its config.json.
+_SHARED = ('output_dir', 'data_dir', 'eval_split', 'eval_num_samples',
+           'metric_points_scale')
 for _name in _SHARED:
   flags.declare_key_flag(_name)
 flags.DEFINE_enum('source', 'checkpoint', ['checkpoint', 'saved_model'],
@@ -41,7 +43,7 @@ flags.DEFINE_string('figures_dir', None,
 FLAGS = flags.FLAGS
 EVALUATION = 'evaluation.json'
 _COMPARED = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
-             'test_loss', 'active_units')
+             'test_loss', 'active_units') + metrics.summary_keys()
 
 
 def load_functions(output_dir: str, config, image_shape, source: str):
@@ -99,7 +101,8 @@ def main(argv):
     raise run_flags.InputError(
         f'{", ".join(training_flags)}: evaluate reads the training flags from '
         f'the run\'s config.json; it takes only --output_dir, --data_dir, '
-        f'--eval_split, --eval_num_samples, --source and --figures_dir.')
+        f'--eval_split, --eval_num_samples, --metric_points_scale, --source '
+        f'and --figures_dir.')
   output_dir = FLAGS.output_dir
   if not os.path.exists(os.path.join(output_dir, run_folder.CONFIG)):
     raise run_flags.InputError(
@@ -127,6 +130,7 @@ def _evaluate(output_dir: str):
   results = runner.evaluate_split(functions, batches, examples.num_examples,
                                   config, num_samples)
   now = report.results_summary(results, config, examples.image_shape)
+  now.update(report.disentanglement_summary(functions, config))
   now.update(source=FLAGS.source, step=step, eval_split=split)
   run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 

@@ -46,8 +46,7 @@ flags.adopt_module_key_flags(run_flags)  # --help lists them.
 COLUMNS = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
            'active_units', 'train_steps_per_second')
 # The disentanglement metrics' summary keys, tabulated where runs have them.
-METRIC_COLUMNS = tuple(key for name in metrics.METRICS
-                       for key in metrics.METRICS.traits(name)['keys'])
+METRIC_COLUMNS = metrics.summary_keys()
 RESULTS_CSV = 'results.csv'
 METRICS_VS_BETA = 'metrics_vs_beta.png'
 RESULTS_MD = 'results.md'

@@ -9,7 +9,7 @@ numbers of points it draws (1: disentanglement_lib's). Each returns its
 summary.json keys. A new metric is one module here and one line below.
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,6 +32,12 @@ METRICS.register('sap', sap.compute, 'SAP score (Kumar et al. 2018)',
 METRICS.register('dci', dci.compute, 'DCI (Eastwood and Williams 2018)',
                  keys=('dci_disentanglement', 'dci_completeness',
                        'dci_informativeness'))
+
+
+def summary_keys() -> Tuple[str, ...]:
+  """Every metric's main summary.json keys, in the registry's order."""
+  return tuple(key for name in METRICS
+               for key in METRICS.traits(name)['keys'])
 
 
 def compute_all(data, represent, seed: int = 0, points_scale: float = 1.0,
