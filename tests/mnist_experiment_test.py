@@ -455,8 +455,7 @@ class ResumeTest(tf.test.TestCase):
   def test_killed_run_loses_at_most_the_steps_since_its_checkpoint(self):
     flags_used = [f'--data_dir={self.mnist_dir}', '--training_steps=1000',
                   '--checkpoint_every=100', '--log_every=25',
-                  f'--output_dir={self.output_dir}'] + TINY + [
-                      '--jit_compile']  # The XLA loop resumes exactly too.
+                  f'--output_dir={self.output_dir}'] + TINY
     # With --verbosity=1, which shows TensorFlow's lines, in absl's format.
     env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
     stderr = tempfile.TemporaryFile('w+')
