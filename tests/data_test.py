@@ -283,6 +283,25 @@ class GeneratedTest(tf.test.TestCase):
       data.load('spritez', 'train')
 
 
+class FactorDataTest(tf.test.TestCase):
+
+  def test_which_datasets_have_factors(self):
+    for name in ('sprites', 'dsprites', 'shapes3d'):
+      self.assertTrue(data.has_factors(name), msg=name)
+    self.assertFalse(data.has_factors('mnist'))
+    self.assertIsNone(data.factor_data('mnist'))
+    self.assertEqual(data.factor_data('sprites').factor_sizes,
+                     (3, 6, 40, 32, 32))
+
+  def test_tfds_dsprites_needs_every_combination(self):
+    # TFDS's mock draws random labels: far from dSprites' whole grid.
+    with mock_tfds(num_examples=30, max_value=2):
+      with self.assertRaisesRegex(
+          data.DataError, r"'dsprites' in .*: the data hold 30 images but "
+          r'\d+ of the 737280 combinations .*label_shape.: 3.*have none'):
+        data.factor_data('dsprites')
+
+
 class BatchesTest(tf.test.TestCase, parameterized.TestCase):
 
   def _examples(self, images):

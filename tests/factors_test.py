@@ -95,5 +95,29 @@ class SpritesTest(tf.test.TestCase):
     self.assertAllEqual(rows, again)
 
 
+class GridDataTest(tf.test.TestCase):
+
+  def test_looks_each_combination_up(self):
+    sizes = (2, 3, 2)
+    grid = factors.all_factors(sizes)
+    order = np.random.RandomState(0).permutation(len(grid))
+    # Each image holds its own flat index: 12 combinations, shuffled.
+    flat = np.ravel_multi_index(grid[order].T, sizes)
+    images = np.broadcast_to(flat[:, None, None, None].astype(np.uint8),
+                             (12, 2, 2, 1))
+    data = factors.GridData(images, grid[order], ('a', 'b', 'c'), sizes,
+                            pixel_max=255)
+    asked = np.array([[1, 2, 0], [0, 0, 1], [1, 2, 0]])
+    self.assertAllClose(data.observations(asked)[:, 0, 0, 0],
+                        np.ravel_multi_index(asked.T, sizes) / 255)
+
+  def test_a_missing_combination_is_named(self):
+    grid = factors.all_factors((2, 2))
+    with self.assertRaisesRegex(ValueError, '3 images but 1 of the 4 '
+                                'combinations'):
+      factors.GridData(np.zeros((3, 1, 1, 1), np.uint8), grid[:3],
+                       ('a', 'b'), (2, 2))
+
+
 if __name__ == '__main__':
   tf.test.main()

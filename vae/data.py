@@ -43,10 +43,18 @@ IDX_DATASETS = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST',
 _IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
 # The stored value of a white pixel, where it is not 255: the static
 # binarisation of MNIST (Larochelle and Murray 2011) is stored as 0/1.
-PIXEL_MAX = {'binarized_mnist': 1}
+PIXEL_MAX = {'binarized_mnist': 1, 'dsprites': 1}
 # Datasets drawn here, from their factors (`factors.FactorData`).
 GENERATED = {'sprites': factors.Sprites}
 GENERATOR_SEED = 0
+# TFDS datasets of every combination of their factors: the features that
+# are the factors, in order (`factor_data`).
+TFDS_FACTORS = {
+    'dsprites': ('label_shape', 'label_scale', 'label_orientation',
+                 'label_x_position', 'label_y_position'),
+    'shapes3d': ('label_floor_hue', 'label_wall_hue', 'label_object_hue',
+                 'label_scale', 'label_shape', 'label_orientation'),
+}
 _IDX_UBYTE = 0x08
 # TFDS fetches prepared datasets and most sources from Google Cloud Storage.
 _DOWNLOAD_HOST = ('storage.googleapis.com', 443)
@@ -204,8 +212,8 @@ def _offline_hint(name: str) -> str:
           f'network and copy its data_dir here.')
 
 
-def _load_tfds(name: str, split: str, data_dir: Optional[str],
-               download: bool) -> Examples:
+def _tfds_builder(name: str, data_dir: Optional[str], download: bool):
+  """TFDS's builder of `name`, prepared (downloaded if allowed)."""
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
@@ -229,6 +237,13 @@ def _load_tfds(name: str, split: str, data_dir: Optional[str],
     except OSError as e:  # requests' ConnectionError is an OSError.
       raise DownloadError(f'downloading {name!r} into {where} failed: {e}. '
                       f'{_offline_hint(name)}') from e
+  return builder
+
+
+def _load_tfds(name: str, split: str, data_dir: Optional[str],
+               download: bool) -> Examples:
+  builder = _tfds_builder(name, data_dir, download)
+  where = builder.data_dir
   features = builder.info.features
   if 'image' not in features or len(features['image'].shape) != 3 or (
       None in features['image'].shape):
@@ -279,6 +294,40 @@ def _load_generated(name: str, split: str) -> Examples:
                   num_examples=len(images),
                   source=f'{name}, drawn here (seed {GENERATOR_SEED})',
                   pixel_max=1)
+
+
+# ---------------------------------------------------------------- Factors.
+
+
+def has_factors(name: str) -> bool:
+  """Whether the dataset `name` has ground-truth factors."""
+  return name in GENERATED or name in TFDS_FACTORS
+
+
+def factor_data(name: str, data_dir: Optional[str] = None,
+                download: bool = True) -> Optional[factors.FactorData]:
+  """The factors and observations of dataset `name` for the
+  disentanglement metrics; None if it has none. A TFDS dataset's whole
+  train split is read into memory (dSprites: 3 GB as bytes), as
+  disentanglement_lib does."""
+  if name in GENERATED:
+    return GENERATED[name]()
+  if name not in TFDS_FACTORS:
+    return None
+  builder = _tfds_builder(name, data_dir, download)
+  keys = TFDS_FACTORS[name]
+  images, values = [], []
+  for batch in builder.as_dataset(split='train', batch_size=10000,
+                                  shuffle_files=False).as_numpy_iterator():
+    images.append(batch['image'])
+    values.append(np.stack([batch[k] for k in keys], axis=1))
+  features = builder.info.features
+  try:
+    return factors.GridData(np.concatenate(images), np.concatenate(values),
+                            keys, [features[k].num_classes for k in keys],
+                            pixel_max=PIXEL_MAX.get(name, 255))
+  except ValueError as e:
+    raise DataError(f'{name!r} in {builder.data_dir}: {e}') from e
 
 
 # ------------------------------------------------------------------ Loading.

@@ -124,3 +124,39 @@ class Sprites:
     images[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :],
            0] = inside
     return images
+
+
+class GridData:
+  """Stored observations of every combination of their factors (TFDS's
+  `dsprites` and `shapes3d`), looked up by factor values.
+
+  Args:
+    images: [n, H, W, C] uint8 images, `pixel_max` for white.
+    factors: [n, num_factors] factor indices of each image.
+    factor_names, factor_sizes: of the factors, in `factors`' order.
+  """
+
+  def __init__(self, images: np.ndarray, factors: np.ndarray,
+               factor_names: Sequence[str], factor_sizes: Sequence[int],
+               pixel_max: int = 255):
+    self.factor_names = tuple(factor_names)
+    self.factor_sizes = tuple(int(n) for n in factor_sizes)
+    self.image_shape = tuple(images.shape[1:])
+    self._images = images
+    self._pixel_max = float(pixel_max)
+    self._index = np.full(int(np.prod(self.factor_sizes)), -1, np.int64)
+    self._index[self._flat(factors)] = np.arange(len(factors))
+    missing = int(np.sum(self._index < 0))
+    if missing:
+      raise ValueError(
+          f'the data hold {len(factors)} images but {missing} of the '
+          f'{len(self._index)} combinations of their factors '
+          f'{dict(zip(self.factor_names, self.factor_sizes))} have none: the '
+          'metrics need an image of each (the whole dataset, not a slice)')
+
+  def _flat(self, factors: np.ndarray) -> np.ndarray:
+    return np.ravel_multi_index(np.asarray(factors).T, self.factor_sizes)
+
+  def observations(self, factors: np.ndarray) -> np.ndarray:
+    return (self._images[self._index[self._flat(factors)]]
+            .astype(np.float32) / self._pixel_max)

@@ -95,15 +95,17 @@ def learning_curve(eval_rows: List[Dict], path: str,
 def disentanglement_summary(functions, config) -> Dict:
   """Every disentanglement metric of the encoder's means (`vae/metrics/`),
   when the run's dataset has ground-truth factors; {} otherwise."""
-  factor_data = data.GENERATED.get(config.data.dataset)
-  if factor_data is None or not config.train.metric_points_scale:
+  if (not data.has_factors(config.data.dataset)
+      or not config.train.metric_points_scale):
     return {}
+  factor_data = data.factor_data(config.data.dataset, config.data.data_dir,
+                                 config.data.download)
 
   def represent(images: np.ndarray) -> np.ndarray:
     means = functions.encode(tf.constant(images, tf.float32))['mean']
     return means.numpy().reshape(len(images), -1)
 
-  return metrics.compute_all(factor_data(), represent, seed=config.train.seed,
+  return metrics.compute_all(factor_data, represent, seed=config.train.seed,
                              points_scale=config.train.metric_points_scale)
 
 

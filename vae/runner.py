@@ -681,7 +681,7 @@ class Run:
 
   def _disentanglement(self) -> Dict:
     """The disentanglement metrics, on a dataset with factors."""
-    if self.config.data.dataset not in data.GENERATED:
+    if not data.has_factors(self.config.data.dataset):
       return {}
     logging.info('Disentanglement metrics (%g of disentanglement_lib\'s '
                  'points)...', self.config.train.metric_points_scale)
