@@ -117,6 +117,14 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
        'trains in phases'),
       (dict(model='autoencoder', curve_num_samples=10),
        'no likelihood to estimate'),
+      (dict(model='factor_vae', strategy='mirrored', cpu_devices=2),
+       'discriminator\'s update runs on one device only'),
+      (dict(model='beta_tcvae', beta=4.0), '--beta does not apply'),
+      (dict(model='dip_vae_i', posterior='full_covariance'),
+       'pass --posterior=diagonal'),
+      (dict(model='vae', tc_weight=2.0), 'shapes another disentangling'),
+      (dict(model='dip_vae_ii', strategy='mirrored', cpu_devices=2,
+            jit_compile=True), 'drop --jit_compile'),
   )
   def test_meaningless_combination_is_refused(self, values, message):
     with self.assertRaisesRegex(ValueError, message):

@@ -22,6 +22,7 @@ from vae import data
 from vae import distribute
 from vae import encoders
 from vae import evaluation
+from vae import model as model_lib
 from vae import schedules
 from vae import training
 
@@ -45,8 +46,11 @@ def _examples(n=96, seed=0, image_shape=IMAGE_SHAPE):
 
 
 def _config(**overrides):
-  return config_lib.make(**dict(dict(beta=1.0, latent_size=4,
-                                     hidden_sizes=[32], seed=0), **overrides))
+  small = dict(beta=1.0, latent_size=4, hidden_sizes=[32], seed=0)
+  if model_lib.MODELS.traits(overrides.get('model', 'vae')).get(
+      'disentangling'):
+    del small['beta']  # They weigh the rate themselves.
+  return config_lib.make(**dict(small, **overrides))
 
 
 class SampleTest(tf.test.TestCase, parameterized.TestCase):
@@ -207,7 +211,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
         jit_compile=jit_compile,
         objective=build.objective(config.objective, model, variables.beta,
                                   variables.temperature),
-        schedule=variables.assign, strategy=strategy)
+        schedule=schedules.both(variables.assign,
+                                getattr(model, 'assign_step', None)),
+        strategy=strategy)
     losses = []
     for first in range(1, steps + 1, block):
       metrics = train(first, block)
@@ -231,6 +237,12 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
                            latent_size=10, objective='iwae'), False),
       ('dreg_vamp_warmup', dict(objective='dreg', prior='vamp',
                                 kl_warmup_steps=4), False),
+      # Penalties of the global batch: its covariance, its mean KL, TC
+      # over every row.
+      ('dip_vae_ii', dict(model='dip_vae_ii', dip_lambda_od=2.0), False),
+      ('annealed_vae', dict(model='annealed_vae', capacity_max=5.0,
+                            capacity_steps=4, capacity_gamma=3.0), False),
+      ('beta_tcvae', dict(model='beta_tcvae'), False),
   )
   def test_equals_one_device(self, overrides, jit_compile):
     self._equals_one_device(overrides, jit_compile)

@@ -5,12 +5,13 @@ capacity C that grows during training,
 
 at step t, with gamma = --capacity_gamma, C_max = --capacity_max nats and
 T = --capacity_steps, as disentanglement_lib's `AnnealedVAE` does it: the
-KL is the batch's mean, so the penalty is one number per batch, which each
-example carries.
+KL is the batch's mean (the global batch's, under a strategy), so the
+penalty is one number per batch, which each example carries.
 """
 
 import tensorflow as tf
 
+from vae import distribute
 from vae import model as model_lib
 from vae import objectives
 
@@ -41,7 +42,7 @@ class AnnealedVAE(model_lib.VAE):
   def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
                        seed) -> tf.Tensor:
     del x, seed
-    gap = tf.abs(tf.reduce_mean(terms.rate)
+    gap = tf.abs(distribute.global_mean(terms.rate)
                  - tf.cast(self.capacity, terms.rate.dtype))
     return terms.distortion + self.gamma * gap
 
@@ -54,5 +55,5 @@ model_lib.MODELS.register(
     'times the KL\'s distance from a capacity that grows to --capacity_max '
     'over --capacity_steps',
     disentangling=('capacity_gamma', 'capacity_max', 'capacity_steps'),
-    rate_weight=1.0,
+    rate_weight=1.0, reduces_across_replicas=True,
     loss_title='annealed VAE: loss = distortion + gamma |rate - C|')

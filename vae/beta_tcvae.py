@@ -17,12 +17,15 @@ section 3.1), for each example i with z_i ~ q(z|x_i):
 
 over the M examples j of the batch, N the data's size. The constant has no
 gradient and is left out here, as disentanglement_lib leaves it out: the
-estimate is TC up to (D - 1) log(N M).
+estimate is TC up to (D - 1) log(N M). Under a strategy the sums over j run
+over the global batch (`distribute.global_rows`), so 2 replicas train as
+one device.
 """
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import distribute
 from vae import model as model_lib
 from vae import objectives
 
@@ -33,7 +36,9 @@ def total_correlation(z: tf.Tensor, mean: tf.Tensor,
                       stddev: tf.Tensor) -> tf.Tensor:
   """[batch] minibatch-weighted TC estimates, without the constant.
 
-  z, mean, stddev: [batch, latent]; z_i drawn from N(mean_i, stddev_i^2).
+  z: [batch, latent], z_i drawn from q(z|x_i); mean, stddev: [M, latent],
+  those of q(z|x_j) for the M examples j the sums run over (the batch's,
+  or the global batch's).
   """
   # log q(z_id | x_j), [i, j, d].
   log_q = tfd.Normal(mean[None], stddev[None]).log_prob(z[:, None])
@@ -52,9 +57,10 @@ class BetaTCVAE(model_lib.VAE):
   def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
                        seed) -> tf.Tensor:
     posterior = self.encoder(x)
-    z = posterior.sample(seed=tf.random.experimental.stateless_fold_in(
-        seed, 1))
-    tc = total_correlation(z, posterior.mean(), posterior.stddev())
+    z = distribute.sample(
+        posterior, seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    tc = total_correlation(z, distribute.global_rows(posterior.mean()),
+                           distribute.global_rows(posterior.stddev()))
     return (terms.distortion + terms.rate
             + (self.tc_weight - 1.0) * tf.cast(tc, terms.rate.dtype))
 
@@ -64,5 +70,5 @@ model_lib.MODELS.register(
         parts.encoder, parts.decoder, parts.prior, c.tc_weight),
     'the beta-TCVAE (Chen et al. 2018): the ELBO with its total correlation '
     'weighted by --tc_weight', disentangling=('tc_weight',),
-    rate_weight=1.0,
+    rate_weight=1.0, reduces_across_replicas=True,
     loss_title='beta-TCVAE: loss = distortion + rate + (tc_weight - 1) TC')

@@ -11,21 +11,25 @@ With mu(x) and Sigma(x) the mean and covariance of q(z|x), over the batch:
 
 as disentanglement_lib's `DIPVAE` computes them (the covariance with the
 1/M of the batch mean, not 1/(M - 1)). The penalty is one number per batch;
-each example carries it, so the batch's mean loss has it once.
+each example carries it, so the batch's mean loss has it once. Under a
+strategy the batch is the global batch (`distribute.global_mean`), so 2
+replicas train as one device.
 """
 
 from typing import Optional
 
 import tensorflow as tf
 
+from vae import distribute
 from vae import model as model_lib
 from vae import objectives
 
 
 def covariance(values: tf.Tensor) -> tf.Tensor:
-  """E[v v^T] - E[v] E[v]^T over axis 0 of [batch, dims]."""
-  mean = tf.reduce_mean(values, axis=0)
-  outer = tf.reduce_mean(values[:, :, None] * values[:, None, :], axis=0)
+  """E[v v^T] - E[v] E[v]^T over axis 0 of [batch, dims] (of the global
+  batch, under a strategy)."""
+  mean = distribute.global_mean(values)
+  outer = distribute.global_mean(values[:, :, None] * values[:, None, :])
   return outer - mean[:, None] * mean[None, :]
 
 
@@ -59,7 +63,7 @@ class DIPVAE(model_lib.VAE):
     posterior = self.encoder(x)
     matrix = covariance(posterior.mean())
     if self.kind == 'ii':
-      matrix += tf.linalg.diag(tf.reduce_mean(posterior.variance(), axis=0))
+      matrix += tf.linalg.diag(distribute.global_mean(posterior.variance()))
     return matrix
 
   def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
@@ -80,5 +84,6 @@ for _kind in ('i', 'ii'):
       f'{"posterior means" if _kind == "i" else "aggregate posterior"}\' '
       'covariance from the identity',
       disentangling=('dip_lambda_od', 'dip_lambda_d'), rate_weight=1.0,
+      reduces_across_replicas=True,
       loss_title=f'DIP-VAE {_kind.upper()}: loss = distortion + rate + '
       'covariance penalty')

@@ -290,6 +290,30 @@ def replica_sum(values: tf.Tensor) -> tf.Tensor:
   return ctx.all_reduce('sum', values)
 
 
+def global_mean(values: tf.Tensor) -> tf.Tensor:
+  """Mean over axis 0 of the global batch, gradients included: in replica
+  context with N > 1, all-reduced sums over the row count. A SUM
+  all-reduce's gradient is the all-reduced sum of the replicas' upstream
+  gradients, so a loss that every replica computes from it, each divided by
+  the global batch (`tf.nn.compute_average_loss`), gives the gradients of
+  one device on the whole batch once the replicas' gradients are summed."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return tf.reduce_mean(values, axis=0)
+  total = ctx.all_reduce('sum', tf.reduce_sum(values, axis=0))
+  count = ctx.all_reduce('sum', tf.cast(tf.shape(values)[0], values.dtype))
+  return total / count
+
+
+def global_rows(values: tf.Tensor) -> tf.Tensor:
+  """The global batch's rows of `values` ([rows, ...], replica 0's rows
+  first), gradients included; `values` itself on one device."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return values
+  return ctx.all_gather(values, axis=0)
+
+
 def global_batch_mean(values: tf.Tensor) -> tf.Tensor:
   """Mean over axis 0 of the global batch, with no gradient: in replica
   context with N > 1, the sum over every replica's rows divided by the

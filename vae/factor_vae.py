@@ -121,5 +121,5 @@ model_lib.MODELS.register(
     'discriminator\'s total correlation estimate',
     disentangling=('factor_gamma', 'discriminator_hidden_sizes',
                    'discriminator_learning_rate'),
-    rate_weight=1.0,
+    rate_weight=1.0, one_device=True,
     loss_title='FactorVAE: loss = distortion + rate + gamma TC (discriminator)')
