@@ -215,6 +215,7 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
             likelihood='discretized_logistic')),
       ('beta_tcvae', dict(model='beta_tcvae')),
       ('dip_vae_ii', dict(model='dip_vae_ii')),
+      ('annealed_vae', dict(model='annealed_vae', capacity_steps=2)),
   )
   def test_compiled_and_eager_agree(self, choices):
     config = _config(**choices)
