@@ -12,10 +12,12 @@ README's table); their defaults are the notebook's model.
 Writes to --output_dir:
   config.json        the flags of the run;
   metrics.csv        the training log; eval_metrics.csv, the eval-set ELBO
-                     during training;
+                     (and NLL, and a validation split's) during training;
   summary.json       the final numbers: test ELBO, rate, distortion, the
-                     importance-sampled NLL, KL per dimension, active units;
-  figures/*.png      loss curves, reconstructions, samples, latent space;
+                     importance-sampled NLL, KL per dimension, active units
+                     (and the disentanglement metrics, on data with factors);
+  figures/           loss curves, reconstructions, samples, the latent
+                     space and its traversals;
   checkpoints/       model, optimiser and step (batch s depends on s alone);
   saved_model/       the model with encode, decode and sample signatures;
   train/, eval/      TensorBoard summaries (tensorboard --logdir OUTPUT_DIR).

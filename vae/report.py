@@ -182,7 +182,7 @@ _OUTPUTS = (
     ((run_folder.METRICS, run_folder.EVAL_METRICS),
      'the training and eval-set logs'),
     ((run_folder.FIGURES + '/',), 'loss curves, reconstructions, samples, '
-     'latent space'),
+     'latent space, traversals'),
     ((run_folder.CHECKPOINTS + '/',), 'the same command resumes from them'),
     ((run_folder.SAVED_MODEL + '/',), 'encode, decode and sample '
      '(vae.export.load)'),
