@@ -90,19 +90,27 @@ def learning_curve(curves: Mapping[str, Tuple[Sequence[float],
                    ylabel: str = 'NLL (nats per example)',
                    quality: Optional[Tuple[float, float]] = None,
                    quality_label: str = '') -> str:
-  """Lines of (epochs, values) by label on log-log axes (the first epochs
-  fall by hundreds of nats, the last by a few); `quality` (epoch, value)
-  marks a point, labelled `quality_label`."""
+  """Lines of (epochs, values) by label against log epochs; `quality`
+  (epoch, value) marks a point, labelled `quality_label`. The first epoch
+  falls by hundreds of nats and the rest by a few: the y axis shows the
+  values from the first epoch on (earlier ones run off its top)."""
   fig, ax = plt.subplots(figsize=(6, 4))
+  shown, first = [], []
   for label, (epochs, values) in curves.items():
     ax.plot(epochs, values, marker='.', label=label)
+    epochs, values = np.asarray(epochs), np.asarray(values)
+    later = epochs >= 1 if np.any(epochs >= 1) else np.ones_like(epochs, bool)
+    shown.append(values[later])
+    first.append(epochs[later].min())
   if quality is not None:
     ax.plot(*quality, linestyle='none', marker='o', markersize=10,
             markerfacecolor='none', color='black', label=quality_label)
+  low = min(v.min() for v in shown)
+  high = max(v.max() for v in shown)
+  margin = 0.05 * (high - low) + 0.5
+  ax.set_ylim(low - margin, high + margin)
   ax.set_xscale('log')
-  ax.set_yscale('log')
-  for ticks in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-    ticks(matplotlib.ticker.FormatStrFormatter('%g'))  # 200, not 2x10^2.
+  ax.set_xlim(left=min(first) / 1.5)
   ax.set_xlabel('epochs')
   ax.set_ylabel(ylabel)
   ax.set_title(title)
