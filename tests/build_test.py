@@ -139,6 +139,7 @@ class RegistryCoverageTest(tf.test.TestCase):
                      set(build.LATENTS))
 
 
+@pytest.mark.slow  # Trains every model family the registries make.
 class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):
@@ -200,6 +201,7 @@ class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
       self.assertFalse(np.array_equal(old, new.numpy()), msg=new.name)
 
 
+@pytest.mark.slow  # Traces a training step of whole model families.
 class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(

@@ -1,8 +1,9 @@
 """pytest set-up: absl flags count as parsed, as under absltest.main(); the
 CPU is split into 2 logical devices, for the mirrored strategy's tests.
 
-Tests that run the experiment scripts end to end, or compile whole model
-families with XLA, are marked `slow`; the unit tests alone are
+Tests that run the experiment scripts end to end, or train or compile
+whole model families (every registered combination, XLA, 2 replicas
+against one), are marked `slow`; the unit tests alone are
 `python -m pytest -q -m 'not slow' tests`.
 """
 

@@ -187,6 +187,7 @@ class StrategyTest(tf.test.TestCase):
       self.assertAllClose(mean, values.mean(axis=0))
 
 
+@pytest.mark.slow  # Trains model families on 2 replicas and on one.
 class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
   """2 replicas train as one device does on the same global batches."""
 
