@@ -276,6 +276,7 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
                   block=1)
 
 
+@pytest.mark.slow  # Evaluates model families on 2 replicas and on one.
 class EvaluationTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(

@@ -132,16 +132,16 @@ class KnownRepresentationsTest(tf.test.TestCase, parameterized.TestCase):
     half = np.sqrt(0.5) * np.array([[1.0, 1.0], [-1.0, 1.0]])
     paired = np.kron(np.eye(2), half)
     noise = np.random.RandomState(2)
-    six = (6, 6, 6, 6)
+    four = (4, 4, 4, 4)
     cls.scores = {
         'identity': _scores(lambda x: x),
         # A different invertible map of each factor, dimensions permuted.
         'invertible': _scores(lambda x: np.c_[
             np.exp(x[:, 2]), 3 * x[:, 0]**3 - 1, -x[:, 3], 0.1 * x[:, 1]]),
         'noise': _scores(lambda x: noise.normal(size=x.shape)),
-        'identity_6': _scores(lambda x: x, six),
-        'rotated_6': _scores(lambda x: (x - 2.5) @ rotation, six),
-        'paired_6': _scores(lambda x: (x - 2.5) @ paired, six),
+        'identity_4': _scores(lambda x: x, four),
+        'rotated_4': _scores(lambda x: (x - 1.5) @ rotation, four),
+        'paired_4': _scores(lambda x: (x - 1.5) @ paired, four),
     }
 
   @parameterized.parameters('identity', 'invertible')
@@ -154,7 +154,7 @@ class KnownRepresentationsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(scores['sap'], 0.5, atol=0.05)
 
   def test_a_rotation_scores_lower(self):
-    top, rotated = self.scores['identity_6'], self.scores['rotated_6']
+    top, rotated = self.scores['identity_4'], self.scores['rotated_4']
     for key in ('mig', 'sap', 'dci_disentanglement', 'dci_completeness'):
       self.assertLess(rotated[key], top[key] - 0.1, msg=key)
     # The two classifier scores need not fall: as Kim and Mnih (2018) note
@@ -166,7 +166,7 @@ class KnownRepresentationsTest(tf.test.TestCase, parameterized.TestCase):
       self.assertLessEqual(rotated[key], top[key], msg=key)
 
   def test_mixing_factors_in_pairs_scores_lower_on_every_metric(self):
-    top, paired = self.scores['identity_6'], self.scores['paired_6']
+    top, paired = self.scores['identity_4'], self.scores['paired_4']
     for key in ('beta_vae_score', 'factor_vae_score', 'mig', 'sap',
                 'dci_disentanglement', 'dci_completeness'):
       self.assertLess(paired[key], top[key] - 0.1, msg=key)

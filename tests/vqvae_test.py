@@ -366,6 +366,7 @@ class CompiledTest(tf.test.TestCase):
     self.assertAllClose(self._train('xla'), self._train('eager'), rtol=1e-4)
 
 
+@pytest.mark.slow  # Trains on 2 replicas and on one.
 class ReplicaTrainingTest(tf.test.TestCase):
   """2 replicas train both phases as one device does."""
 
