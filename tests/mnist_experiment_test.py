@@ -172,8 +172,10 @@ class SmokeTest(tf.test.TestCase):
       self.assertEqual(json.load(f)['beta'], 0.01)
     for name in FIGURES:
       path = os.path.join(output_dir, 'figures', name)
+      magic = (b'GIF89a' if name.endswith('.gif')
+               else plotting_test.PNG_MAGIC)
       with open(path, 'rb') as f:
-        self.assertEqual(f.read(8), plotting_test.PNG_MAGIC, msg=name)
+        self.assertEqual(f.read(len(magic)), magic, msg=name)
       self.assertGreater(os.path.getsize(path), 5_000, msg=name)
 
 
