@@ -18,17 +18,14 @@ held fixed. The discriminator, 6 layers of 1000 leaky ReLUs as in the
 paper, and its optimiser are part of the model, so checkpoints keep them.
 """
 
-from typing import NamedTuple, Sequence, Tuple
+from typing import Sequence
 
 import sonnet as snt
 import tensorflow as tf
 
 from vae import model as model_lib
 from vae import objectives
-
-
-class _Variables(NamedTuple):
-  trainable_variables: Tuple[tf.Variable, ...]
+from vae import training
 
 
 def permute_dims(z: tf.Tensor, seed) -> tf.Tensor:
@@ -71,10 +68,10 @@ class FactorVAE(model_lib.VAE):
     return output
 
   @property
-  def trained_by_loss(self) -> _Variables:
+  def trained_by_loss(self) -> training.Variables:
     """The VAE's variables: what the loss's optimiser updates."""
     mine = {v.ref() for v in self.discriminator.trainable_variables}
-    return _Variables(tuple(v for v in self.trainable_variables
+    return training.Variables(tuple(v for v in self.trainable_variables
                             if v.ref() not in mine))
 
   def _codes(self, x, seed):

@@ -30,6 +30,12 @@ Objective = Callable[[tf.Tensor, Optional[tf.Tensor]], objectives.ELBOTerms]
 StepMetrics = objectives.ELBOTerms
 
 
+class Variables(NamedTuple):
+  """Some of a model's variables as a phase's `trains` (the loop reads only
+  `trainable_variables`): the VQ-VAE's networks, the FactorVAE's VAE."""
+  trainable_variables: Tuple[tf.Variable, ...]
+
+
 class Phase(NamedTuple):
   """Steps of a run that train some variables on an objective: those up
   to `last_step` after the phase before. A model of several phases (the

@@ -38,7 +38,7 @@ train as one device does.
 """
 
 import math
-from typing import NamedTuple, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import sonnet as snt
@@ -247,12 +247,6 @@ class CodePrior(snt.Module):
                               num_steps=num_steps)
 
 
-class _Variables(NamedTuple):
-  """What a training phase updates (`training.make_train_loop` reads only
-  `trainable_variables`)."""
-  trainable_variables: Tuple[tf.Variable, ...]
-
-
 class VQVAE(snt.Module):
   """The VQ-VAE as a latent-variable model over code maps.
 
@@ -337,7 +331,7 @@ class VQVAE(snt.Module):
     """The autoencoder's steps, then the prior's last
     `prior_training_steps(train_config)` of `--training_steps`."""
     training_steps = train_config.training_steps
-    networks = _Variables(self.encoder_net.trainable_variables
+    networks = training.Variables(self.encoder_net.trainable_variables
                           + self.decoder_net.trainable_variables)
     first = training_steps - prior_training_steps(train_config)
     return (training.Phase('optimizer', first,

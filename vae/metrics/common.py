@@ -17,14 +17,6 @@ from vae import factors as factors_lib
 Represent = Callable[[np.ndarray], np.ndarray]
 
 
-def represent_in_batches(represent: Represent, observations: np.ndarray,
-                         batch_size: int = 1000) -> np.ndarray:
-  """`represent` of many observations, `batch_size` at a time."""
-  return np.concatenate([
-      np.asarray(represent(observations[i:i + batch_size]))
-      for i in range(0, len(observations), batch_size)])
-
-
 def codes_of(data: factors_lib.FactorData, represent: Represent,
              factors: np.ndarray, batch_size: int = 1000) -> np.ndarray:
   """The codes of the observations of `factors`, rendered in batches."""
