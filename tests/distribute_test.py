@@ -207,14 +207,16 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
                                  config.model.latent == 'categorical')
     batches = iter(distribute.distribute_batches(strategy, make)
                    if strategy else make())
+    # The run's one phase: the FactorVAE's trains its VAE on the loss, then
+    # its discriminator (`after`).
+    (phase,) = build.phases(config, model, variables.beta,
+                            variables.temperature)
     train = training.make_train_loop(
-        model, optimizer, batches, seed=0, steps_per_call=block,
-        jit_compile=jit_compile,
-        objective=build.objective(config.objective, model, variables.beta,
-                                  variables.temperature),
+        phase.trains, optimizer, batches, seed=0, steps_per_call=block,
+        jit_compile=jit_compile, objective=phase.objective,
         schedule=schedules.both(variables.assign,
                                 getattr(model, 'assign_step', None)),
-        strategy=strategy)
+        strategy=strategy, after=phase.after)
     losses = []
     for first in range(1, steps + 1, block):
       metrics = train(first, block)
@@ -244,6 +246,10 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
       ('annealed_vae', dict(model='annealed_vae', capacity_max=5.0,
                             capacity_steps=4, capacity_gamma=3.0), False),
       ('beta_tcvae', dict(model='beta_tcvae'), False),
+      # The discriminator's update after the VAE's, its codes permuted over
+      # the global batch.
+      ('factor_vae', dict(model='factor_vae', factor_gamma=5.0,
+                          discriminator_hidden_sizes=[16, 16]), False),
   )
   def test_equals_one_device(self, overrides, jit_compile):
     self._equals_one_device(overrides, jit_compile)

@@ -595,7 +595,8 @@ def _strategy_rules(config: Config):
     owner = ('free_bits' if config.objective.free_bits else 'model')
     _refuse(config, ['strategy', owner, 'jit_compile'], 'this step sums '
             'over the global batch (free bits\' mean KL, the VQ-VAE\'s '
-            'codebook statistics, the disentangling models\' penalties): an '
+            'codebook statistics, the disentangling models\' penalties and '
+            'the FactorVAE\'s discriminator update): an '
             'all-reduce between the replicas, which '
             'cannot run inside an XLA-compiled replica step; drop '
             '--jit_compile.')
@@ -676,11 +677,6 @@ def _disentangling_rules(config: Config):
       _refuse(config, ['model', name], f'the disentangling models are built '
               f'for a diagonal Gaussian posterior, the factorised N(0, I) '
               f'prior and the ELBO\'s terms: pass --{name}={needed}.')
-  if (model_lib.MODELS.traits(config.model.model).get('one_device')
-      and config.train.strategy != 'default'):
-    _refuse(config, ['model', 'strategy'], 'its discriminator\'s update '
-            'runs on one device only (a replicated one is not built yet): '
-            'drop --strategy.')
   _unused(config, 'model', _NOT_DISENTANGLING, 'does not apply: this model '
           'trains on its own loss of the distortion and the rate; its '
           'weights are its own flags.')

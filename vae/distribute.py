@@ -314,6 +314,17 @@ def global_rows(values: tf.Tensor) -> tf.Tensor:
   return ctx.all_gather(values, axis=0)
 
 
+def local_rows(global_values: tf.Tensor, rows) -> tf.Tensor:
+  """This replica's `rows` rows of a tensor over the global batch (as
+  `global_rows` gives, replica 0's rows first); `global_values` itself on
+  one device."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return global_values
+  start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * rows
+  return global_values[start:start + rows]
+
+
 def global_batch_mean(values: tf.Tensor) -> tf.Tensor:
   """Mean over axis 0 of the global batch, with no gradient: in replica
   context with N > 1, the sum over every replica's rows divided by the

@@ -16,6 +16,16 @@ step: the VAE's (`build.objective` with `regularized_loss`, on
 step's `after`) on codes drawn again from the updated encoder, D's inputs
 held fixed. The discriminator, 6 layers of 1000 leaky ReLUs as in the
 paper, and its optimiser are part of the model, so checkpoints keep them.
+
+Under a strategy, 2 replicas train as one device on the global batch:
+the codes are the global batch's draws (`distribute.sample`), permute-dims
+shuffles the global batch's codes (`distribute.global_rows`) and each
+replica keeps its rows of the result, and D's loss is divided by the
+global batch with its gradients summed over the replicas before its Adam
+applies them. That update gathers across replicas, so it runs outside XLA,
+and a replicated run is not compiled with XLA at all: XLA on a CPU draws
+other random numbers from the same stateless seed than TensorFlow's own
+kernels do, so a half-compiled step would not be the one-device step.
 """
 
 from typing import Sequence
@@ -23,6 +33,7 @@ from typing import Sequence
 import sonnet as snt
 import tensorflow as tf
 
+from vae import distribute
 from vae import model as model_lib
 from vae import objectives
 from vae import training
@@ -63,8 +74,13 @@ class FactorVAE(model_lib.VAE):
 
   def __call__(self, x, num_samples=None) -> model_lib.VAEOutput:
     output = super().__call__(x, num_samples)
-    if not self.discriminator.variables:  # Its first call makes them.
+    if not self.discriminator.variables:  # Its first call makes them,
       self.discriminator(tf.reshape(output.z, [-1, output.z.shape[-1]]))
+      # and its Adam's moments now, in the scope of a strategy if any: a
+      # replica's thread cannot create them in the compiled step.
+      training.create_optimizer_state(
+          self.discriminator_optimizer,
+          self.discriminator.trainable_variables)
     return output
 
   @property
@@ -75,8 +91,9 @@ class FactorVAE(model_lib.VAE):
                             if v.ref() not in mine))
 
   def _codes(self, x, seed):
-    return self.encoder(x).sample(
-        seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    return distribute.sample(
+        self.encoder(x), seed=tf.random.experimental.stateless_fold_in(
+            seed, 1))
 
   def total_correlation(self, z: tf.Tensor) -> tf.Tensor:
     logits = self.discriminator(z)
@@ -89,16 +106,19 @@ class FactorVAE(model_lib.VAE):
             + self.gamma * tf.cast(tc, terms.rate.dtype))
 
   def discriminator_loss(self, z: tf.Tensor, seed) -> tf.Tensor:
-    """0.5 [CE(D(z), 0) + CE(D(permute(z)), 1)], the batch's mean."""
+    """0.5 [CE(D(z), 0) + CE(D(permute(z)), 1)], the (global) batch's mean;
+    under a strategy, this replica's share of it, divided by the global
+    batch."""
     z = tf.stop_gradient(z)
-    permuted = permute_dims(
-        z, tf.random.experimental.stateless_fold_in(seed, 2))
+    permuted = distribute.local_rows(
+        permute_dims(distribute.global_rows(z),
+                     tf.random.experimental.stateless_fold_in(seed, 2)),
+        tf.shape(z)[0])
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits
     batch = tf.shape(z)[:1]
-    return 0.5 * (
-        tf.reduce_mean(ce(tf.zeros(batch, tf.int32), self.discriminator(z)))
-        + tf.reduce_mean(ce(tf.ones(batch, tf.int32),
-                            self.discriminator(permuted))))
+    return 0.5 * tf.nn.compute_average_loss(
+        ce(tf.zeros(batch, tf.int32), self.discriminator(z))
+        + ce(tf.ones(batch, tf.int32), self.discriminator(permuted)))
 
   def auxiliary_update(self, x: tf.Tensor, seed) -> None:
     """The discriminator's step, on codes of the updated encoder."""
@@ -106,8 +126,8 @@ class FactorVAE(model_lib.VAE):
     variables = self.discriminator.trainable_variables
     with tf.GradientTape() as tape:
       loss = self.discriminator_loss(z, seed)
-    self.discriminator_optimizer.apply(tape.gradient(loss, variables),
-                                       variables)
+    gradients = distribute.replica_sum(tape.gradient(loss, variables))
+    self.discriminator_optimizer.apply(gradients, variables)
 
 
 model_lib.MODELS.register(
@@ -118,5 +138,5 @@ model_lib.MODELS.register(
     'discriminator\'s total correlation estimate',
     disentangling=('factor_gamma', 'discriminator_hidden_sizes',
                    'discriminator_learning_rate'),
-    rate_weight=1.0, one_device=True,
+    rate_weight=1.0, reduces_across_replicas=True,
     loss_title='FactorVAE: loss = distortion + rate + gamma TC (discriminator)')

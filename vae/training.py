@@ -213,19 +213,18 @@ def make_train_loop(model: model_lib.VAE,
   the all-reduce and the update run between compiled calls.
 
   The loss, objective, `after` and arguments are those of
-  `make_train_step`; `after` runs on one device only.
+  `make_train_step`. Under a strategy `after` runs on every replica after
+  the update, inside `distribute.global_batch_draws` and outside XLA (it may
+  all-reduce and all-gather): it is replica-exact if its own update is.
   """
   if steps_per_call < 1:
     raise ValueError(f'steps_per_call must be positive, got {steps_per_call}')
   objective = _objective(model, beta, kl_samples, normalization, objective)
   seed = int(seed)
   if strategy is not None:
-    if after is not None:
-      raise ValueError('a second update in the step (`after`) runs on one '
-                       'device only')
     return _distributed_train_loop(model, optimizer, batches, seed,
                                    steps_per_call, jit_compile, objective,
-                                   schedule, strategy)
+                                   schedule, strategy, after)
   update = _update(model, optimizer, objective, after)
   spec = batches.element_spec
   if not spec.shape.is_fully_defined():
@@ -277,23 +276,30 @@ def _checked(train_block, steps_per_call: int):
   return train
 
 
-def _create_state(strategy, optimizer: snt.Optimizer, variables):
-  """Creates the optimiser's state (Adam's moments) on every replica, now.
+def create_optimizer_state(optimizer: snt.Optimizer, variables) -> None:
+  """Creates the optimiser's state (Adam's moments) for `variables` now, in
+  the current strategy's scope if any: on every replica.
 
   Sonnet optimisers create it in their first `apply`, through `_initialize`
   (`snt.once`). Inside a compiled `strategy.run` that is in each replica's
-  thread, which `tf.function` cannot lift out of the graph. Called here, in
-  the strategy's scope, it creates zero moments once, or nothing if they
-  exist (restored values are kept).
+  thread, which `tf.function` cannot lift out of the graph. Called before,
+  it creates zero moments once, or nothing if they exist (restored values
+  are kept).
   """
   initialize = getattr(optimizer, '_initialize', None)  # SGD has no state.
   if initialize is not None:
-    with strategy.scope():
-      initialize(variables)
+    initialize(variables)
+
+
+def _create_state(strategy, optimizer: snt.Optimizer, variables):
+  """`create_optimizer_state` in the strategy's scope."""
+  with strategy.scope():
+    create_optimizer_state(optimizer, variables)
 
 
 def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
-                            jit_compile, objective, schedule, strategy):
+                            jit_compile, objective, schedule, strategy,
+                            after):
   """`make_train_loop` under a strategy: one `strategy.run` per step."""
   replicas = strategy.num_replicas_in_sync
 
@@ -324,6 +330,10 @@ def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
       ) from e
     grads = ctx.all_reduce('sum', grads)
     _apply(optimizer, grads, model.trainable_variables)
+    if after is not None:
+      with distribute.global_batch_draws(ctx.replica_id_in_sync_group,
+                                         replicas):
+        after(x, step_seed)
     return sums
 
   def body(i, metrics, first_step):
