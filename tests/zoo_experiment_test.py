@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 _MOCK = ['--train_split=train', '--eval_split=test', '--batch_size=8',
          '--eval_batch_size=10', '--eval_num_samples=4', '--training_steps=6',
          '--log_every=2', '--hidden_sizes=16', '--conv_channels=4,8',
-         '--nojit_compile']
+         '--nojit_compile', '--noexport']
 
 
 class DatasetsTest(tf.test.TestCase, parameterized.TestCase):

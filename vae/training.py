@@ -164,6 +164,7 @@ def make_train_step(model: model_lib.VAE,
                               objective), after)
   if not compile:
     return update
+  create_optimizer_state(optimizer, _built_variables(model))
   return tf.function(update, jit_compile=jit_compile, autograph=False)
 
 
@@ -226,6 +227,7 @@ def make_train_loop(model: model_lib.VAE,
                                    steps_per_call, jit_compile, objective,
                                    schedule, strategy, after)
   update = _update(model, optimizer, objective, after)
+  create_optimizer_state(optimizer, _built_variables(model))
   spec = batches.element_spec
   if not spec.shape.is_fully_defined():
     raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '
@@ -282,13 +284,25 @@ def create_optimizer_state(optimizer: snt.Optimizer, variables) -> None:
 
   Sonnet optimisers create it in their first `apply`, through `_initialize`
   (`snt.once`). Inside a compiled `strategy.run` that is in each replica's
-  thread, which `tf.function` cannot lift out of the graph. Called before,
-  it creates zero moments once, or nothing if they exist (restored values
-  are kept).
+  thread, which `tf.function` cannot lift out of the graph. Created in a
+  `tf.function`'s first trace, they make it trace a second time, without
+  creating variables (twice the tracing of every run's loop). Called
+  before, it creates zero moments once, or nothing if they exist (restored
+  values are kept). With no variables yet (a model not yet called) it does
+  nothing: `_initialize` runs once, and its first call must see them all.
   """
   initialize = getattr(optimizer, '_initialize', None)  # SGD has no state.
-  if initialize is not None:
+  if initialize is not None and variables:
     initialize(variables)
+
+
+def _built_variables(model) -> Sequence[tf.Variable]:
+  """`model.trainable_variables`, or none if the model has not been called
+  yet (Sonnet raises on a module without variables)."""
+  try:
+    return model.trainable_variables
+  except ValueError:
+    return ()
 
 
 def _create_state(strategy, optimizer: snt.Optimizer, variables):
