@@ -61,6 +61,29 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
       self.assertNotAllClose(old, new.numpy(), msg=new.name)
     self.assertEqual(int(optimizer.step.numpy()), 4)
 
+  def test_optimiser_state_made_before_the_step_and_traced_once(self):
+    vae = _model()
+    x = tf.constant(_data(8))
+    vae(x)  # Its variables exist: the step makes Adam's moments up front.
+    optimizer = snt.optimizers.Adam(1e-2)
+    step = training.make_train_step(vae, optimizer, beta=1.0)
+    self.assertLen(optimizer.m, len(vae.trainable_variables))
+    step(x, tf.constant([0, 1]))
+    step(x, tf.constant([0, 2]))
+    # One trace: variables made in a first trace would force a second.
+    self.assertEqual(step.experimental_get_tracing_count(), 1)
+
+  def test_optimiser_state_missing_variables_is_an_error(self):
+    vae = _model()
+    x = tf.constant(_data(8))
+    vae.encoder(x)  # The decoder's variables do not exist yet.
+    optimizer = snt.optimizers.Adam(1e-2)
+    training.create_optimizer_state(optimizer, vae.trainable_variables)
+    step = training.make_train_step(vae, optimizer, beta=1.0)
+    with self.assertRaisesRegex(ValueError, 'state for 4 variables but is '
+                                'given 8'):
+      step(x, tf.constant([0, 1]))
+
   def test_loss_falls(self):
     tf.random.set_seed(1)
     vae = _model()

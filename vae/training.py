@@ -109,6 +109,14 @@ def _apply(optimizer: snt.Optimizer, gradients, variables):
   flow posteriors' MADE) keeps its autoregressive masks as Keras kernel
   constraints: without this the masked weights train and log q(z|x) is
   wrong."""
+  moments = getattr(optimizer, 'm', None)  # Adam's first moments.
+  if moments and len(moments) != len(variables):
+    # Sonnet's `apply` zips them: the variables past its state would
+    # silently never train.
+    raise ValueError(
+        f'the optimiser has state for {len(moments)} variables but is given '
+        f'{len(variables)}: its state was created before the model made all '
+        f'its variables; call the model once before building the step')
   optimizer.apply(gradients, variables)
   for variable in variables:
     if getattr(variable, 'constraint', None) is not None:
