@@ -201,9 +201,14 @@ def matmul_ceiling(n: int, dtype: tf.DType = tf.float32,
 class _Timed:
   """A way of training, compiled, timed in rounds: its best rate counts."""
 
-  def __init__(self, run: Callable[[int, int], tf.Tensor], max_block: int):
-    self._run = run
+  def __init__(self, make: Callable[[], Callable[[int, int], tf.Tensor]],
+               max_block: int):
+    start = time.perf_counter()
+    self._run = run = make()
     np.asarray(run(1, 1))  # Traces and compiles.
+    # Building the way, tracing and compiling it, and its first step: the
+    # wait before a run's first step.
+    self.first_step_seconds = time.perf_counter() - start
     start = time.perf_counter()
     np.asarray(run(2, 1))
     per_step = time.perf_counter() - start
@@ -315,7 +320,7 @@ def measure_config(config: Config, ceiling: float, seconds: float,
   timed = {}
   for way, make in ways.items():
     logging.info('%s: compiling %s', config.name, way)
-    timed[way] = _Timed(make(), steps_per_call)
+    timed[way] = _Timed(make, steps_per_call)
   for r in range(rounds):
     logging.info('%s: round %d of %d', config.name, r + 1, rounds)
     for way in ways:
@@ -325,6 +330,7 @@ def measure_config(config: Config, ceiling: float, seconds: float,
     rate = timed[way].steps_per_second
     rows.append(dict(config=config.name, precision=config.precision,
                      way=way, steps_per_second=rate,
+                     first_step_seconds=timed[way].first_step_seconds,
                      gflops=flops * rate / 1e9,
                      fraction_of_ceiling=flops * rate / 1e9 / ceiling))
   del timed
@@ -486,8 +492,8 @@ def main(argv):
                            'speedup_over_eager']))
   print()
   print(_table(rows, ['config', 'precision', 'way', 'steps_per_second',
-                      'gflops',
-                      'fraction_of_ceiling']))
+                      'gflops', 'fraction_of_ceiling',
+                      'first_step_seconds']))
   print()
   print(_table(iwae, ['config', 'k', 'images', 'samples_per_second',
                       'peak_extra_mb']))

@@ -123,6 +123,9 @@ class BenchmarkRunTest(tf.test.TestCase):
     flops = {c['config']: c['flops_per_step'] for c in results['configs']}
     for row in results['rows']:
       self.assertGreater(row['steps_per_second'], 0)
+      # Building, tracing and compiling take longer than a step.
+      self.assertGreater(row['first_step_seconds'],
+                         1 / row['steps_per_second'])
       self.assertAllClose(row['fraction_of_ceiling'],
                           row['gflops'] / results['ceiling_gflops'])
       self.assertAllClose(row['gflops'], flops[row['config']]
