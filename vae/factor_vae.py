@@ -88,7 +88,7 @@ class FactorVAE(model_lib.VAE):
     """The VAE's variables: what the loss's optimiser updates."""
     mine = {v.ref() for v in self.discriminator.trainable_variables}
     return training.Variables(tuple(v for v in self.trainable_variables
-                            if v.ref() not in mine))
+                                    if v.ref() not in mine))
 
   def _codes(self, x, seed):
     return distribute.sample(

@@ -12,6 +12,7 @@ converting Sonnet's and TFP's code cost seconds a trace (a small model's
 first step: 7.2 s with AutoGraph, 1.9 s without).
 """
 
+import contextlib
 from typing import (Any, Callable, Iterator, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
@@ -230,12 +231,13 @@ def make_train_loop(model: model_lib.VAE,
     raise ValueError(f'steps_per_call must be positive, got {steps_per_call}')
   objective = _objective(model, beta, kl_samples, normalization, objective)
   seed = int(seed)
+  with strategy.scope() if strategy else contextlib.nullcontext():
+    create_optimizer_state(optimizer, _built_variables(model))
   if strategy is not None:
     return _distributed_train_loop(model, optimizer, batches, seed,
                                    steps_per_call, jit_compile, objective,
                                    schedule, strategy, after)
   update = _update(model, optimizer, objective, after)
-  create_optimizer_state(optimizer, _built_variables(model))
   spec = batches.element_spec
   if not spec.shape.is_fully_defined():
     raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '
@@ -313,12 +315,6 @@ def _built_variables(model) -> Sequence[tf.Variable]:
     return ()
 
 
-def _create_state(strategy, optimizer: snt.Optimizer, variables):
-  """`create_optimizer_state` in the strategy's scope."""
-  with strategy.scope():
-    create_optimizer_state(optimizer, variables)
-
-
 def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
                             jit_compile, objective, schedule, strategy,
                             after):
@@ -336,7 +332,6 @@ def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
 
   if jit_compile:
     gradients = tf.function(gradients, jit_compile=True, autograph=False)
-  _create_state(strategy, optimizer, model.trainable_variables)
 
   def replica_step(x, step_seed):
     ctx = tf.distribute.get_replica_context()

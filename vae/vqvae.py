@@ -332,7 +332,7 @@ class VQVAE(snt.Module):
     `prior_training_steps(train_config)` of `--training_steps`."""
     training_steps = train_config.training_steps
     networks = training.Variables(self.encoder_net.trainable_variables
-                          + self.decoder_net.trainable_variables)
+                                  + self.decoder_net.trainable_variables)
     first = training_steps - prior_training_steps(train_config)
     return (training.Phase('optimizer', first,
                            networks, self.loss_terms),
