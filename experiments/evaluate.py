@@ -29,10 +29,10 @@ from vae import runner
 
 # The flags this script shares with experiments.mnist (`run_flags`):
 # --output_dir (the run to evaluate), --data_dir, --eval_split,
-# --eval_num_samples and --metric_points_scale. Unless given, all but the
-# first are the run's own, from its config.json.
+# --eval_num_samples, --metric_points_scale and --metrics. Unless given, all
+# but the first are the run's own, from its config.json.
 _SHARED = ('output_dir', 'data_dir', 'eval_split', 'eval_num_samples',
-           'metric_points_scale')
+           'metric_points_scale', 'metrics')
 for _name in _SHARED:
   flags.declare_key_flag(_name)
 flags.DEFINE_enum('source', 'checkpoint', ['checkpoint', 'saved_model'],
@@ -100,9 +100,9 @@ def main(argv):
   if training_flags:
     raise run_flags.InputError(
         f'{", ".join(training_flags)}: evaluate reads the training flags from '
-        f'the run\'s config.json; it takes only --output_dir, --data_dir, '
-        f'--eval_split, --eval_num_samples, --metric_points_scale, --source '
-        f'and --figures_dir.')
+        f'the run\'s config.json; it takes only '
+        f'{", ".join("--" + name for name in _SHARED)}, --source and '
+        f'--figures_dir.')
   output_dir = FLAGS.output_dir
   if not os.path.exists(os.path.join(output_dir, run_folder.CONFIG)):
     raise run_flags.InputError(

@@ -26,12 +26,13 @@ def _define(name: str, field: dataclasses.Field):
   base, _, is_tuple = config_lib.field_type(field)
   default, help_text = field.default, field.metadata['help']
   choices = field.metadata['choices']
+  if choices is not None:
+    described = getattr(choices, 'describe', lambda: '')()
+    help_text = f'{help_text} {described}'.strip()
   if is_tuple:
     flags.DEFINE_list(name, [str(v) for v in default], help_text)
   elif choices is not None:
-    described = getattr(choices, 'describe', lambda: '')()
-    flags.DEFINE_enum(name, default, list(choices),
-                      f'{help_text} {described}'.strip())
+    flags.DEFINE_enum(name, default, list(choices), help_text)
   elif base is bool:
     flags.DEFINE_boolean(name, default, help_text)
   elif base is int:

@@ -42,6 +42,13 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(config.model.conv_channels, (8, 16))
     self.assertIsInstance(config.objective.beta, float)
 
+  def test_metrics_are_a_list_of_names(self):
+    self.assertEqual(config_lib.make().train.metrics,
+                     ('beta_vae', 'factor_vae', 'mig', 'sap', 'dci'))
+    self.assertEqual(config_lib.make(metrics='mig,sap').train.metrics,
+                     ('mig', 'sap'))
+    self.assertEqual(config_lib.make(metrics='').train.metrics, ())
+
   @parameterized.parameters(
       ('beta', -1.0, '^beta=-1.0: must be at least 0$'),
       ('beta', math.nan, '^beta=nan: must be a finite number$'),
@@ -63,6 +70,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       ('binarization', 'otsu', 'the known ones are dynamic, static, none'),
       ('activation', 'sigmoid', 'the known ones are relu, tanh, elu'),
       ('inference', 'top_down', 'the known ones are bottom_up, ladder'),
+      ('metrics', 'mig,dci_score', '^metrics=dci_score: unknown metric; the '
+       'known ones are beta_vae, factor_vae, mig, sap, dci$'),
   )
   def test_bad_field_is_named(self, name, value, message):
     with self.assertRaisesRegex(ValueError, message):

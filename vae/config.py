@@ -22,6 +22,7 @@ from vae import decoders
 from vae import distribute
 from vae import encoders
 from vae import hierarchy
+from vae import metrics as metrics_lib
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
@@ -246,6 +247,10 @@ class TrainConfig:
       'the disentanglement metrics draw this fraction of '
       'disentanglement_lib\'s numbers of points (1: its 10,000 training '
       'points, and so on; minutes on a CPU); 0 skips them.', low=0.0)
+  metrics: Tuple[str, ...] = _field(
+      metrics_lib.METRICS.names(), 'The disentanglement metrics a dataset '
+      'with ground-truth factors gets; DCI\'s trees take most of their '
+      'time. Empty: none.', choices=metrics_lib.METRICS)
   curve_num_samples: int = _field(
       0, 'Importance samples k of the NLL that each evaluation during '
       'training logs on the eval and validation splits (the learning '
@@ -270,7 +275,7 @@ class TrainConfig:
 # Fields a resumed run may change: they do not change what is trained.
 RESUMABLE = frozenset([
     'training_steps', 'log_every', 'eval_every', 'eval_batch_size',
-    'eval_num_samples', 'eval_chunk_size', 'metric_points_scale',
+    'eval_num_samples', 'eval_chunk_size', 'metric_points_scale', 'metrics',
     'checkpoint_every',
     'keep_checkpoints', 'export', 'figures', 'data_dir', 'download',
     'jit_compile',
@@ -343,7 +348,12 @@ def _check_field(name: str, f: dataclasses.Field, value: Any):
       raise ValueError(f'{given}: must be at least {low:g}')
     if above is not None and v <= above:
       raise ValueError(f'{given}: must be above {above:g}')
-  choices = f.metadata['choices']
+    _check_choice(name, f.metadata['choices'], v)
+
+
+def _check_choice(name: str, choices, value):
+  """Raises a `ValueError` listing the known `choices` (a registry, a
+  tuple or None: any) unless `value` is one."""
   if choices is None:
     return
   if hasattr(choices, 'check'):

@@ -93,10 +93,11 @@ def learning_curve(eval_rows: List[Dict], path: str,
 
 
 def disentanglement_summary(functions, config) -> Dict:
-  """Every disentanglement metric of the encoder's means (`vae/metrics/`),
-  when the run's dataset has ground-truth factors; {} otherwise."""
+  """The disentanglement metrics of the encoder's means (`vae/metrics/`)
+  that the run asks for, when its dataset has ground-truth factors; {}
+  otherwise."""
   if (not data.has_factors(config.data.dataset)
-      or not config.train.metric_points_scale):
+      or not config.train.metric_points_scale or not config.train.metrics):
     return {}
   factor_data = data.factor_data(config.data.dataset, config.data.data_dir,
                                  config.data.download)
@@ -106,7 +107,8 @@ def disentanglement_summary(functions, config) -> Dict:
     return means.numpy().reshape(len(images), -1)
 
   return metrics.compute_all(factor_data, represent, seed=config.train.seed,
-                             points_scale=config.train.metric_points_scale)
+                             points_scale=config.train.metric_points_scale,
+                             names=config.train.metrics)
 
 
 def codebook_summary(code_usage: np.ndarray) -> Dict:

@@ -45,7 +45,7 @@ def compute_all(data, represent, seed: int = 0, points_scale: float = 1.0,
   """Every metric (or those of `names`), each drawing from its own
   RandomState(seed), as disentanglement_lib's evaluation.random_seed."""
   results = {}
-  for name in names or METRICS.names():
+  for name in METRICS.names() if names is None else names:
     results.update(METRICS.get(name)(data, represent,
                                      np.random.RandomState(seed),
                                      points_scale=points_scale))
