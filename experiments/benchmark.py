@@ -15,8 +15,8 @@ Prints a table and writes --output (JSON):
     achieved as a fraction of the ceiling;
   - the same with a fixed in-memory batch, so the input pipeline's cost
     shows; and the slower ways to run the same step (eager as the notebook,
-    one `tf.function` call per step, with and without XLA), so each lever is
-    a measurement;
+    one `tf.function` call per step, with and without XLA; `--compare`
+    chooses them), so each lever is a measurement;
   - with --presets, the same two loops for each preset's model and batch
     (`experiments.reproduce --list`), with its images per second: the
     speed side of a preset's time to quality (RESULTS.md);
@@ -33,7 +33,7 @@ import os
 import resource
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Sequence
 
 from absl import flags
 from absl import logging
@@ -62,11 +62,20 @@ _CONVS = ('Conv2D', 'Conv2DBackpropInput')
 
 # Flags shared with experiments.mnist (`run_flags` defines them). Here
 # --mixed_precision measures each configuration in bfloat16 as well, against
-# a bfloat16 matmul ceiling.
+# a bfloat16 matmul ceiling; --jit_compile sets the loops' XLA as it does a
+# run's (unset: XLA unless a conv network runs on a CPU).
 for _name in ('dataset', 'data_dir', 'download', 'train_split', 'seed',
-              'mixed_precision'):
+              'mixed_precision', 'jit_compile'):
   flags.declare_key_flag(_name)
 flags.DEFINE_list('configs', list(CONFIGS), 'Configurations to measure.')
+# The slower ways a configuration's two training loops are compared with.
+COMPARISONS = ('xla_toggled', 'per_step', 'per_step_xla', 'eager')
+flags.DEFINE_list('compare', list(COMPARISONS),
+                  'The slower ways each configuration\'s training loops are '
+                  'compared with: xla_toggled (the loop with XLA the other '
+                  'way), per_step (a tf.function call per step), '
+                  'per_step_xla (the same with XLA), eager (the notebook\'s '
+                  'way; the S configuration only).')
 flags.DEFINE_list('presets', [], 'Presets whose model and batch size to '
                   'measure too, by their two training loops.')
 flags.DEFINE_float('seconds', 6.0,
@@ -234,13 +243,14 @@ class Config:
 
   def __init__(self, name: str, examples: data.Examples, seed: int,
                mixed_precision: bool = False,
-               config: config_lib.Config = None):
+               config: config_lib.Config = None,
+               jit_compile: Optional[bool] = None):
     """`name` of CONFIGS, or any name for a given `config`."""
     self.name = name
     self.precision = 'bfloat16' if mixed_precision else 'float32'
     self.config = config or config_lib.make(
         **CONFIGS[name], beta=0.01, seed=seed,
-        mixed_precision=mixed_precision)
+        mixed_precision=mixed_precision, jit_compile=jit_compile)
     self.examples = examples
     self.seed = seed
     self.batch_size = self.config.train.batch_size
@@ -294,10 +304,33 @@ class Config:
     return run
 
 
+def _ways(config: Config, xla: bool, steps_per_call: int,
+          compare: Sequence[str]) -> Dict[str, Callable]:
+  """A configuration's ways of training by their labels: its two loops,
+  then the `compare` ones (`COMPARISONS`) in their order."""
+  ways = {'loop, real pipeline': lambda: config.loop(False, xla,
+                                                     steps_per_call),
+          'loop, fixed batch': lambda: config.loop(True, xla,
+                                                   steps_per_call)}
+  others = {
+      'xla_toggled': (f'loop, XLA {"off" if xla else "on"}',
+                      lambda: config.loop(False, not xla, steps_per_call)),
+      'per_step': ('tf.function per step', lambda: config.per_step(True)),
+      'per_step_xla': ('tf.function per step, XLA',
+                       lambda: config.per_step(True, True)),
+      'eager': ('eager (the notebook)', lambda: config.per_step(False))}
+  for name in COMPARISONS:
+    if name in compare and (name != 'eager' or config.name == 'S'):
+      label, make = others[name]
+      ways[label] = make
+  return ways
+
+
 def measure_config(config: Config, ceiling: float, seconds: float,
                    steps_per_call: int, rounds: int,
-                   only_loops: bool = False) -> Dict:
-  """The rows of one configuration (with `only_loops`, the first two).
+                   compare: Sequence[str] = ()) -> Dict:
+  """The rows of one configuration: its two loops, and the slower ways of
+  `compare` (`COMPARISONS`).
 
   Every way is built and compiled first, then each is timed for
   `seconds / rounds` in turn, `rounds` times; its best round counts. Load
@@ -305,18 +338,7 @@ def measure_config(config: Config, ceiling: float, seconds: float,
   """
   xla = runner.uses_xla(config.config)
   flops = config.flops_per_step()
-  ways = {'loop, real pipeline': lambda: config.loop(False, xla,
-                                                     steps_per_call),
-          'loop, fixed batch': lambda: config.loop(True, xla,
-                                                   steps_per_call),
-          f'loop, XLA {"off" if xla else "on"}':
-              lambda: config.loop(False, not xla, steps_per_call),
-          'tf.function per step': lambda: config.per_step(True),
-          'tf.function per step, XLA': lambda: config.per_step(True, True)}
-  if only_loops:
-    ways = dict(list(ways.items())[:2])
-  elif config.name == 'S':
-    ways['eager (the notebook)'] = lambda: config.per_step(False)
+  ways = _ways(config, xla, steps_per_call, compare)
   timed = {}
   for way, make in ways.items():
     logging.info('%s: compiling %s', config.name, way)
@@ -417,10 +439,11 @@ def _table(rows: List[Dict], columns: List[str]) -> str:
 
 def main(argv):
   del argv
-  unknown = [c for c in FLAGS.configs if c not in CONFIGS]
-  if unknown:
-    raise run_flags.InputError(f'--configs: unknown {unknown}; choose from '
-                            f'{list(CONFIGS)}')
+  for flag, known in (('configs', CONFIGS), ('compare', COMPARISONS)):
+    unknown = [c for c in FLAGS[flag].value if c not in known]
+    if unknown:
+      raise run_flags.InputError(f'--{flag}: unknown {unknown}; choose from '
+                                 f'{list(known)}')
   try:
     measured_presets = [presets.load(name) for name in FLAGS.presets]
   except ValueError as e:
@@ -450,28 +473,35 @@ def main(argv):
   logging.info('Ceilings (GFLOP/s, %dx%d matmuls): %s', n, n, ceilings)
 
   # First, so its resident memory is that of one model's training.
-  memory = (measure_memory(Config('S', examples, FLAGS.seed),
+  memory = (measure_memory(Config('S', examples, FLAGS.seed,
+                                  jit_compile=FLAGS.jit_compile),
                            FLAGS.memory_steps, FLAGS.steps_per_call)
             if FLAGS.memory_steps else None)
   summaries, rows = [], []
   for name in FLAGS.configs:
     for precision in ceilings:
       result = measure_config(
-          Config(name, examples, FLAGS.seed, precision == 'bfloat16'),
+          Config(name, examples, FLAGS.seed, precision == 'bfloat16',
+                 jit_compile=FLAGS.jit_compile),
           ceilings[precision], FLAGS.seconds, FLAGS.steps_per_call,
-          FLAGS.rounds, only_loops=precision == 'bfloat16')
+          FLAGS.rounds, compare=FLAGS.compare if precision == 'float32'
+          else ())
       summaries.append(result['summary'])
       rows += result['rows']
+  # The presets' own XLA setting, unless --jit_compile says otherwise.
+  xla = ({} if FLAGS.jit_compile is None
+         else dict(jit_compile=FLAGS.jit_compile))
   for preset in measured_presets:
     config = presets.make_config(preset, examples.num_examples,
-                                 overrides=dict(seed=FLAGS.seed))
+                                 overrides=dict(seed=FLAGS.seed, **xla))
     result = measure_config(
         Config(preset.name, examples, FLAGS.seed, config=config),
         ceilings['float32'], FLAGS.seconds, FLAGS.steps_per_call,
-        FLAGS.rounds, only_loops=True)
+        FLAGS.rounds)
     summaries.append(result['summary'])
     rows += result['rows']
-  iwae = measure_iwae(Config('S', examples, FLAGS.seed), iwae_samples,
+  iwae = measure_iwae(Config('S', examples, FLAGS.seed,
+                             jit_compile=FLAGS.jit_compile), iwae_samples,
                       FLAGS.iwae_batch_size, FLAGS.iwae_chunk_size)
   results = dict(machine=machine, ceiling_gflops=ceilings['float32'],
                  bfloat16_ceiling_gflops=ceilings.get('bfloat16'),

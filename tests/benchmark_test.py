@@ -23,26 +23,28 @@ def _linear_flops(batch, sizes):
   return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-class FlopsTest(tf.test.TestCase):
+def _config(name, batch_size=4):
+  """The benchmark's configuration `name` on 8 blank images."""
+  images = np.zeros([8, 28, 28, 1], np.uint8)
+  examples = data.Examples(
+      dataset=tf.data.Dataset.from_tensor_slices(
+          {'image': images, 'label': np.zeros(8, np.int64)}),
+      image_shape=(28, 28, 1), num_examples=8, source='test')
+  config = benchmark.Config(name, examples, seed=0)
+  config.batch_size = batch_size
+  return config
 
-  def _config(self, name, batch_size=4):
-    images = np.zeros([8, 28, 28, 1], np.uint8)
-    examples = data.Examples(
-        dataset=tf.data.Dataset.from_tensor_slices(
-            {'image': images, 'label': np.zeros(8, np.int64)}),
-        image_shape=(28, 28, 1), num_examples=8, source='test')
-    config = benchmark.Config(name, examples, seed=0)
-    config.batch_size = batch_size
-    return config
+
+class FlopsTest(tf.test.TestCase):
 
   def test_mlp_by_hand(self):
     # S: encoder 784-100-100-(10 means + 10 scales), decoder 10-100-100-784.
     forward = (_linear_flops(4, [784, 100, 100, 20])
                + _linear_flops(4, [10, 100, 100, 784]))
-    self.assertEqual(self._config('S').flops_per_step(), 3 * forward)
+    self.assertEqual(_config('S').flops_per_step(), 3 * forward)
     self.assertEqual(2 * 64 * (784 * 100 + 100 * 100 + 100 * 20 + 10 * 100
                                + 100 * 100 + 100 * 784) * 3,
-                     self._config('S', 64).flops_per_step())
+                     _config('S', 64).flops_per_step())
 
   def test_conv_by_hand(self):
     # C: 3x3 convolutions. Encoder 28x28x1 -> 14x14x32 -> 7x7x64, a dense
@@ -54,7 +56,7 @@ class FlopsTest(tf.test.TestCase):
                + _linear_flops(b, [3136, 20]) + _linear_flops(b, [10, 3136])
                + 2 * b * (7 * 7 * 64 * 9 * 64 + 14 * 14 * 64 * 9 * 32
                           + 28 * 28 * 32 * 9 * 1))
-    self.assertEqual(self._config('C').flops_per_step(), 3 * forward)
+    self.assertEqual(_config('C').flops_per_step(), 3 * forward)
 
   def test_transposed_matmul(self):
     spec = tf.TensorSpec([6, 5])
@@ -84,6 +86,22 @@ class MemoryTest(tf.test.TestCase):
                             memory.peak)
 
 
+class WaysTest(tf.test.TestCase):
+
+  def test_ways_follow_compare(self):
+    every = benchmark._ways(_config('S'), True, 10, benchmark.COMPARISONS)
+    self.assertEqual(list(every), [
+        'loop, real pipeline', 'loop, fixed batch', 'loop, XLA off',
+        'tf.function per step', 'tf.function per step, XLA',
+        'eager (the notebook)'])
+    # In COMPARISONS' order; only S, the notebook's model, runs eagerly.
+    self.assertEqual(list(benchmark._ways(_config('L'), False, 10,
+                                          ('eager', 'per_step',
+                                           'xla_toggled'))),
+                     ['loop, real pipeline', 'loop, fixed batch',
+                      'loop, XLA on', 'tf.function per step'])
+
+
 @pytest.mark.slow
 class BenchmarkRunTest(tf.test.TestCase):
 
@@ -93,7 +111,9 @@ class BenchmarkRunTest(tf.test.TestCase):
     with flagsaver.flagsaver():
       flags.FLAGS(['benchmark', f'--data_dir={mnist_dir}',
                    '--train_split=test[:300]', '--configs=S',
-                   '--presets=pythae_vae_static',
+                   '--compare=eager', '--presets=pythae_vae_static',
+                   # XLA compiles are tested where XLA is (training_test).
+                   '--nojit_compile',
                    '--seconds=0.1', '--rounds=1', '--steps_per_call=10',
                    '--memory_steps=20', '--iwae_samples=20,60',
                    '--iwae_batch_size=10', '--matmul_size=256',
@@ -115,11 +135,15 @@ class BenchmarkRunTest(tf.test.TestCase):
                         100 * preset['steps_per_second'])
     self.assertEqual([r['way'] for r in results['rows'][-2:]],
                      ['loop, real pipeline', 'loop, fixed batch'])
+    # The two loops, and of the slower ways only the one asked for.
+    self.assertFalse(summary['xla'])
     ways = [r['way'] for r in results['rows'][:-2]]
     self.assertEqual(ways, ['loop, real pipeline', 'loop, fixed batch',
-                            'loop, XLA off', 'tf.function per step',
-                            'tf.function per step, XLA',
                             'eager (the notebook)'])
+    self.assertNotIn('speedup_over_per_step', summary)
+    self.assertAllClose(summary['speedup_over_eager'],
+                        results['rows'][0]['steps_per_second']
+                        / results['rows'][2]['steps_per_second'])
     flops = {c['config']: c['flops_per_step'] for c in results['configs']}
     for row in results['rows']:
       self.assertGreater(row['steps_per_second'], 0)
@@ -142,6 +166,13 @@ class BenchmarkRunTest(tf.test.TestCase):
     with flagsaver.flagsaver():
       flags.FLAGS(['benchmark', '--configs=S,XL'])
       with self.assertRaisesRegex(run_flags.InputError, "unknown \\['XL'\\]"):
+        benchmark.main([])
+
+  def test_unknown_comparison_refused(self):
+    with flagsaver.flagsaver():
+      flags.FLAGS(['benchmark', '--compare=eager,jax'])
+      with self.assertRaisesRegex(run_flags.InputError,
+                                  r"--compare: unknown \['jax'\]"):
         benchmark.main([])
 
   def test_unknown_preset_refused(self):
