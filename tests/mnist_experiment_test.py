@@ -455,7 +455,7 @@ class ResumeTest(tf.test.TestCase):
     self.assertNotEqual(first, rows(other))
 
   def test_killed_run_loses_at_most_the_steps_since_its_checkpoint(self):
-    flags_used = [f'--data_dir={self.mnist_dir}', '--training_steps=1000',
+    flags_used = [f'--data_dir={self.mnist_dir}', '--training_steps=500',
                   '--checkpoint_every=100', '--log_every=25',
                   f'--output_dir={self.output_dir}'] + TINY
     # With --verbosity=1, which shows TensorFlow's lines, in absl's format.
@@ -480,10 +480,10 @@ class ResumeTest(tf.test.TestCase):
     printed = stderr.read()
     self.assertRegex(printed, CPP_LOG_LINE)
     self.assertRegex(printed, r'(?m)^I\d{4} [\d:.]+ +\d+ runner\.py:\d+\] '
-                     r'step 1/1000: ')
+                     r'step 1/500: ')
     logged = read_metrics(self.output_dir)
     killed_at = int(logged[-1]['step'])
-    self.assertLess(killed_at, 1000)
+    self.assertLess(killed_at, 500)
     # Its lock file is left, and blocks nothing: the lock died with it.
     self.assertTrue(os.path.exists(os.path.join(self.output_dir,
                                                 run_lock.LOCK)))
@@ -501,8 +501,8 @@ class ResumeTest(tf.test.TestCase):
     self.assertLessEqual(killed_at - resumed_from, 100)
     steps = [int(r['step']) for r in read_metrics(self.output_dir)]
     self.assertEqual(steps, sorted(set(steps)))
-    self.assertEqual(steps[-1], 1000)
-    self.assertEqual(summary['steps'], 1000)
+    self.assertEqual(steps[-1], 500)
+    self.assertEqual(summary['steps'], 500)
 
   def test_sigterm_stops_with_a_checkpoint_and_the_run_resumes(self):
     log_step = runner.Run._log_step
