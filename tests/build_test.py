@@ -264,10 +264,13 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
     # step's is tested once, in training_test. XLA draws other random
     # numbers from the same seeds than TensorFlow's kernels, so against the
     # loop without XLA the losses (nats on 64 pixels) agree only as two
-    # Monte Carlo estimates do.
+    # Monte Carlo estimates do. That loop runs eagerly: the same kernels and
+    # numbers as its tf.function, without a trace to wait for.
     config = _config(**choices)
     losses = {}
     for jit_compile in (False, True):
+      tf.config.run_functions_eagerly(not jit_compile)
+      self.addCleanup(tf.config.run_functions_eagerly, False)
       tf.random.set_seed(0)
       model = build.build(config.model, _IMAGE_SHAPE, seed=0)
       variables = schedules.make(
