@@ -191,7 +191,8 @@ class StrategyTest(tf.test.TestCase):
 class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
   """2 replicas train as one device does on the same global batches."""
 
-  def _train(self, config, strategy, jit_compile, steps=6, block=3):
+  def _train(self, config, strategy, jit_compile, steps=6, block=3,
+             eagerly=False):
     tf.random.set_seed(0)
     examples = _examples()
     make = lambda num_replicas=1, replicas=None: data.batches(
@@ -207,6 +208,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
                                  config.model.latent == 'categorical')
     batches = iter(distribute.distribute_batches(strategy, make)
                    if strategy else make())
+    # After the data's own functions are traced: they always are.
+    tf.config.run_functions_eagerly(eagerly)
+    self.addCleanup(tf.config.run_functions_eagerly, False)
     # The run's one phase: the FactorVAE's trains its VAE on the loss, then
     # its discriminator (`after`).
     (phase,) = build.phases(config, model, variables.beta,
@@ -221,6 +225,7 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     for first in range(1, steps + 1, block):
       metrics = train(first, block)
       losses.append(np.stack([m.numpy() for m in metrics], axis=1))
+    tf.config.run_functions_eagerly(False)
     return np.concatenate(losses), [v.numpy() for v in model.variables]
 
   # Each family once, folded into 4 runs: each pair of runs traces both
@@ -256,7 +261,10 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
 
   def _equals_one_device(self, overrides, jit_compile):
     config = _config(**overrides)
-    one, one_variables = self._train(config, None, jit_compile)
+    # One device without XLA runs eagerly: TensorFlow's kernels, as its
+    # tf.function would run them, without a trace to wait for.
+    one, one_variables = self._train(config, None, jit_compile,
+                                     eagerly=not jit_compile)
     two, two_variables = self._train(config, _replicator(), jit_compile)
     self.assertEqual(one.shape, (6, 4))
     # Float sums in another order (over 8 rows per replica, then 2
