@@ -5,7 +5,7 @@
 
 Rebuilds the model from OUTPUT_DIR/config.json and its newest checkpoint (or
 loads OUTPUT_DIR/saved_model), runs the evaluation of `experiments.mnist`
-again with the same seeds, redraws the figures, writes
+again with the same seeds, redraws the figures (unless --nofigures), writes
 OUTPUT_DIR/evaluation.json and prints each number beside the one training
 reported in summary.json. With the run's own settings they agree to float
 precision.
@@ -33,7 +33,10 @@ from vae import runner
 # but the first are the run's own, from its config.json.
 _SHARED = ('output_dir', 'data_dir', 'eval_split', 'eval_num_samples',
            'metric_points_scale', 'metrics')
-for _name in _SHARED:
+# --figures, also a training flag, says here whether to draw them: by default
+# yes, whatever the run did (--nofigures: the numbers only).
+_OWN = ('figures',)
+for _name in _SHARED + _OWN:
   flags.declare_key_flag(_name)
 flags.DEFINE_enum('source', 'checkpoint', ['checkpoint', 'saved_model'],
                   'Reload the newest checkpoint, or the exported SavedModel.')
@@ -94,14 +97,14 @@ def main(argv):
     raise run_flags.InputError(
         f'unexpected arguments: {" ".join(argv[1:])}')
   training_flags = [f'--{name}' for name, f in run_flags.config_flags().items()
-                    if f.present and name not in _SHARED]
+                    if f.present and name not in _SHARED + _OWN]
   if FLAGS['restart'].present:
     training_flags.append('--restart')
   if training_flags:
     raise run_flags.InputError(
         f'{", ".join(training_flags)}: evaluate reads the training flags from '
         f'the run\'s config.json; it takes only '
-        f'{", ".join("--" + name for name in _SHARED)}, --source and '
+        f'{", ".join("--" + name for name in _SHARED + _OWN)}, --source and '
         f'--figures_dir.')
   output_dir = FLAGS.output_dir
   if not os.path.exists(os.path.join(output_dir, run_folder.CONFIG)):
@@ -134,21 +137,28 @@ def _evaluate(output_dir: str):
   now.update(source=FLAGS.source, step=step, eval_split=split)
   run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 
-  metrics = run_folder.read_rows(os.path.join(output_dir, run_folder.METRICS))
-  eval_rows = run_folder.read_rows(
-      os.path.join(output_dir, run_folder.EVAL_METRICS))
-  eval_images = next(iter(batches))[0].numpy()
-  figures_dir = FLAGS.figures_dir or os.path.join(output_dir,
-                                                  run_folder.FIGURES)
-  report.write_figures(functions, results, eval_images, metrics, eval_rows,
-                       figures_dir, config)
+  wrote = [os.path.join(output_dir, EVALUATION)]
+  if FLAGS.figures or not FLAGS['figures'].present:
+    wrote.append(_figures(output_dir, functions, results, batches, config))
 
   summary_path = os.path.join(output_dir, run_folder.SUMMARY)
   reported = (run_folder.read_json(summary_path)
               if os.path.exists(summary_path) else {})
   print(compare(reported, now))
-  logging.info('Wrote %s and %s', os.path.join(output_dir, EVALUATION),
-               figures_dir)
+  logging.info('Wrote %s', ' and '.join(wrote))
+
+
+def _figures(output_dir: str, functions, results, batches, config) -> str:
+  """Draws the run's figures into --figures_dir; returns that folder."""
+  metrics = run_folder.read_rows(os.path.join(output_dir, run_folder.METRICS))
+  eval_rows = run_folder.read_rows(
+      os.path.join(output_dir, run_folder.EVAL_METRICS))
+  figures_dir = FLAGS.figures_dir or os.path.join(output_dir,
+                                                  run_folder.FIGURES)
+  eval_images = next(iter(batches))[0].numpy()
+  report.write_figures(functions, results, eval_images, metrics, eval_rows,
+                       figures_dir, config)
+  return figures_dir
 
 
 def run():

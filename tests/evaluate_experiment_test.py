@@ -71,11 +71,15 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     for name in mnist_experiment_test.FIGURES:
       self.assertGreater(os.path.getsize(os.path.join(figures, name)), 1000)
 
-  def test_other_sample_count(self):
-    run_evaluate([f'--output_dir={self.output_dir}', '--eval_num_samples=3'])
+  def test_other_sample_count_without_figures(self):
+    run_evaluate([f'--output_dir={self.output_dir}', '--eval_num_samples=3',
+                  '--nofigures'])
     now = mnist_experiment_test.read_summary(self.output_dir,
                                              evaluate.EVALUATION)
     self.assertEqual(now['eval_num_samples'], 3)
+    # The run drew none either (TINY): evaluate drew none.
+    self.assertFalse(os.path.exists(os.path.join(self.output_dir,
+                                                 'figures')))
 
   def test_training_flags_are_refused(self):
     with self.assertRaisesRegex(run_flags.InputError,
