@@ -4,6 +4,7 @@ No speed is asserted here: speed claims come from running the benchmark.
 """
 
 import json
+import logging
 import os
 
 from absl import flags
@@ -100,6 +101,19 @@ class WaysTest(tf.test.TestCase):
                                            'xla_toggled'))),
                      ['loop, real pipeline', 'loop, fixed batch',
                       'loop, XLA on', 'tf.function per step'])
+
+
+class LoggingTest(tf.test.TestCase):
+
+  def test_only_the_retracing_warning_is_dropped(self):
+    def record(message):
+      return logging.LogRecord('tensorflow', logging.WARNING, __file__, 1,
+                               message, None, None)
+    self.assertFalse(benchmark._not_a_retracing_warning(record(
+        '5 out of the last 12 calls to <function f> triggered tf.function '
+        'retracing. Tracing is expensive')))
+    self.assertTrue(benchmark._not_a_retracing_warning(record(
+        'Skipping the delay kernel')))
 
 
 @pytest.mark.slow
