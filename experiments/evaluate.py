@@ -138,7 +138,7 @@ def _evaluate(output_dir: str):
   run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 
   wrote = [os.path.join(output_dir, EVALUATION)]
-  if FLAGS.figures or not FLAGS['figures'].present:
+  if FLAGS.figures:  # True unless --nofigures: the field's default.
     wrote.append(_figures(output_dir, functions, results, batches, config))
 
   summary_path = os.path.join(output_dir, run_folder.SUMMARY)

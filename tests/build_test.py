@@ -268,9 +268,9 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
     # numbers as its tf.function, without a trace to wait for.
     config = _config(**choices)
     losses = {}
+    self.addCleanup(tf.config.run_functions_eagerly, False)
     for jit_compile in (False, True):
       tf.config.run_functions_eagerly(not jit_compile)
-      self.addCleanup(tf.config.run_functions_eagerly, False)
       tf.random.set_seed(0)
       model = build.build(config.model, _IMAGE_SHAPE, seed=0)
       variables = schedules.make(

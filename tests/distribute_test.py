@@ -225,6 +225,7 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     for first in range(1, steps + 1, block):
       metrics = train(first, block)
       losses.append(np.stack([m.numpy() for m in metrics], axis=1))
+    # Off before the next run builds its data (tf.data warns otherwise).
     tf.config.run_functions_eagerly(False)
     return np.concatenate(losses), [v.numpy() for v in model.variables]
 
