@@ -7,6 +7,9 @@
 - `VampPrior`: the mixture of the posteriors of learnable pseudo-inputs,
   p(z) = (1/K) sum_k q(z|u_k) (Tomczak and Welling 2018, eq. 9).
 - `UniformCategorical`: the prior of categorical latents.
+
+The two mixtures are `DiagonalGaussianMixture`s: TFP's `MixtureSameFamily`,
+whose `log_prob` on draws z [samples, batch, D] is matmuls.
 """
 
 from typing import Callable, Optional, Sequence, Union
@@ -67,6 +70,63 @@ class StandardNormal(snt.Module):
         reinterpreted_batch_ndims=1)
 
 
+def _is_diagonal_normal(components: tfd.Distribution) -> bool:
+  """Whether `components` is `Independent(Normal)` over [K, D] parameters."""
+  return (isinstance(components, tfd.Independent)
+          and type(components.distribution) is tfd.Normal  # pylint: disable=unidiomatic-typecheck
+          and components.batch_shape.rank == 1
+          and components.event_shape.rank == 1)
+
+
+class DiagonalGaussianMixture(tfd.MixtureSameFamily):
+  """`MixtureSameFamily` of diagonal Gaussians, its `log_prob` by matmuls.
+
+  TFP's `log_prob` of z [..., D] builds every (z - mu_k) as a [..., K, D]
+  tensor. For draws z [S, batch..., D] (draws first, as `sample` gives them)
+  this writes, with c the mean of each batch member's draws and
+  w_k = 1 / sigma_k^2,
+
+    sum_d w_kd (z_d - mu_kd)^2 = (z - c)^2 . w_k - 2 (z - c) . w_k (mu_k - c)
+                                 + (mu_k - c)^2 . w_k,
+
+  exact algebra whatever c is: the first two terms are matmuls over D and
+  the last one is [batch, K, D], not [S, batch, K, D]. Centring on the
+  draws' mean keeps the terms as small as the spread of the draws, so
+  float32 round-off stays that of TFP's form (`priors_test` compares
+  them). It is 8 times faster for the VampPrior's NLL (K = 500, D = 40,
+  `tool/mixture_log_prob_speed.py`). Any other input, or components that
+  are not `Independent(Normal)` over [K, D], take TFP's `log_prob`.
+  """
+
+  def _log_prob(self, x, **kwargs):
+    components = self.components_distribution
+    if (x.shape.rank is None or x.shape.rank < 3
+        or not _is_diagonal_normal(components)):
+      return super()._log_prob(x, **kwargs)
+    normal = components.distribution
+    shape = tf.concat([components.batch_shape_tensor(),
+                       components.event_shape_tensor()], axis=0)  # [K, D]
+    loc = tf.broadcast_to(normal.loc, shape)
+    scale = tf.broadcast_to(normal.scale, shape)
+    draws = tf.reshape(x, [tf.shape(x)[0], -1, tf.shape(x)[-1]])  # [S, N, D]
+    centre = tf.stop_gradient(tf.reduce_mean(draws, axis=0))  # [N, D]
+    precision = tf.math.reciprocal(tf.square(scale))  # [K, D]
+    spread = draws - centre  # [S, N, D]
+    offset = loc - centre[:, None, :]  # [N, K, D]
+    quadratic = (
+        tf.einsum('snd,kd->snk', tf.square(spread), precision)
+        - 2.0 * tf.einsum('snd,nkd->snk', spread, offset * precision)
+        + tf.einsum('nkd,kd->nk', tf.square(offset), precision))
+    log_normaliser = (
+        -0.5 * tf.cast(tf.shape(loc)[-1], x.dtype) * np.log(2.0 * np.pi)
+        - tf.reduce_sum(tf.math.log(scale), axis=-1))  # [K]
+    log_weights = tf.math.log_softmax(
+        self.mixture_distribution.logits_parameter())  # [K]
+    log_prob = tf.reduce_logsumexp(
+        log_weights + log_normaliser - 0.5 * quadratic, axis=-1)  # [S, N]
+    return tf.reshape(log_prob, tf.shape(x)[:-1])
+
+
 def _normal(shape, seed: Optional[int], stream: int) -> tf.Tensor:
   """N(0, 1) draws: stateless from (seed, stream), else from the global seed."""
   if seed is None:
@@ -106,7 +166,7 @@ class MixtureOfGaussians(snt.Module):
     self.logits = tf.Variable(tf.zeros([num_components]), name='logits')
 
   def __call__(self) -> tfd.Distribution:
-    return tfd.MixtureSameFamily(
+    return DiagonalGaussianMixture(
         mixture_distribution=tfd.Categorical(logits=self.logits),
         components_distribution=tfd.Independent(
             tfd.Normal(loc=self.locs,
@@ -144,7 +204,7 @@ class VampPrior(snt.Module):
 
   def __call__(self) -> tfd.Distribution:
     u = tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0)  # hardtanh to [0, 1].
-    return tfd.MixtureSameFamily(
+    return DiagonalGaussianMixture(
         mixture_distribution=tfd.Categorical(
             logits=tf.zeros([self.num_pseudo_inputs])),
         components_distribution=self.encoder(u))
