@@ -93,9 +93,9 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
   the last one is [batch, K, D], not [S, batch, K, D]. Centring on the
   draws' mean keeps the terms as small as the spread of the draws, so
   float32 round-off stays that of TFP's form (`priors_test` compares
-  them). It is 8 times faster for the VampPrior's NLL (K = 500, D = 40,
-  `tool/mixture_log_prob_speed.py`). Any other input, or components that
-  are not `Independent(Normal)` over [K, D], take TFP's `log_prob`.
+  them). `tool/mixture_log_prob_speed.py` times the two on the VampPrior's
+  sizes (RESULTS.md quotes it). Any other input, or components that are
+  not `Independent(Normal)` over [K, D], take TFP's `log_prob`.
   """
 
   def _log_prob(self, x, **kwargs):
