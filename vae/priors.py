@@ -103,28 +103,37 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
     if (x.shape.rank is None or x.shape.rank < 3
         or not _is_diagonal_normal(components)):
       return super()._log_prob(x, **kwargs)
-    normal = components.distribution
     shape = tf.concat([components.batch_shape_tensor(),
                        components.event_shape_tensor()], axis=0)  # [K, D]
-    loc = tf.broadcast_to(normal.loc, shape)
-    scale = tf.broadcast_to(normal.scale, shape)
     draws = tf.reshape(x, [tf.shape(x)[0], -1, tf.shape(x)[-1]])  # [S, N, D]
-    centre = tf.stop_gradient(tf.reduce_mean(draws, axis=0))  # [N, D]
-    precision = tf.math.reciprocal(tf.square(scale))  # [K, D]
-    spread = draws - centre  # [S, N, D]
-    offset = loc - centre[:, None, :]  # [N, K, D]
-    quadratic = (
-        tf.einsum('snd,kd->snk', tf.square(spread), precision)
-        - 2.0 * tf.einsum('snd,nkd->snk', spread, offset * precision)
-        + tf.einsum('nkd,kd->nk', tf.square(offset), precision))
-    log_normaliser = (
-        -0.5 * tf.cast(tf.shape(loc)[-1], x.dtype) * np.log(2.0 * np.pi)
-        - tf.reduce_sum(tf.math.log(scale), axis=-1))  # [K]
+    log_densities = _diagonal_normal_log_densities(
+        draws, tf.broadcast_to(components.distribution.loc, shape),
+        tf.broadcast_to(components.distribution.scale, shape))  # [S, N, K]
     log_weights = tf.math.log_softmax(
         self.mixture_distribution.logits_parameter())  # [K]
-    log_prob = tf.reduce_logsumexp(
-        log_weights + log_normaliser - 0.5 * quadratic, axis=-1)  # [S, N]
+    log_prob = tf.reduce_logsumexp(log_weights + log_densities, axis=-1)
     return tf.reshape(log_prob, tf.shape(x)[:-1])
+
+
+def _diagonal_normal_log_densities(draws: tf.Tensor, loc: tf.Tensor,
+                                   scale: tf.Tensor) -> tf.Tensor:
+  """log N(z; mu_k, diag(sigma_k^2)) [S, N, K] of draws [S, N, D], by matmuls.
+
+  The expansion of `DiagonalGaussianMixture`, centred on each of the N
+  batch members' mean draw.
+  """
+  centre = tf.stop_gradient(tf.reduce_mean(draws, axis=0))  # [N, D]
+  precision = tf.math.reciprocal(tf.square(scale))  # [K, D]
+  spread = draws - centre  # [S, N, D]
+  offset = loc - centre[:, None, :]  # [N, K, D]
+  quadratic = (
+      tf.einsum('snd,kd->snk', tf.square(spread), precision)
+      - 2.0 * tf.einsum('snd,nkd->snk', spread, offset * precision)
+      + tf.einsum('nkd,kd->nk', tf.square(offset), precision))
+  log_normaliser = (
+      -0.5 * tf.cast(tf.shape(loc)[-1], draws.dtype) * np.log(2.0 * np.pi)
+      - tf.reduce_sum(tf.math.log(scale), axis=-1))  # [K]
+  return log_normaliser - 0.5 * quadratic
 
 
 def _normal(shape, seed: Optional[int], stream: int) -> tf.Tensor:
