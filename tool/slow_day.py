@@ -37,20 +37,31 @@ def _cgroup_dir(name: str) -> str:
     sys.exit('Error: no cgroup cpu controller at /sys/fs/cgroup/cpu (v1) or '
              '/sys/fs/cgroup (v2); this tool needs one, and root.')
   folder = os.path.join(root, name)
-  os.makedirs(folder, exist_ok=True)
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    sys.exit(f'Error: cannot create the cgroup {folder} ({e}); run this '
+             'tool as root.')
   return folder
+
+
+def _write(path: str, text: str) -> None:
+  try:
+    with open(path, 'w') as f:
+      f.write(text)
+  except OSError as e:
+    sys.exit(f'Error: cannot write {path} ({e}); this tool needs root and '
+             'the cgroup cpu controller (on cgroup v2, enabled in the '
+             "parent's cgroup.subtree_control).")
 
 
 def _set_quota(folder: str, cores: float) -> None:
   quota = max(1000, int(cores * _PERIOD_US))
   if os.path.exists(os.path.join(folder, 'cpu.cfs_quota_us')):  # v1
-    with open(os.path.join(folder, 'cpu.cfs_period_us'), 'w') as f:
-      f.write(str(_PERIOD_US))
-    with open(os.path.join(folder, 'cpu.cfs_quota_us'), 'w') as f:
-      f.write(str(quota))
+    _write(os.path.join(folder, 'cpu.cfs_period_us'), str(_PERIOD_US))
+    _write(os.path.join(folder, 'cpu.cfs_quota_us'), str(quota))
   else:  # v2
-    with open(os.path.join(folder, 'cpu.max'), 'w') as f:
-      f.write(f'{quota} {_PERIOD_US}')
+    _write(os.path.join(folder, 'cpu.max'), f'{quota} {_PERIOD_US}')
 
 
 def _run(command, folder=None, **kwargs):
@@ -89,18 +100,22 @@ def main():
   full = matmul_rate()
   folder = _cgroup_dir(args.name)
   try:
-    sys.exit(_measure(command, folder, cores, full, args.rate))
+    code = _measure(command, folder, cores, full, args.rate)
   finally:
-    os.rmdir(folder)  # Empty again: its processes have ended.
+    try:
+      os.rmdir(folder)  # Empty again once its processes have ended.
+    except OSError as e:
+      print(f'Could not remove the cgroup {folder}: {e}', file=sys.stderr)
+  sys.exit(code)
 
 
 def _measure(command, folder, cores, full, rate) -> int:
   """Sets the quota to `rate`, runs `command` in it, returns its exit code."""
   share = cores * rate / full
-  for _ in range(4):  # The rate is not linear in the quota: correct it.
+  for attempt in range(4):  # The rate is not linear in the quota.
     _set_quota(folder, share)
     before = matmul_rate(folder)
-    if abs(before / rate - 1) < 0.05:
+    if abs(before / rate - 1) < 0.05 or attempt == 3:
       break
     share *= rate / before
   print(f'whole machine {full:.1f} GFLOP/s; quota {share:.2f} of {cores} '
