@@ -73,7 +73,7 @@ class StandardNormal(snt.Module):
 def _is_diagonal_normal(components: tfd.Distribution) -> bool:
   """Whether `components` is `Independent(Normal)` over [K, D] parameters."""
   return (isinstance(components, tfd.Independent)
-          and type(components.distribution) is tfd.Normal  # pylint: disable=unidiomatic-typecheck
+          and isinstance(components.distribution, tfd.Normal)
           and components.batch_shape.rank == 1
           and components.event_shape.rank == 1)
 
@@ -103,12 +103,9 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
     if (x.shape.rank is None or x.shape.rank < 3
         or not _is_diagonal_normal(components)):
       return super()._log_prob(x, **kwargs)
-    shape = tf.concat([components.batch_shape_tensor(),
-                       components.event_shape_tensor()], axis=0)  # [K, D]
     draws = tf.reshape(x, [tf.shape(x)[0], -1, tf.shape(x)[-1]])  # [S, N, D]
     log_densities = _diagonal_normal_log_densities(
-        draws, tf.broadcast_to(components.distribution.loc, shape),
-        tf.broadcast_to(components.distribution.scale, shape))  # [S, N, K]
+        draws, components.mean(), components.stddev())  # [S, N, K]
     log_weights = tf.math.log_softmax(
         self.mixture_distribution.logits_parameter())  # [K]
     log_prob = tf.reduce_logsumexp(log_weights + log_densities, axis=-1)
