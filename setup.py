@@ -9,7 +9,7 @@ setuptools.setup(
                  'and TensorFlow Datasets.'),
     packages=setuptools.find_packages(include=['vae', 'vae.*', 'experiments',
                                                'experiments.*']),
-    package_data={'vae': ['preset_files/*.json']},
+    package_data={'vae.run': ['preset_files/*.json']},
     python_requires='>=3.10',
     # Ranges around the versions pinned in requirements.txt.
     install_requires=[

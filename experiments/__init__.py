@@ -6,6 +6,6 @@ Imported before any script, so TensorFlow is imported quietly first
 
 import sys
 
-from vae import console
+from vae.run import console
 
 console.before_tensorflow(sys.argv)

@@ -43,13 +43,13 @@ import sonnet as snt
 import tensorflow as tf
 
 from experiments import run_flags
-from vae import build
 from vae import config as config_lib
 from vae import data
-from vae import presets
-from vae import run_folder
-from vae import runner
 from vae import training
+from vae.run import build
+from vae.run import folder as run_folder
+from vae.run import presets
+from vae.run import runner
 
 CONFIGS = {
     'S': dict(hidden_sizes=['100', '100'], latent_size=10, batch_size=64),

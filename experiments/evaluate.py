@@ -19,13 +19,13 @@ from absl import logging
 import tensorflow as tf
 
 from experiments import run_flags
-from vae import build
 from vae import export
 from vae import metrics
-from vae import report
-from vae import run_folder
-from vae import run_lock
-from vae import runner
+from vae.run import build
+from vae.run import folder as run_folder
+from vae.run import lock as run_lock
+from vae.run import report
+from vae.run import runner
 
 # The flags this script shares with experiments.mnist (`run_flags`):
 # --output_dir (the run to evaluate), --data_dir, --eval_split,

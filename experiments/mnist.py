@@ -35,8 +35,8 @@ from absl import flags
 
 from experiments import run_flags
 from vae import errors
-from vae import report
-from vae import runner
+from vae.run import report
+from vae.run import runner
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(run_flags)  # --help lists them.

@@ -1,4 +1,4 @@
-"""Runs a published setup (a preset in vae/preset_files/) end to end.
+"""Runs a published setup (a preset in vae/run/preset_files/) end to end.
 
   python -m experiments.reproduce --list
   python -m experiments.reproduce --preset=burda2016_vae
@@ -22,10 +22,10 @@ from absl import flags
 
 from experiments import run_flags
 from vae import errors
-from vae import presets
-from vae import report
-from vae import run_folder
-from vae import runner
+from vae.run import folder as run_folder
+from vae.run import presets
+from vae.run import report
+from vae.run import runner
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(run_flags)

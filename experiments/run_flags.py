@@ -14,9 +14,9 @@ from absl import app
 from absl import flags
 
 from vae import config as config_lib
-from vae import console
 from vae import errors as errors_lib
-from vae import run_folder
+from vae.run import console
+from vae.run import folder as run_folder
 
 FLAGS = flags.FLAGS
 InputError = run_folder.InputError

@@ -38,8 +38,8 @@ from experiments import run_flags
 from vae import config as config_lib
 from vae import metrics
 from vae import plotting
-from vae import run_folder
-from vae import run_lock
+from vae.run import folder as run_folder
+from vae.run import lock as run_lock
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(run_flags)  # --help lists them.

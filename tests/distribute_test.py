@@ -16,7 +16,6 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import distribute
@@ -25,6 +24,7 @@ from vae import evaluation
 from vae import model as model_lib
 from vae import schedules
 from vae import training
+from vae.run import build
 
 tfd = tfp.distributions
 
@@ -47,10 +47,9 @@ def _examples(n=96, seed=0, image_shape=IMAGE_SHAPE):
 
 def _config(**overrides):
   small = dict(beta=1.0, latent_size=4, hidden_sizes=[32], seed=0)
-  if model_lib.MODELS.traits(overrides.get('model', 'vae')).get(
-      'disentangling'):
-    del small['beta']  # They weigh the rate themselves.
-  return config_lib.make(**dict(small, **overrides))
+  read = config_lib.fields_read(**overrides)
+  return config_lib.make(**{**{k: v for k, v in small.items() if k in read},
+                            **overrides})
 
 
 class SampleTest(tf.test.TestCase, parameterized.TestCase):

@@ -14,7 +14,7 @@ from experiments import run_flags
 from experiments import evaluate
 from tests import data_test
 from tests import mnist_experiment_test
-from vae import run_lock
+from vae.run import lock as run_lock
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import tensorflow_probability as tfp
 
 from experiments import benchmark
 from tests import objectives_test
-from vae import build
 from vae import config as config_lib
 from vae import evaluation
+from vae.run import build
 
 tfd = tfp.distributions
 

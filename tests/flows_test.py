@@ -6,11 +6,11 @@ from scipy import stats
 import sonnet as snt
 import tensorflow as tf
 
-from vae import build
 from vae import config as config_lib
 from vae import encoders
 from vae import flows
 from vae import training
+from vae.run import build
 
 LATENT = 4
 FEATURES = 6

@@ -7,11 +7,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests import flows_test
-from vae import build
 from vae import config as config_lib
 from vae import encoders
 from vae import hierarchy
 from vae import objectives
+from vae.run import build
 
 tfd = tfp.distributions
 

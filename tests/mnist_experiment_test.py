@@ -24,12 +24,12 @@ from experiments import mnist
 from experiments import run_flags
 from tests import data_test
 from tests import plotting_test
-from vae import console
 from vae import data
 from vae import errors
-from vae import run_folder
-from vae import run_lock
-from vae import runner
+from vae.run import console
+from vae.run import folder as run_folder
+from vae.run import lock as run_lock
+from vae.run import runner
 
 pytestmark = pytest.mark.slow
 

@@ -5,12 +5,12 @@ import sonnet as snt
 import tensorflow as tf
 
 from tests import training_test
-from vae import build
 from vae import config as config_lib
 from vae import decoders
 from vae import encoders
 from vae import precision
 from vae import training
+from vae.run import build
 
 # bfloat16 keeps 8 bits of mantissa: one rounding is a relative error of at
 # most 2^-8 = 0.4%; a few layers of sums of such products stay within ~2%.

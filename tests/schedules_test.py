@@ -101,8 +101,9 @@ class SchedulesTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(False, True)
   def test_variables_follow_the_schedules_in_a_compiled_loop(self,
                                                               jit_compile):
-    config = config_lib.make(beta=2.0, kl_warmup_steps=100,
-                             temperature=1.0, min_temperature=0.5,
+    config = config_lib.make(latent='categorical', beta=2.0,
+                             kl_warmup_steps=100, temperature=1.0,
+                             min_temperature=0.5,
                              temperature_decay=1e-3).objective
     made = schedules.make(config, categorical=True)
     self.assertEqual(made.beta.numpy(), 0.0)  # Their values at step 0.

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 # XLA, path is covered by mnist_experiment_test).
 _MOCK = ['--train_split=train', '--eval_split=test', '--batch_size=8',
          '--eval_batch_size=10', '--eval_num_samples=4', '--training_steps=6',
-         '--log_every=2', '--hidden_sizes=16', '--conv_channels=4,8',
-         '--nojit_compile', '--noexport']
+         '--log_every=2', '--nojit_compile', '--noexport']
+_MLP = ['--hidden_sizes=16']
 
 
 class DatasetsTest(tf.test.TestCase, parameterized.TestCase):
@@ -30,13 +30,14 @@ class DatasetsTest(tf.test.TestCase, parameterized.TestCase):
   # The figures of grey images once (binarized_mnist: the others draw as
   # MNIST does) and of colour ones (cifar10).
   @parameterized.named_parameters(
-      ('mnist', 'mnist', ['--nofigures'], None),
-      ('fashion_mnist', 'fashion_mnist', ['--nofigures'], None),
-      ('kmnist', 'kmnist', ['--nofigures'], None),
-      ('binarized_mnist', 'binarized_mnist', ['--binarization=none'], 2),
+      ('mnist', 'mnist', ['--nofigures'] + _MLP, None),
+      ('fashion_mnist', 'fashion_mnist', ['--nofigures'] + _MLP, None),
+      ('kmnist', 'kmnist', ['--nofigures'] + _MLP, None),
+      ('binarized_mnist', 'binarized_mnist',
+       ['--binarization=none'] + _MLP, 2),
       ('cifar10_gaussian_conv', 'cifar10',
        ['--likelihood=gaussian', '--binarization=none', '--encoder=conv',
-        '--decoder=conv'], None),
+        '--decoder=conv', '--conv_channels=4,8'], None),
   )
   def test_trains_under_mock_data(self, dataset, extra, max_value):
     output_dir = self.create_tempdir().full_path
@@ -65,7 +66,7 @@ class DatasetsTest(tf.test.TestCase, parameterized.TestCase):
                          '--metric_points_scale=0.01', '--model=factor_vae',
                          '--discriminator_hidden_sizes=16,16',
                          '--metrics=beta_vae,factor_vae,mig,sap',
-                         f'--output_dir={output_dir}'] + _MOCK[2:])
+                         f'--output_dir={output_dir}'] + _MOCK[2:] + _MLP)
     summary = mnist_test.read_summary(output_dir)
     self.assertEqual(summary['train_examples'], 200)
     for key in ('beta_vae_score', 'factor_vae_score', 'mig', 'sap'):

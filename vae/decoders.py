@@ -353,13 +353,15 @@ DECODERS.register('mlp', lambda c, parts: MLPDecoder(
     activation=encoders.ACTIVATIONS[c.activation],
     likelihood=parts.likelihood, compute_dtype=parts.compute_dtype,
     name='decoder'),
-                  'an MLP (--hidden_sizes)')
+                  'an MLP (--hidden_sizes)',
+                  fields=('hidden_sizes', 'activation'))
 DECODERS.register('conv', lambda c, parts: ConvDecoder(
     parts.image_shape, c.conv_channels[::-1],
     activation=encoders.ACTIVATIONS[c.activation],
     likelihood=parts.likelihood, compute_dtype=parts.compute_dtype,
     name='decoder'),
-                  'transposed convolutions (--conv_channels reversed)')
+                  'transposed convolutions (--conv_channels reversed)',
+                  fields=('conv_channels', 'activation'))
 
 # Traits: `discrete_levels`, a probability over that many grey levels; and
 # `density`, a density over continuous pixels. Both need grey levels
@@ -372,7 +374,7 @@ LIKELIHOODS.register('bernoulli', lambda c, parts: BernoulliLikelihood(
 LIKELIHOODS.register('gaussian', lambda c, parts: GaussianLikelihood(
     c.likelihood_scale, name='likelihood'),
                      'grey levels; one scale, fixed (--likelihood_scale) or '
-                     'learned', density=True)
+                     'learned', fields=('likelihood_scale',), density=True)
 LIKELIHOODS.register('continuous_bernoulli', lambda c, parts: (
     ContinuousBernoulliLikelihood(name='likelihood')),
                      'grey levels in [0, 1] (Loaiza-Ganem and Cunningham '
@@ -382,4 +384,4 @@ LIKELIHOODS.register('discretized_logistic', lambda c, parts: (
                      '8-bit grey levels: a mixture of --mixture_components '
                      'discretised logistics per pixel (Salimans et al. '
                      '2017); reports bits per dimension',
-                     discrete_levels=256)
+                     fields=('mixture_components',), discrete_levels=256)

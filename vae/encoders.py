@@ -314,11 +314,13 @@ ENCODERS = registry.Registry('encoder')
 ENCODERS.register('mlp', lambda c, parts: MLPEncoder(
     c.hidden_sizes, c.latent_size, activation=ACTIVATIONS[c.activation],
     head=parts.head, compute_dtype=parts.compute_dtype, name='encoder'),
-                  'an MLP (--hidden_sizes)')
+                  'an MLP (--hidden_sizes)',
+                  fields=('hidden_sizes', 'latent_size', 'activation'))
 ENCODERS.register('conv', lambda c, parts: ConvEncoder(
     c.latent_size, c.conv_channels, activation=ACTIVATIONS[c.activation],
     head=parts.head, compute_dtype=parts.compute_dtype, name='encoder'),
-                  'stride-2 3x3 convolutions (--conv_channels)')
+                  'stride-2 3x3 convolutions (--conv_channels)',
+                  fields=('conv_channels', 'latent_size', 'activation'))
 
 # A posterior with the trait `flow` has network weights inside log q(z|x)
 # (the configuration refuses objectives that hold q's parameters fixed);
@@ -326,21 +328,25 @@ ENCODERS.register('conv', lambda c, parts: ConvEncoder(
 # that it cannot be the VampPrior's component (it does not broadcast z
 # against the pseudo-inputs).
 POSTERIORS = registry.Registry('posterior')
+_FLOW_FIELDS = ('latent_size', 'flow_steps', 'flow_hidden_sizes')
 POSTERIORS.register('diagonal', lambda c, parts: GaussianPosterior(
     c.latent_size, 'diagonal', name='posterior'),
-                    'a Gaussian with diagonal covariance')
+                    'a Gaussian with diagonal covariance',
+                    fields=('latent_size',))
 POSTERIORS.register('full_covariance', lambda c, parts: GaussianPosterior(
     c.latent_size, 'full_covariance', name='posterior'),
-                    'a Gaussian with full covariance (Cholesky factor)')
+                    'a Gaussian with full covariance (Cholesky factor)',
+                    fields=('latent_size',))
 POSTERIORS.register('iaf', lambda c, parts: flows.IAFPosterior(
     GaussianPosterior(c.latent_size, 'diagonal', name='base'), c.flow_steps,
     c.flow_hidden_sizes, name='posterior'),
                     'a diagonal Gaussian through --flow_steps inverse '
                     'autoregressive flow steps (Kingma et al. 2016)',
-                    flow=True)
+                    fields=_FLOW_FIELDS, flow=True)
 POSTERIORS.register('realnvp', lambda c, parts: flows.RealNVPPosterior(
     GaussianPosterior(c.latent_size, 'diagonal', name='base'), c.flow_steps,
     c.flow_hidden_sizes, name='posterior'),
                     'a diagonal Gaussian through --flow_steps affine '
-                    'coupling steps (RealNVP, Dinh et al. 2017)', flow=True,
+                    'coupling steps (RealNVP, Dinh et al. 2017)',
+                    fields=_FLOW_FIELDS, flow=True,
                     min_latent_size=2, vamp_component=False)

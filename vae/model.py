@@ -116,7 +116,7 @@ class Autoencoder(snt.Module):
 # `point_mass_code`, `build.build` gives it a point-mass encoder and no
 # prior. A model trains on its `objective` attribute if it has one, else on
 # the configuration's; a model with a `phases` method trains in those
-# (`build.phases`). The VQ-VAE (`vae/vqvae.py`, registered there) has the
+# (`build.phases`). The VQ-VAE (`vae/models/vqvae.py`, registered there) has the
 # other traits: `own_networks` (its parts get only the likelihood),
 # `latent_dims(config, image_shape)`, `code_map` (z holds codebook indices:
 # no latent scatter or traversal), `conv` (no XLA on a CPU),
@@ -124,10 +124,23 @@ class Autoencoder(snt.Module):
 # `bits_per_dim` (reported for any likelihood but a density) and
 # `loss_title`.
 MODELS = registry.Registry('model')
+
+# What the disentangling models (`vae/models/`) read besides their own
+# weights, and what they need: they build their losses from the ELBO's
+# terms of a diagonal Gaussian posterior against N(0, I), with their own
+# weights in place of --beta and its schedule.
+DISENTANGLING_FIELDS = ('encoder', 'decoder', 'latent', 'kl_samples')
+DISENTANGLING_FIXED = {'latent': 'gaussian', 'latent_sizes': (),
+                       'posterior': 'diagonal', 'prior': 'normal',
+                       'objective': 'elbo', 'loss_normalization': 'per_example'}
 MODELS.register('vae', lambda c, parts: VAE(parts.encoder, parts.decoder,
                                             parts.prior),
-                'a VAE: encoder, decoder and prior')
+                'a VAE: encoder, decoder and prior',
+                fields=('encoder', 'decoder', 'latent', 'objective'))
 MODELS.register('autoencoder', lambda c, parts: Autoencoder(
     parts.encoder, parts.decoder),
                 'a plain autoencoder baseline: a deterministic encoder and '
-                'no KL', point_mass_code=True)
+                'no KL',
+                fields=('encoder', 'decoder', 'latent_size',
+                        'loss_normalization'),
+                fixed={'objective': 'autoencoder'}, point_mass_code=True)

@@ -476,7 +476,9 @@ OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
                          normalization=c.loss_normalization,
                          free_bits=c.free_bits, temperature=temperature,
                          seed=seed)),
-                    'the (beta-)ELBO')
+                    'the (beta-)ELBO',
+                    fields=('beta', 'kl_warmup_steps', 'kl_samples',
+                            'free_bits', 'loss_normalization'))
 
 
 def _weighted_factory(objective):
@@ -488,16 +490,18 @@ def _weighted_factory(objective):
                                 seed=seed))
 
 
+_WEIGHTED_FIELDS = ('beta', 'kl_warmup_steps', 'num_importance_samples')
 OBJECTIVES.register('iwae', _weighted_factory(iwae),
                     'the importance-weighted bound with '
                     '--num_importance_samples samples (Burda et al. 2016)',
-                    importance_weighted=True)
+                    fields=_WEIGHTED_FIELDS, importance_weighted=True)
 OBJECTIVES.register('dreg', _weighted_factory(dreg),
                     'the IWAE bound with doubly reparameterised encoder '
-                    'gradients (Tucker et al. 2019)',
+                    'gradients (Tucker et al. 2019)', fields=_WEIGHTED_FIELDS,
                     importance_weighted=True, holds_posterior=True)
 OBJECTIVES.register('autoencoder', lambda c, m, beta, temperature: (
     lambda x, seed: autoencoder(m.encoder, m.decoder, x,
                                 normalization=c.loss_normalization)),
                     'the reconstruction loss alone: what --model='
-                    'autoencoder trains on')
+                    'autoencoder trains on', fields=('loss_normalization',),
+                    fixed={'model': 'autoencoder'})

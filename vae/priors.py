@@ -242,13 +242,13 @@ class UniformCategorical(snt.Module):
 # The priors of a Gaussian latent, by name (see `vae/registry.py`).
 PRIORS = registry.Registry('prior')
 PRIORS.register('normal', lambda c, parts: StandardNormal(
-    c.latent_size, name='prior'), 'N(0, I)')
+    c.latent_size, name='prior'), 'N(0, I)', fields=('latent_size',))
 PRIORS.register('mixture', lambda c, parts: MixtureOfGaussians(
     c.latent_size, c.prior_components, seed=parts.seed, name='prior'),
                 'a learnable mixture of --prior_components Gaussians '
-                '(Monte Carlo KL)')
+                '(Monte Carlo KL)', fields=('latent_size', 'prior_components'))
 PRIORS.register('vamp', lambda c, parts: VampPrior(
     parts.encoder, c.prior_components, parts.image_shape, seed=parts.seed,
     name='prior'),
                 'the VampPrior with --prior_components pseudo-inputs (Monte '
-                'Carlo KL)')
+                'Carlo KL)', fields=('prior_components',))

@@ -2,48 +2,92 @@
 
 Each part module keeps its own registry (`encoders.ENCODERS`,
 `encoders.POSTERIORS`, `decoders.DECODERS`, `decoders.LIKELIHOODS`,
-`priors.PRIORS`, `objectives.OBJECTIVES`, `model.MODELS`). An entry is a
-factory `factory(config, parts) -> part`, where `config` is the run's
-`config.ModelConfig` (or `config.Config` for objectives) and `parts` the
-`build.Parts` built so far. A new part is one class and one line:
+`priors.PRIORS`, `latents.LATENTS`, `objectives.OBJECTIVES`,
+`model.MODELS`). An entry is a factory `factory(config, parts) -> part`,
+where `config` is the run's `config.ModelConfig` (or `config.ObjectiveConfig`
+for objectives) and `parts` the `build.Parts` built so far, with the
+configuration fields the factory reads. A new part is its class and one
+line:
 
-  PRIORS.register('laplace', lambda c, parts: Laplace(c.latent_size),
-                  'a factorised Laplace(0, 1)')
+  PRIORS.register('student_t', lambda c, parts: StudentT(c.latent_size,
+                                                         c.prior_df),
+                  'a factorised Student-t', fields=('prior_df',))
 
 The configuration's choices, the command line's allowed values and the tests
-that sweep every part read the names from here.
+that sweep every part read the names from here; the configuration refuses a
+field set away from its default when no chosen part declares it
+(`vae/config/rules.py`).
 """
 
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Mapping, Tuple
 
 Factory = Callable[..., Any]
 
 
 class Registry:
-  """Named factories of one kind of part."""
+  """Named factories of one kind of part.
+
+  Args:
+    kind: What the parts are ('prior'), for error messages.
+  """
 
   def __init__(self, kind: str):
     self.kind = kind
     self._factories: Dict[str, Factory] = {}
     self._help: Dict[str, str] = {}
+    self._fields: Dict[str, Tuple[str, ...]] = {}
+    self._fixed: Dict[str, Dict[str, Any]] = {}
     self._traits: Dict[str, Dict[str, Any]] = {}
 
   def register(self, name: str, factory: Factory, help: str = '',  # pylint: disable=redefined-builtin
-               **traits):
-    """Adds `factory` under `name`, with its one-line `help` and any
-    `traits` the builder asks of it (`traits(name)`); returns `factory`."""
+               fields: Tuple[str, ...] = (),
+               fixed: Mapping[str, Any] = None, **traits) -> Factory:
+    """Adds `factory` under `name`.
+
+    Args:
+      name: The part's name, its value on the command line.
+      factory: `factory(config, parts) -> part`.
+      help: One line for the command line's help.
+      fields: The configuration fields the factory reads. A choice among them
+        (`prior`, say) brings in the fields of the part chosen there.
+      fixed: Fields the part sets itself, with their values: a choice here
+        is a part it always uses (the autoencoder's objective), any other
+        field a value it needs (a disentangling model's diagonal posterior).
+      **traits: What the builder and the configuration's rules ask of the
+        part (`traits(name)`).
+
+    Returns:
+      `factory`.
+
+    Raises:
+      ValueError: if `name` is registered already.
+    """
     if name in self._factories:
       raise ValueError(f'{self.kind} {name!r} is registered already')
     self._factories[name] = factory
     self._help[name] = help
+    self._fields[name] = tuple(fields)
+    self._fixed[name] = dict(fixed or {})
     self._traits[name] = traits
     return factory
 
   def traits(self, name: str) -> Dict[str, Any]:
+    """The traits `name` was registered with."""
     self.check(name)
     return self._traits[name]
 
+  def fields(self, name: str) -> Tuple[str, ...]:
+    """The configuration fields part `name` reads."""
+    self.check(name)
+    return self._fields[name]
+
+  def fixed(self, name: str) -> Dict[str, Any]:
+    """The fields part `name` sets itself, with their values."""
+    self.check(name)
+    return self._fixed[name]
+
   def names(self) -> Tuple[str, ...]:
+    """The registered names, in their order of registration."""
     return tuple(self._factories)
 
   def __contains__(self, name: str) -> bool:
@@ -61,6 +105,7 @@ class Registry:
           f'ones are {", ".join(self._factories)}')
 
   def get(self, name: str) -> Factory:
+    """The factory of `name`."""
     self.check(name)
     return self._factories[name]
 

@@ -37,7 +37,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_flag_strings_are_parsed(self):
     config = config_lib.from_dict(dict(hidden_sizes=['100', '100'],
-                                       conv_channels='8,16', beta=1))
+                                       encoder='conv', conv_channels='8,16',
+                                       beta=1))
     self.assertEqual(config.model.hidden_sizes, (100, 100))
     self.assertEqual(config.model.conv_channels, (8, 16))
     self.assertIsInstance(config.objective.beta, float)
@@ -83,18 +84,91 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       config_lib.make(betta=1.0)
 
   @parameterized.parameters(
-      (dict(model='autoencoder', prior='vamp'), '--model=autoencoder '
-       '--prior=vamp: a plain autoencoder'),
-      (dict(model='autoencoder', kl_samples=2), 'an autoencoder has no KL'),
-      (dict(objective='autoencoder'), 'pass --model=autoencoder'),
-      (dict(latent='categorical', objective='iwae'), 'train on the ELBO'),
-      (dict(latent='categorical', prior='mixture'), 'uniform categorical'),
+      # The field, then the parts that would read it, then what was chosen.
+      (dict(prior_components=5), '^--prior_components=5 applies to '
+       '--prior=mixture or vamp, not --prior=normal: drop it'),
+      (dict(num_importance_samples=50), '^--num_importance_samples=50 '
+       'applies to --objective=iwae or dreg, not --objective=elbo'),
+      (dict(model='autoencoder', prior='vamp'), '^--prior=vamp applies to '
+       '--latent=gaussian; --latent applies to --model=vae, .*, not '
+       '--model=autoencoder'),
+      (dict(model='autoencoder', kl_samples=2), 'not --model=autoencoder'),
+      (dict(latent='categorical', prior='mixture'), '^--prior=mixture '
+       'applies to --latent=gaussian, not --latent=categorical'),
       (dict(latent='categorical', posterior='full_covariance'),
-       'has none'),
-      (dict(objective='iwae', free_bits=1.0), 'no separate KL term'),
-      (dict(objective='dreg', free_bits=1.0), 'no separate KL term'),
+       'not --latent=categorical'),
+      (dict(objective='iwae', free_bits=1.0), '^--free_bits=1.0 applies to '
+       '--objective=elbo, not --objective=iwae'),
+      (dict(objective='dreg', kl_samples=3), 'or --objective=elbo, not '
+       '--model=vae and --objective=dreg'),
+      (dict(objective='iwae', loss_normalization='notebook'),
+       'not --model=vae and --objective=iwae'),
+      (dict(flow_steps=3), '^--flow_steps=3 applies to --posterior=iaf or '
+       'realnvp, not --posterior=diagonal'),
+      (dict(flow_hidden_sizes=(8,)), 'applies to --posterior=iaf or realnvp'),
+      (dict(mixture_components=3), 'applies to '
+       '--likelihood=discretized_logistic, not --likelihood=bernoulli'),
+      (dict(likelihood='bernoulli', likelihood_scale=0.1),
+       'applies to --likelihood=gaussian'),
+      (dict(model='vqvae', beta=0.5), '^--beta=0.5 applies to '
+       '--objective=elbo, iwae or dreg; --objective applies to --model=vae, '
+       'not --model=vqvae'),
+      (dict(model='vqvae', hidden_sizes=(5,)), 'not --model=vqvae'),
+      (dict(codebook_size=8), 'applies to --model=vqvae, not --model=vae'),
+      (dict(model='beta_tcvae', beta=4.0), 'not --model=beta_tcvae'),
+      (dict(model='vae', tc_weight=2.0), '^--tc_weight=2.0 applies to '
+       '--model=beta_tcvae, not --model=vae'),
+      # A value a chosen part fixes.
+      (dict(model='dip_vae_i', posterior='full_covariance'),
+       '^--model=dip_vae_i needs --posterior=diagonal, not '
+       '--posterior=full_covariance: pass --posterior=diagonal, or another '
+       '--model'),
+      (dict(model='factor_vae', latent_sizes=(3, 2)),
+       'needs --latent_sizes=, not --latent_sizes=3,2'),
+      (dict(objective='autoencoder'), '^--objective=autoencoder needs '
+       '--model=autoencoder, not --model=vae'),
+      (dict(model='autoencoder', objective='iwae'), '^--model=autoencoder '
+       'needs --objective=autoencoder, not --objective=iwae'),
+  )
+  def test_a_field_no_chosen_part_reads_is_refused(self, values, message):
+    with self.assertRaisesRegex(ValueError, message):
+      config_lib.make(**values)
+
+  @parameterized.parameters(
+      dict(model='autoencoder', objective='autoencoder'),
+      dict(model='autoencoder', loss_normalization='notebook'),
+      dict(model='beta_tcvae', tc_weight=3.0, kl_samples=2),
+      dict(model='vqvae', codebook_size=8, conv_channels=(8, 16)),
+      dict(prior='vamp', prior_components=5),
+      dict(objective='iwae', num_importance_samples=50, beta=1.0),
+      dict(latent='categorical', num_classes=3, temperature=2.0),
+      dict(encoder='conv', conv_channels=(8,)),
+  )
+  def test_a_field_a_chosen_part_reads_is_accepted(self, **values):
+    config = config_lib.make(**values)
+    for name, value in values.items():
+      self.assertEqual(config.to_dict()[name],
+                       list(value) if isinstance(value, tuple) else value)
+
+  def test_every_field_is_read_by_a_part_or_by_every_run(self):
+    for name, (_, field) in config_lib.fields().items():
+      with self.subTest(name):
+        self.assertTrue(field.metadata['is_global'] or config_lib.owners(name),
+                        f'{name}: no registered part declares it and it is '
+                        'not marked is_global')
+
+  def test_every_declared_field_exists(self):
+    known = config_lib.fields()
+    for name, (_, field) in known.items():
+      parts = field.metadata['choices']
+      for part in getattr(parts, 'fields', None) and parts or ():
+        with self.subTest(f'--{name}={part}'):
+          self.assertEqual(set(parts.fields(part)) - set(known), set())
+          self.assertEqual(set(parts.fixed(part)) - set(known), set())
+
+  @parameterized.parameters(
+      (dict(latent='categorical', objective='iwae'), 'train on the ELBO'),
       (dict(latent='categorical', objective='dreg'), 'train on the ELBO'),
-      (dict(objective='iwae', loss_normalization='notebook'), 'ELBO only'),
       (dict(posterior='iaf', objective='dreg'), 'cannot hold'),
       (dict(posterior='realnvp', objective='dreg'), 'cannot hold'),
       (dict(posterior='realnvp', latent_size=1), 'at least 2'),
@@ -107,31 +181,24 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(latent_sizes=(3, 2), latent_size=4),
        '--latent_size does not apply'),
       (dict(latent_sizes=(3, 2), objective='dreg'), 'cannot hold'),
-      (dict(flow_steps=3), '--posterior=diagonal --flow_steps=3: .* pass '
-       '--posterior=iaf'),
-      (dict(flow_hidden_sizes=(8,)), 'pass --posterior=iaf'),
       (dict(likelihood='gaussian'), '--binarization=none'),
       (dict(likelihood='discretized_logistic'), 'models 256 grey levels'),
       (dict(likelihood='discretized_logistic', binarization='dequantize'),
        'only --binarization=none'),
-      (dict(mixture_components=3), 'discretised logistic likelihood only'),
-      (dict(likelihood='bernoulli', likelihood_scale=0.1),
-       'Gaussian likelihood only'),
-      (dict(temperature=0.4, min_temperature=0.5), 'must not be below'),
+      (dict(temperature=0.4, min_temperature=0.5, latent='categorical'),
+       'must not be below'),
       (dict(strategy='mirrored', free_bits=0.5, jit_compile=True),
        'drop --jit_compile'),
       (dict(early_stopping_steps=10), 'pass --validation_split'),
       (dict(model='vqvae', early_stopping_steps=10,
             validation_split='train[50000:]'),
        'trains in phases'),
+      (dict(model='vqvae', prior_training_steps=10, training_steps=10),
+       'below --training_steps'),
       (dict(model='autoencoder', curve_num_samples=10),
        'no likelihood to estimate'),
       (dict(model='factor_vae', strategy='mirrored', cpu_devices=2,
             jit_compile=True), 'drop --jit_compile'),
-      (dict(model='beta_tcvae', beta=4.0), '--beta does not apply'),
-      (dict(model='dip_vae_i', posterior='full_covariance'),
-       'pass --posterior=diagonal'),
-      (dict(model='vae', tc_weight=2.0), 'shapes another disentangling'),
       (dict(model='dip_vae_ii', strategy='mirrored', cpu_devices=2,
             jit_compile=True), 'drop --jit_compile'),
   )

@@ -16,19 +16,13 @@ import tensorflow as tf
 from vae import decoders
 from vae import encoders
 from vae import export
-from vae import hierarchy
+from vae import latents
 from vae import model as model_lib
+from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
 from vae import priors
 from vae import registry
 from vae import training
-# pylint: disable=unused-import (each registers its models)
-from vae import annealed_vae
-from vae import beta_tcvae
-from vae import dip_vae
-from vae import factor_vae
-from vae import vqvae
-# pylint: enable=unused-import
 
 
 class Parts(NamedTuple):
@@ -44,51 +38,6 @@ class Parts(NamedTuple):
   prior: Optional[priors.PriorLike] = None
 
 
-def _hierarchical(config) -> bool:
-  return len(hierarchy.layer_sizes(config)) > 1
-
-
-# Per kind of latent: its posterior head, its prior (factories, as in the
-# other registries), the dimensions of z, and what the decoder is given of z.
-# A Gaussian latent of several layers (--latent_sizes) is a hierarchy: its
-# head holds the prior it shares, and the decoder sees the bottom layer.
-LATENTS = registry.Registry('latent')
-LATENTS.register(
-    'gaussian',
-    lambda c, parts: (hierarchy.posterior(c, parts) if _hierarchical(c) else
-                      encoders.POSTERIORS.build(c.posterior, c, parts)),
-    'a Gaussian vector (--posterior, --prior), or stochastic layers '
-    '(--latent_sizes, --inference)',
-    prior=lambda c, parts: (parts.head.prior if _hierarchical(c) else
-                            priors.PRIORS.build(c.prior, c, parts)),
-    dims=lambda c: sum(hierarchy.layer_sizes(c)),
-    decoder=lambda c, decoder: (
-        hierarchy.BottomLayer(decoder, hierarchy.layer_sizes(c)[0],
-                              name='bottom_layer')
-        if _hierarchical(c) else decoder))
-LATENTS.register(
-    'categorical',
-    lambda c, parts: encoders.CategoricalPosterior(
-        c.latent_size, c.num_classes, name='posterior'),
-    '--latent_size one-hot categoricals of --num_classes classes, trained '
-    'through the Gumbel-softmax relaxation',
-    prior=lambda c, parts: priors.UniformCategorical(
-        c.latent_size, c.num_classes, name='prior'),
-    dims=lambda c: c.latent_size * c.num_classes)
-
-
-def latent_dims(config, image_shape: Optional[Sequence[int]] = None) -> int:
-  """The dimensions of z for a `config.ModelConfig`; a model whose code
-  depends on the image's size (the VQ-VAE's map) needs `image_shape`."""
-  dims = model_lib.MODELS.traits(config.model).get('latent_dims')
-  if dims is None:
-    return LATENTS.traits(config.latent)['dims'](config)
-  if image_shape is None:
-    raise ValueError(f'the code of --model={config.model} depends on the '
-                     'image shape: pass image_shape')
-  return dims(config, image_shape)
-
-
 def _networks(config, parts: Parts) -> Parts:
   """`parts` with the posterior head, encoder, decoder and prior of a
   model composed from the registries."""
@@ -97,17 +46,17 @@ def _networks(config, parts: Parts) -> Parts:
     head = encoders.DeterministicPosterior(config.latent_size,
                                            name='posterior')
   else:
-    head = LATENTS.build(config.latent, config, parts)
+    head = latents.LATENTS.build(config.latent, config, parts)
   parts = parts._replace(head=head)
   parts = parts._replace(
       encoder=encoders.ENCODERS.build(config.encoder, config, parts))
   decoder = decoders.DECODERS.build(config.decoder, config, parts)
-  to_decoder = LATENTS.traits(config.latent).get('decoder')
+  to_decoder = latents.LATENTS.traits(config.latent).get('decoder')
   parts = parts._replace(
       decoder=to_decoder(config, decoder) if to_decoder else decoder)
   if not point_mass:
     parts = parts._replace(
-        prior=LATENTS.traits(config.latent)['prior'](config, parts))
+        prior=latents.LATENTS.traits(config.latent)['prior'](config, parts))
   return parts
 
 
@@ -129,7 +78,7 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
     # Creates what a prior makes on first use: the VampPrior's encoder
     # call, a hierarchy's conditionals (no random draw: the same weights).
     model.prior_distribution().log_prob(
-        tf.zeros([1, latent_dims(config, parts.image_shape)]))
+        tf.zeros([1, latents.latent_dims(config, parts.image_shape)]))
   return model
 
 
@@ -159,7 +108,7 @@ def model_functions(model, config, image_shape: Sequence[int]
                     ) -> export.ModelFunctions:
   """The exportable functions of a model built from `config.ModelConfig`."""
   return export.ModelFunctions(model, image_shape,
-                               latent_dims(config, image_shape))
+                               latents.latent_dims(config, image_shape))
 
 
 def phases(config, model, beta: tf.Variable,

@@ -4,7 +4,7 @@ resume, export, summarise. No flags: a research script calls
   from vae import config, runner
   summary = runner.train_and_evaluate(config.make(beta=1.0), 'runs/mine')
 
-The run's files are described in `vae/run_folder.py`. Running the same
+The run's files are described in `vae/run/folder.py`. Running the same
 configuration on the same folder again resumes from the newest checkpoint:
 batch s and the seeds of step s depend only on the seed and s, so a resumed
 run repeats the uninterrupted one exactly.
@@ -26,21 +26,22 @@ import sonnet as snt
 import tensorflow as tf
 import tqdm
 
-from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import distribute
-from vae import early_stopping
 from vae import errors
 from vae import evaluation
 from vae import export
+from vae import latents
 from vae import model as model_lib
-from vae import report
-from vae import run_folder
-from vae import run_lock
 from vae import schedules
-from vae import stopping
 from vae import training
+from vae.run import build
+from vae.run import early_stopping
+from vae.run import folder as run_folder
+from vae.run import lock as run_lock
+from vae.run import report
+from vae.run import signals
 
 InputError = run_folder.InputError
 
@@ -546,7 +547,7 @@ class Run:
     bar = progress(total=num_steps, initial=self.start_step, unit='step',
                    desc='training')
     step = self.start_step
-    with self._cluster_errors(), stopping.Requests(self._per_worker) as stops:
+    with self._cluster_errors(), signals.Requests(self._per_worker) as stops:
       if (step and cadence.evaluates(step)
           and all(r['step'] != step for r in self.log.eval_rows)):
         self._evaluate(step)  # A kill came between checkpoint and row.
@@ -564,7 +565,7 @@ class Run:
                    self.output_dir, num_steps)
 
   def _between_calls(self, step: int, cadence: Cadence,
-                     stops: stopping.Requests, bar):
+                     stops: signals.Requests, bar):
     """Checkpoints and evaluates at `step` as the cadence says; checkpoints
     and stops if a stop was asked for."""
     stop = stops.agreed()
@@ -717,7 +718,7 @@ class Run:
         'beta': config.objective.beta,
         'latent_size': config.model.latent_size,
         'model': config.model.model,
-        'latent_dims': build.latent_dims(config.model, self.image_shape),
+        'latent_dims': latents.latent_dims(config.model, self.image_shape),
         'temperature': float(tau.numpy()) if tau is not None else None,
         'loss_normalization': config.objective.loss_normalization,
         'checkpoint': self.manager.latest_checkpoint,

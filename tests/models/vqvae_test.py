@@ -1,4 +1,4 @@
-"""Tests for vae/vqvae.py: the quantiser, the PixelCNN prior, the bound and
+"""Tests for vae/models/vqvae.py: the quantiser, the PixelCNN prior, the bound and
 the two training phases, against NumPy and Sonnet's own quantiser.
 
 conftest.py splits the CPU into 2 logical devices, so the replica tests run
@@ -15,16 +15,17 @@ import sonnet as snt
 import tensorflow as tf
 
 from tests import distribute_test
-from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import distribute
 from vae import encoders
 from vae import evaluation
 from vae import export
-from vae import report
+from vae import latents
 from vae import training
-from vae import vqvae
+from vae.models import vqvae
+from vae.run import build
+from vae.run import report
 
 IMAGE_SHAPE = (8, 8, 1)
 _SMALL = dict(model='vqvae', conv_channels=[4, 8], codebook_size=6,
@@ -66,12 +67,12 @@ class CodeShapeTest(tf.test.TestCase, parameterized.TestCase):
     model = build.build(config.model, (9, 7, 1), seed=0)
     z_e = model.encoder_net(tf.zeros([2, 9, 7, 1]))
     self.assertEqual(z_e.shape, [2, 3, 2, 3])
-    self.assertEqual(build.latent_dims(config.model, (9, 7, 1)), 6)
+    self.assertEqual(latents.latent_dims(config.model, (9, 7, 1)), 6)
     codes = tf.zeros([4, 2, 6])  # Leading sample and batch dimensions.
     self.assertEqual(model.decoder(codes).batch_shape, [4, 2])
     self.assertEqual(model.decoder(codes).event_shape, [9, 7, 1])
     with self.assertRaisesRegex(ValueError, 'image shape'):
-      build.latent_dims(config.model)
+      latents.latent_dims(config.model)
 
 
 class PixelCNNTest(tf.test.TestCase):
@@ -407,10 +408,13 @@ class ReplicaTrainingTest(tf.test.TestCase):
 class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(
-      (dict(model='vqvae', posterior='iaf'), '--posterior.*VQ-VAE'),
-      (dict(model='vqvae', latent_size=4), '--latent_size.*VQ-VAE'),
-      (dict(model='vqvae', beta=1.0), '--beta.*VQ-VAE'),
-      (dict(codebook_size=16), '--codebook_size shapes the VQ-VAE only'),
+      (dict(model='vqvae', posterior='iaf'), '^--posterior=iaf .*not '
+       '--model=vqvae'),
+      (dict(model='vqvae', latent_size=4), '^--latent_size=4 .*not '
+       '--model=vqvae'),
+      (dict(model='vqvae', beta=1.0), '^--beta=1.0 .*not --model=vqvae'),
+      (dict(codebook_size=16), '^--codebook_size=16 applies to '
+       '--model=vqvae, not --model=vae'),
       (dict(model='vqvae', training_steps=10, prior_training_steps=10),
        'below --training_steps'),
       (dict(model='vqvae', strategy='mirrored', jit_compile=True),

@@ -69,6 +69,8 @@ model_lib.MODELS.register(
     'beta_tcvae', lambda c, parts: BetaTCVAE(
         parts.encoder, parts.decoder, parts.prior, c.tc_weight),
     'the beta-TCVAE (Chen et al. 2018): the ELBO with its total correlation '
-    'weighted by --tc_weight', disentangling=('tc_weight',),
+    'weighted by --tc_weight',
+    fields=model_lib.DISENTANGLING_FIELDS + ('tc_weight',),
+    fixed=model_lib.DISENTANGLING_FIXED,
     rate_weight=1.0, reduces_across_replicas=True,
     loss_title='beta-TCVAE: loss = distortion + rate + (tc_weight - 1) TC')

@@ -7,17 +7,18 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from vae import build
 from vae import data
 from vae import decoders
 from vae import evaluation
 from vae import hierarchy
 from vae import latent_figures
+from vae import latents
 from vae import metrics
 from vae import model as model_lib
 from vae import objectives
 from vae import plotting
-from vae import run_folder
+from vae.run import build
+from vae.run import folder as run_folder
 
 
 def rate_weight(config) -> float:
@@ -33,7 +34,7 @@ def test_loss(results: evaluation.Results, config,
   return float(objectives.weighted_loss(
       results.distortion, results.rate, rate_weight(config),
       config.objective.loss_normalization, num_pixels=int(np.prod(image_shape)),
-      latent_size=build.latent_dims(config.model, image_shape)))
+      latent_size=latents.latent_dims(config.model, image_shape)))
 
 
 def validation_columns(results: evaluation.Results, config,
@@ -236,7 +237,7 @@ def write_figures(functions, results: evaluation.Results,
   """
   os.makedirs(figures_dir, exist_ok=True)
   seed = config.train.seed if seed is None else seed
-  latent_size = build.latent_dims(config.model, eval_images.shape[1:])
+  latent_size = latents.latent_dims(config.model, eval_images.shape[1:])
   traits = model_lib.MODELS.traits(config.model.model)
   # Traversals and the manifold decode Gaussian codes around the prior's 0.
   autoencoder = config.model.model == 'autoencoder'

@@ -83,7 +83,9 @@ for _kind in ('i', 'ii'):
       '--dip_lambda_od and --dip_lambda_d times the distance of the '
       f'{"posterior means" if _kind == "i" else "aggregate posterior"}\' '
       'covariance from the identity',
-      disentangling=('dip_lambda_od', 'dip_lambda_d'), rate_weight=1.0,
+      fields=model_lib.DISENTANGLING_FIELDS + ('dip_lambda_od',
+                                               'dip_lambda_d'),
+      fixed=model_lib.DISENTANGLING_FIXED, rate_weight=1.0,
       reduces_across_replicas=True,
       loss_title=f'DIP-VAE {_kind.upper()}: loss = distortion + rate + '
       'covariance penalty')

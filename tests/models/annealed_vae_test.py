@@ -1,14 +1,14 @@
-"""Tests for vae/annealed_vae.py."""
+"""Tests for vae/models/annealed_vae.py."""
 
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from vae import annealed_vae
-from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import training
+from vae.models import annealed_vae
+from vae.run import build
 
 
 class AnnealedVAETest(tf.test.TestCase):

@@ -1,4 +1,4 @@
-"""Tests for vae/factor_vae.py."""
+"""Tests for vae/models/factor_vae.py."""
 
 import os
 
@@ -6,11 +6,11 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from vae import build
 from vae import config as config_lib
-from vae import factor_vae
 from vae import objectives
 from vae import training
+from vae.models import factor_vae
+from vae.run import build
 
 
 def _setup(**overrides):

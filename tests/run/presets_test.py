@@ -1,4 +1,4 @@
-"""Tests for vae/presets.py and experiments/reproduce.py."""
+"""Tests for vae/run/presets.py and experiments/reproduce.py."""
 
 import json
 import os
@@ -15,10 +15,10 @@ from experiments import reproduce
 from experiments import run_flags
 from tests import data_test
 from tests import mnist_experiment_test as mnist_test
-from vae import build
-from vae import presets
 from vae import schedules
 from vae import training
+from vae.run import build
+from vae.run import presets
 
 _NAMES = ('burda2016_vae', 'burda2016_iwae5', 'burda2016_iwae50',
           'burda2016_vae_2layer', 'burda2016_iwae5_2layer',

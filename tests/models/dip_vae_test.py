@@ -1,11 +1,11 @@
-"""Tests for vae/dip_vae.py."""
+"""Tests for vae/models/dip_vae.py."""
 
 import numpy as np
 import tensorflow as tf
 
-from vae import build
 from vae import config as config_lib
-from vae import dip_vae
+from vae.models import dip_vae
+from vae.run import build
 
 
 class PenaltyTest(tf.test.TestCase):

@@ -136,7 +136,9 @@ model_lib.MODELS.register(
         c.discriminator_hidden_sizes, c.discriminator_learning_rate),
     'the FactorVAE (Kim and Mnih 2018): the ELBO plus --factor_gamma times a '
     'discriminator\'s total correlation estimate',
-    disentangling=('factor_gamma', 'discriminator_hidden_sizes',
-                   'discriminator_learning_rate'),
+    fields=model_lib.DISENTANGLING_FIELDS + (
+        'factor_gamma', 'discriminator_hidden_sizes',
+        'discriminator_learning_rate'),
+    fixed=model_lib.DISENTANGLING_FIXED,
     rate_weight=1.0, reduces_across_replicas=True,
     loss_title='FactorVAE: loss = distortion + rate + gamma TC (discriminator)')

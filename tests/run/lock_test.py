@@ -1,4 +1,4 @@
-"""Tests for vae/run_lock.py: one process per run folder."""
+"""Tests for vae/run/lock.py: one process per run folder."""
 
 import os
 import signal
@@ -7,12 +7,13 @@ import sys
 import tempfile
 import unittest
 
-from vae import run_lock
+from vae.run import lock as run_lock
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 # A process that takes the lock, says so, and waits to be killed.
 _HOLD = ('import sys, time\n'
-         'from vae import run_lock\n'
+         'from vae.run import lock as run_lock\n'
          'run_lock.lock(sys.argv[1])\n'
          'print("locked", flush=True)\n'
          'time.sleep(600)\n')

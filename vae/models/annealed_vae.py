@@ -54,6 +54,8 @@ model_lib.MODELS.register(
     'the annealed-capacity beta-VAE (Burgess et al. 2018): --capacity_gamma '
     'times the KL\'s distance from a capacity that grows to --capacity_max '
     'over --capacity_steps',
-    disentangling=('capacity_gamma', 'capacity_max', 'capacity_steps'),
+    fields=model_lib.DISENTANGLING_FIELDS + (
+        'capacity_gamma', 'capacity_max', 'capacity_steps'),
+    fixed=model_lib.DISENTANGLING_FIXED,
     rate_weight=1.0, reduces_across_replicas=True,
     loss_title='annealed VAE: loss = distortion + gamma |rate - C|')

@@ -1,4 +1,4 @@
-"""Tests for vae/build.py: every combination of registered parts trains."""
+"""Tests for vae/run/build.py: every combination of registered parts trains."""
 
 import itertools
 
@@ -8,39 +8,33 @@ import pytest
 import sonnet as snt
 import tensorflow as tf
 
-from vae import build
 from vae import config as config_lib
 from vae import data
 from vae import decoders
 from vae import encoders
 from vae import hierarchy
+from vae import latents
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
 from vae import schedules
 from vae import training
+from vae.run import build
 
 _IMAGE_SHAPE = (8, 8, 1)
 _SMALL = dict(beta=1.0, latent_size=3, hidden_sizes=[16],
               conv_channels=[4, 8], seed=0, binarization='none',
-              prior_components=3, num_importance_samples=2, num_classes=3)
-
-
-# The VQ-VAE's own small sizes; it refuses the fields of _SMALL that shape
-# the parts it does not have.
-_SMALL_VQVAE = dict(conv_channels=[4, 8], seed=0, binarization='none',
-                    codebook_size=5, embedding_dim=3, pixelcnn_channels=4,
-                    pixelcnn_layers=1)
+              prior_components=3, num_importance_samples=2, num_classes=3,
+              codebook_size=5, embedding_dim=3, pixelcnn_channels=4,
+              pixelcnn_layers=1, discriminator_hidden_sizes=[8])
 
 
 def _config(**choices) -> config_lib.Config:
-  model = choices.get('model', 'vae')
-  small = _SMALL_VQVAE if model == 'vqvae' else dict(_SMALL)
-  if model_lib.MODELS.traits(model).get('disentangling'):
-    del small['beta']  # They weigh the rate themselves.
-  if model == 'factor_vae':
-    small['discriminator_hidden_sizes'] = [8]
-  return config_lib.make(**dict(small, **choices))
+  """The config of `choices`, with the small sizes of _SMALL for the fields
+  its chosen parts read."""
+  read = config_lib.fields_read(**choices)
+  small = {k: v for k, v in _SMALL.items() if k in read and k not in choices}
+  return config_lib.make(**small, **choices)
 
 
 def _choices():
@@ -55,14 +49,14 @@ def _choices():
                   encoders.ENCODERS, decoders.DECODERS,
                   [(name, None) for name in decoders.LIKELIHOODS]
                   + [('gaussian', 0.3)])]
-  latents = ([dict(latent=name) for name in build.LATENTS
-              if name != 'gaussian']
-             + [dict(posterior=posterior, prior=prior)
-                for posterior, prior in itertools.product(
-                    encoders.POSTERIORS, priors.PRIORS)]
-             + [dict(latent_sizes=(3, 2), inference=inference,
-                     latent_size=10, latent_hidden_sizes=(8,))
-                for inference in hierarchy.INFERENCES])
+  kinds = ([dict(latent=name) for name in latents.LATENTS
+            if name != 'gaussian']
+           + [dict(posterior=posterior, prior=prior)
+              for posterior, prior in itertools.product(
+                  encoders.POSTERIORS, priors.PRIORS)]
+           + [dict(latent_sizes=(3, 2), inference=inference,
+                   latent_size=10, latent_hidden_sizes=(8,))
+              for inference in hierarchy.INFERENCES])
   for network, model in itertools.product(networks, model_lib.MODELS):
     yield dict(network, model=model, posterior='full_covariance',
                prior='vamp')  # The prior that calls the encoder.
@@ -75,19 +69,23 @@ def _choices():
           yield dict(model=model, likelihood=network['likelihood'],
                      likelihood_scale=network['likelihood_scale'])
   for latent, model, objective in itertools.product(
-      latents, model_lib.MODELS, objectives.OBJECTIVES):
+      kinds, model_lib.MODELS, objectives.OBJECTIVES):
     yield dict(model=model, objective=objective, **latent)
 
 
-def _combinations():
-  """Every combination the configuration accepts (it refuses the rest with
+def _accepted(**choices) -> bool:
+  """Whether the configuration accepts `choices` (it refuses the rest with
   a reason, tested in config_test)."""
-  for choices in _choices():
-    try:
-      _config(**choices)
-    except ValueError:
-      continue
-    yield choices
+  try:
+    _config(**choices)
+  except ValueError:
+    return False
+  return True
+
+
+def _combinations():
+  """Every combination of `_choices` the configuration accepts."""
+  return [choices for choices in _choices() if _accepted(**choices)]
 
 
 def _name(choices):
@@ -136,7 +134,7 @@ class RegistryCoverageTest(tf.test.TestCase):
       used = {c[key] for c in combinations if key in c}
       self.assertEqual(used, set(registry), msg=key)
     self.assertEqual({c.get('latent', 'gaussian') for c in combinations},
-                     set(build.LATENTS))
+                     set(latents.LATENTS))
 
 
 @pytest.mark.slow  # Trains every model family the registries make.
@@ -173,17 +171,14 @@ class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
       self.assertFalse(np.array_equal(old, new.numpy()),
                        msg=f'{name} did not move')
 
-  @parameterized.product(posterior=tuple(encoders.POSTERIORS),
-                         prior=tuple(priors.PRIORS) + ('categorical',))
-  def test_free_bits_and_warmup(self, posterior, prior):
-    choices = (dict(latent='categorical') if prior == 'categorical' else
-               dict(posterior=posterior, prior=prior))
-    if prior == 'categorical' and posterior != 'diagonal':
-      self.skipTest('a categorical latent has no covariance')
-    try:
-      config = _config(free_bits=0.5, kl_warmup_steps=10, **choices)
-    except ValueError as e:  # A pair the configuration refuses.
-      self.skipTest(str(e))
+  @parameterized.parameters(
+      choices for choices in
+      [dict(latent='categorical')]
+      + [dict(posterior=posterior, prior=prior) for posterior, prior
+         in itertools.product(encoders.POSTERIORS, priors.PRIORS)]
+      if _accepted(free_bits=0.5, kl_warmup_steps=10, **choices))
+  def test_free_bits_and_warmup(self, **choices):
+    config = _config(free_bits=0.5, kl_warmup_steps=10, **choices)
     model = build.build(config.model, _IMAGE_SHAPE, seed=0)
     # Free bits may hold the prior still (a rate below lambda gives it no
     # gradient), so only the networks must move.
@@ -299,9 +294,9 @@ class BuildTest(tf.test.TestCase):
     self.assertIsInstance(model.decoder.likelihood,
                           decoders.BernoulliLikelihood)
     self.assertIsInstance(model.prior, priors.StandardNormal)
-    self.assertEqual(build.latent_dims(_config().model), 3)
+    self.assertEqual(latents.latent_dims(_config().model), 3)
     self.assertEqual(
-        build.latent_dims(_config(latent='categorical').model), 9)
+        latents.latent_dims(_config(latent='categorical').model), 9)
 
   def test_autoencoder_has_a_point_mass_code_and_no_prior(self):
     model = build.build(_config(model='autoencoder').model, _IMAGE_SHAPE)

@@ -379,6 +379,9 @@ model_lib.MODELS.register(
     'vqvae', lambda c, parts: build(c, parts),
     'a VQ-VAE (van den Oord et al. 2017): conv nets (--conv_channels), a '
     'codebook of --codebook_size vectors, a PixelCNN prior trained last',
+    fields=('activation', 'conv_channels', 'codebook_size', 'embedding_dim',
+            'commitment_cost', 'codebook_decay', 'pixelcnn_channels',
+            'pixelcnn_layers', 'prior_training_steps'),
     own_networks=True, conv=True, reduces_across_replicas=True,
     rate_weight=0.0, code_map=True, bits_per_dim=True, phased=True,
     latent_dims=positions,

@@ -1,4 +1,4 @@
-"""Tests for vae/report.py."""
+"""Tests for vae/run/report.py."""
 
 import math
 
@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from vae import config as config_lib
 from vae import evaluation
-from vae import report
+from vae.run import report
 
 
 def _results(nll, code_usage=None):

@@ -1,14 +1,14 @@
-"""Tests for vae/beta_tcvae.py."""
+"""Tests for vae/models/beta_tcvae.py."""
 
 import numpy as np
 from scipy import special
 from scipy import stats
 import tensorflow as tf
 
-from vae import beta_tcvae
-from vae import build
 from vae import config as config_lib
 from vae import objectives
+from vae.models import beta_tcvae
+from vae.run import build
 
 
 def _total_correlation_numpy(z, mean, stddev):

@@ -1,5 +1,5 @@
-"""Tests for vae/early_stopping.py, the learning curve and time to quality
-(vae/report.py), and a run that stops early (vae/runner.py)."""
+"""Tests for vae/run/early_stopping.py, the learning curve and time to quality
+(vae/run/report.py), and a run that stops early (vae/run/runner.py)."""
 
 import os
 
@@ -8,10 +8,10 @@ import tensorflow as tf
 
 from tests import data_test
 from vae import config as config_lib
-from vae import early_stopping
-from vae import report
-from vae import run_folder
-from vae import runner
+from vae.run import early_stopping
+from vae.run import folder as run_folder
+from vae.run import report
+from vae.run import runner
 
 
 def _rows(scores, column='validation_loss', every=10):

@@ -1,17 +1,17 @@
-"""Tests for vae/stopping.py: SIGTERM and Ctrl-C as requests to stop."""
+"""Tests for vae/run/signals.py: SIGTERM and Ctrl-C as requests to stop."""
 
 import os
 import signal
 import unittest
 
-from vae import stopping
+from vae.run import signals
 
 
 class RequestsTest(unittest.TestCase):
 
   def test_sigterm_is_a_request_and_the_handler_is_restored(self):
     before = signal.getsignal(signal.SIGTERM)
-    with stopping.Requests() as stops:
+    with signals.Requests() as stops:
       self.assertIsNone(stops.agreed())
       os.kill(os.getpid(), signal.SIGTERM)
       self.assertEqual(stops.agreed(), (signal.SIGTERM, None))
@@ -24,14 +24,14 @@ class RequestsTest(unittest.TestCase):
       exchanged.append(value)
       return [value, 0, signal.SIGTERM]
 
-    with stopping.Requests(per_worker) as stops:
+    with signals.Requests(per_worker) as stops:
       self.assertEqual(stops.agreed(), (signal.SIGTERM, 2))
       os.kill(os.getpid(), signal.SIGINT)
       self.assertEqual(stops.agreed(), (signal.SIGINT, 0))
     self.assertEqual(exchanged, [0, signal.SIGINT])
 
   def test_second_ctrl_c_stops_at_once(self):
-    with stopping.Requests() as stops:
+    with signals.Requests() as stops:
       os.kill(os.getpid(), signal.SIGINT)
       self.assertEqual(stops.agreed(), (signal.SIGINT, None))
       with self.assertRaises(KeyboardInterrupt):

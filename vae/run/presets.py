@@ -1,6 +1,6 @@
 """Published setups as presets: one configuration file per paper's setup.
 
-A preset is a JSON file in `vae/preset_files/` (its name is the file's):
+A preset is a JSON file in `vae/run/preset_files/` (its name is the file's):
 
   paper, table   where the setup and its number are published;
   dataset        the dataset of that number (TFDS's name; mnist unless said);
