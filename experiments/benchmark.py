@@ -48,6 +48,7 @@ from vae import data
 from vae import training
 from vae.run import build
 from vae.run import folder as run_folder
+from vae.run import inputs
 from vae.run import presets
 from vae.run import runner
 
@@ -462,7 +463,7 @@ def main(argv):
   except ValueError as e:
     raise run_flags.InputError(f'--iwae_samples must be integers, got '
                             f'{FLAGS.iwae_samples}') from e
-  examples = runner.load_examples(
+  examples = inputs.load_examples(
       config_lib.DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
                             download=FLAGS.download),
       FLAGS.train_split, 'train_split')

@@ -22,7 +22,9 @@ from experiments import run_flags
 from vae import export
 from vae import metrics
 from vae.run import build
+from vae.run import checkpoints
 from vae.run import folder as run_folder
+from vae.run import inputs
 from vae.run import lock as run_lock
 from vae.run import report
 from vae.run import runner
@@ -63,17 +65,14 @@ def load_functions(output_dir: str, config, image_shape, source: str):
       raise run_flags.InputError(
           f'cannot load the SavedModel {path}: {e}') from e
   model = build.build(config.model, image_shape, seed=config.train.seed)
-  checkpoint = tf.train.Checkpoint(
-      model=model, step=tf.Variable(0, dtype=tf.int64, trainable=False))
+  saved = checkpoints.Checkpoints(output_dir, model)
   # A run that stops early reports the best validation score's weights.
-  checkpoints = os.path.join(output_dir, run_folder.CHECKPOINTS)
-  if config.train.early_stopping_steps:
-    checkpoints = os.path.join(checkpoints, run_folder.BEST)
-  step = run_folder.restore_newest(checkpoint, checkpoints, partial=True)
+  best = bool(config.train.early_stopping_steps)
+  step = saved.restore(best=best)
   if not step:
     raise run_flags.InputError(
-        f'{checkpoints} holds no checkpoint: train '
-        f'the run first (python -m experiments.mnist '
+        f'{saved.best_directory if best else saved.directory} holds no '
+        f'checkpoint: train the run first (python -m experiments.mnist '
         f'--output_dir={output_dir}).')
   return build.model_functions(model, config.model, image_shape), step
 
@@ -123,13 +122,13 @@ def _evaluate(output_dir: str):
   config = run_flags.config_from_values({**config.to_dict(), **given})
   split = config.data.eval_split
   num_samples = config.train.eval_num_samples
-  examples = runner.load_examples(config.data, split)
+  examples = inputs.load_examples(config.data, split)
   functions, step = load_functions(output_dir, config, examples.image_shape,
                                    FLAGS.source)
   logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',
                output_dir, FLAGS.source, f', step {step}' if step else '',
                split, num_samples)
-  batches = runner.eval_batches(examples, config)
+  batches = inputs.eval_batches(examples, config)
   results = runner.evaluate_split(functions, batches, examples.num_examples,
                                   config, num_samples)
   now = report.results_summary(results, config, examples.image_shape)

@@ -23,6 +23,7 @@ from absl import flags
 from experiments import run_flags
 from vae import errors
 from vae.run import folder as run_folder
+from vae.run import inputs
 from vae.run import presets
 from vae.run import report
 from vae.run import runner
@@ -72,7 +73,7 @@ def main(argv):
   data_config = run_flags.config_from_values(
       {k: v for k, v in {**preset.config, **given}.items()
        if k in ('dataset', 'data_dir', 'download', 'train_split')}).data
-  num_train = runner.load_examples(data_config, data_config.train_split,
+  num_train = inputs.load_examples(data_config, data_config.train_split,
                                    'train_split').num_examples
   try:
     config = presets.make_config(preset, num_train, FLAGS.epochs_scale,

@@ -21,7 +21,6 @@ from vae import data
 from vae import distribute
 from vae import encoders
 from vae import evaluation
-from vae import model as model_lib
 from vae import schedules
 from vae import training
 from vae.run import build

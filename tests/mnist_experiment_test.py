@@ -484,8 +484,8 @@ class ResumeTest(tf.test.TestCase):
     stderr.seek(0)
     printed = stderr.read()
     self.assertRegex(printed, CPP_LOG_LINE)
-    self.assertRegex(printed, r'(?m)^I\d{4} [\d:.]+ +\d+ runner\.py:\d+\] '
-                     r'step 1/500: ')
+    self.assertRegex(printed, r'(?m)^I\d{4} [\d:.]+ +\d+ '
+                     r'metrics_log\.py:\d+\] step 1/500: ')
     logged = read_metrics(self.output_dir)
     killed_at = int(logged[-1]['step'])
     self.assertLess(killed_at, 500)

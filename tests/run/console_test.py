@@ -28,7 +28,8 @@ class ConsoleTest(parameterized.TestCase):
   def test_info_of_chatty_libraries_only_is_dropped(self):
     tf_file = '/venv/lib/site-packages/tensorflow/python/saver.py'
     self.assertFalse(console._ours(record(logging.INFO, tf_file)))
-    self.assertTrue(console._ours(record(logging.INFO, '/repo/vae/run/runner.py')))
+    self.assertTrue(console._ours(record(logging.INFO,
+                                         '/repo/vae/run/runner.py')))
     self.assertTrue(console._ours(record(logging.INFO, '/home/me/mine.py')))
     # A file merely named like a library is not one.
     self.assertTrue(console._ours(record(logging.INFO, '/x/tensorflow.py')))

@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from tests import data_test
 from vae import config as config_lib
+from vae.run import checkpoints
 from vae.run import early_stopping
-from vae.run import folder as run_folder
 from vae.run import report
 from vae.run import runner
 
@@ -123,9 +123,9 @@ class EarlyStoppedRunTest(tf.test.TestCase):
     last = next(r for r in rows if r['step'] == stop)
     self.assertAllClose(summary['test_elbo'], best['elbo'], rtol=1e-5)
     self.assertNotAllClose(summary['test_elbo'], last['elbo'], rtol=1e-3)
-    self.assertEqual(run_folder.newest_step(
+    self.assertEqual(checkpoints.newest_step(
         os.path.join(output_dir, 'checkpoints', 'best')), best['step'])
-    self.assertEqual(run_folder.newest_step(
+    self.assertEqual(checkpoints.newest_step(
         os.path.join(output_dir, 'checkpoints')), stop)
     # Run again: it resumes at the stop, trains nothing, reports alike.
     with runner.Run(config, output_dir) as again:

@@ -9,8 +9,11 @@ can share the encoder (the VampPrior does). `LATENTS` says, per kind of
 latent variable, which posterior head and which prior it has.
 """
 
-from typing import NamedTuple, Optional, Sequence, Tuple
+import contextlib
+from typing import (Callable, Dict, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
+import sonnet as snt
 import tensorflow as tf
 
 from vae import decoders
@@ -21,7 +24,7 @@ from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
 from vae import priors
-from vae import registry
+from vae import schedules as schedules_lib
 from vae import training
 
 
@@ -125,3 +128,43 @@ def phases(config, model, beta: tf.Variable,
                          objective(config.objective, model, beta,
                                    temperature),
                          after=getattr(model, 'auxiliary_update', None)),)
+
+
+class Training(NamedTuple):
+  """What a run trains with: the model, the variables its schedules change,
+  its phases, and one optimiser per phase (by the phase's name)."""
+  model: snt.Module
+  schedules: schedules_lib.Schedules
+  learning_rate: Union[float, tf.Variable]
+  assign_schedules: Optional[Callable[[tf.Tensor], None]]
+  phases: Tuple[training.Phase, ...]
+  optimizers: Dict[str, snt.Optimizer]
+
+  def scalars(self) -> Dict[str, tf.Tensor]:
+    """What TensorBoard shows of them beside the terms."""
+    scalars = {'learning_rate': self.learning_rate,  # As --lr_schedule says.
+               'beta': self.schedules.beta}  # Ramps over a KL warm-up.
+    if self.schedules.temperature is not None:
+      scalars['temperature'] = self.schedules.temperature
+    return scalars
+
+
+def training_parts(config, image_shape: Sequence[int],
+                   strategy: Optional[tf.distribute.Strategy] = None
+                   ) -> Training:
+  """The model of a `config.Config`, its schedules, phases and optimisers,
+  with their variables made in `strategy`'s scope (one copy per replica)."""
+  with strategy.scope() if strategy else contextlib.nullcontext():
+    model = build(config.model, image_shape, seed=config.train.seed)
+    # Variables, so the compiled step never retraces as they change.
+    made = schedules_lib.make(
+        config.objective, categorical=config.model.latent == 'categorical')
+    run_phases = phases(config, model, made.beta, made.temperature)
+    learning_rate, lr_assign = schedules_lib.make_learning_rate(config.train)
+    optimizers = {phase.name: snt.optimizers.Adam(
+        learning_rate, epsilon=config.train.adam_epsilon)
+                  for phase in run_phases}
+  # A model's own schedule (the annealed VAE's capacity), if it has one.
+  assign = schedules_lib.both(made.assign, lr_assign,
+                              getattr(model, 'assign_step', None))
+  return Training(model, made, learning_rate, assign, run_phases, optimizers)

@@ -1,11 +1,11 @@
-"""A run's folder: its files, their safe writing, and checkpoints in it.
+"""A run's folder: its files and their safe writing.
 
   config.json        the run's `config.Config` (`config.to_dict`);
   metrics.csv        training rows; eval_metrics.csv, eval-set rows;
   summary.json       the final numbers;
   figures/           the figures;
   checkpoints/       model, optimiser and step; best/ in it, the model of
-                     the best validation score (`early_stopping`);
+                     the best validation score (`checkpoints`);
   saved_model/       the export;
   train/, eval/      TensorBoard summaries;
   run.lock           there while a process has the folder (`run_lock`).
@@ -16,8 +16,6 @@ import json
 import os
 import shutil
 from typing import Dict, List, Optional, Sequence
-
-import tensorflow as tf
 
 from vae import config as config_lib
 from vae import errors
@@ -112,57 +110,6 @@ def append_row(path: str, fields: Sequence[str], row: Dict):
   with open(path, 'a', newline='') as f:
     csv.DictWriter(f, fieldnames=fields).writerow(
         {k: (int(v) if k == 'step' else v) for k, v in row.items()})
-
-
-def _checkpoint_number(path: str) -> int:
-  return int(path.rsplit('-', 1)[-1])
-
-
-def checkpoint_paths(directory: str) -> List[str]:
-  """The checkpoints in `directory` (from their files, not from the
-  `checkpoint` state file), oldest first."""
-  return sorted((p[:-len('.index')] for p in tf.io.gfile.glob(
-      os.path.join(directory, 'ckpt-*.index'))), key=_checkpoint_number)
-
-
-def newest_step(directory: str) -> int:
-  """The step of the newest checkpoint in `directory`; 0 if none."""
-  paths = checkpoint_paths(directory)
-  return _checkpoint_number(paths[-1]) if paths else 0
-
-
-def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
-                   partial: bool = False,
-                   at_most: Optional[int] = None) -> int:
-  """Restores the newest checkpoint in `directory` (of step `at_most` or
-  less, if given); returns its step.
-
-  `checkpoint` must have a `step` variable. The newest is found from the
-  files, not from the `checkpoint` state file, so moving a damaged one away
-  falls back to the one before. With `partial`, parts of the checkpoint that
-  `checkpoint` lacks (the optimiser, say, when evaluating) are ignored.
-  Returns 0 when there is no checkpoint.
-  """
-  paths = [p for p in checkpoint_paths(directory)
-           if at_most is None or _checkpoint_number(p) <= at_most]
-  if not paths:
-    return 0
-  try:
-    status = checkpoint.read(paths[-1])
-    if partial:
-      status.expect_partial()
-    status.assert_existing_objects_matched()
-  except Exception as e:  # pylint: disable=broad-except
-    # A damaged file fails in many ways (OpError, IndexError, ValueError...).
-    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    then = (f'uses {os.path.basename(paths[-2])}' if len(paths) > 1
-            else 'starts afresh')
-    raise InputError(
-        f'cannot restore the checkpoint {paths[-1]}: {reason}\nIt may be '
-        f'truncated (a full disk, a copy cut short). Move {paths[-1]}.* out '
-        f'of {directory} and run again: the run then {then}. Or, to '
-        f'train afresh, pass --restart.') from e
-  return int(checkpoint.step.numpy())
 
 
 def earlier_run(output_dir: str, config: config_lib.Config,

@@ -2,13 +2,15 @@
 
 import math
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from vae import data
 from vae import decoders
+from vae import distribute
 from vae import evaluation
 from vae import hierarchy
 from vae import latent_figures
@@ -17,7 +19,7 @@ from vae import metrics
 from vae import model as model_lib
 from vae import objectives
 from vae import plotting
-from vae.run import build
+from vae.run import early_stopping
 from vae.run import folder as run_folder
 
 
@@ -91,6 +93,18 @@ def learning_curve(eval_rows: List[Dict], path: str,
       quality=quality and (quality['time_to_quality_epoch'],
                            quality['time_to_quality_nll']),
       quality_label=f'first within {QUALITY_NATS:g} nats of the last')
+
+
+def disentanglement(functions, config) -> Dict:
+  """The disentanglement metrics, on a dataset with factors."""
+  if not data.has_factors(config.data.dataset):
+    return {}
+  logging.info('Disentanglement metrics (%g of disentanglement_lib\'s '
+               'points)...', config.train.metric_points_scale)
+  scores = disentanglement_summary(functions, config)
+  logging.info('Disentanglement: %s', ', '.join(
+      f'{k} {v:.3f}' for k, v in scores.items()))
+  return scores
 
 
 def disentanglement_summary(functions, config) -> Dict:
@@ -301,6 +315,28 @@ def write_figures(functions, results: evaluation.Results,
   return written
 
 
+def curve_row(step: int, functions, run_data, config,
+              strategy: Optional[tf.distribute.Strategy] = None) -> Dict:
+  """The eval row of an evaluation during training: the eval split's terms
+  (and its NLL by --curve_num_samples), the validation split's, and the
+  epoch."""
+  k = config.train.curve_num_samples
+  evaluate = lambda batches: evaluation.evaluate(
+      functions, batches, num_samples=k,
+      chunk_size=config.train.eval_chunk_size, seed=config.train.seed,
+      strategy=strategy)
+  results = evaluate(run_data.eval_batches)
+  row = eval_row(step, results, config, run_data.image_shape)
+  if k:
+    row['nll'] = results.nll
+  if run_data.validation_batches is not None:
+    row.update(validation_columns(
+        evaluate(run_data.validation_batches), config, run_data.image_shape))
+  row['epoch'] = (step * config.train.batch_size
+                  / run_data.train_examples.num_examples)
+  return row
+
+
 def eval_row(step: int, results: evaluation.Results, config,
              image_shape: Sequence[int]) -> Dict:
   """The eval_metrics.csv row of `results`."""
@@ -322,3 +358,67 @@ def image_summaries(functions, eval_images: np.ndarray, seed: int):
     samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))
     grid = plotting.tile(np.clip(samples['mean'].numpy(), 0, 1), 8, 8)
     tf.summary.image('samples', grid.reshape(1, *grid.shape[:2], -1))
+
+
+def curve_summary(config, eval_rows: List[Dict]) -> Dict:
+  """What the eval rows say: the best validation score (and the model
+  reported when stopping early), and the time to quality."""
+  summary = {}
+  k = config.train.curve_num_samples
+  column = early_stopping.criterion(k)
+  if config.data.validation_split is not None:
+    best = early_stopping.best(eval_rows, column)
+    summary.update(best_validation_step=best.step,
+                   best_validation_score=best.value,
+                   validation_criterion=column)
+  if config.train.early_stopping_steps:
+    summary.update(
+        stopped_early_at_step=early_stopping.stop_step(
+            eval_rows, column, config.train.early_stopping_steps,
+            counts_from=config.objective.kl_warmup_steps),
+        evaluated_step=early_stopping.best(eval_rows, column).step)
+  if k:
+    summary.update(time_to_quality(eval_rows))
+  return summary
+
+
+class RunFacts(NamedTuple):
+  """What a run's summary says of how it ran, beside its numbers."""
+  start_step: int
+  steps_per_second: Optional[float]
+  jit_compile: bool
+  num_replicas: int
+  train_examples: int
+  temperature: Optional[float]
+  checkpoint: Optional[str]
+
+
+def run_summary(config, results: evaluation.Results,
+                image_shape: Sequence[int], rows: List[Dict],
+                eval_rows: List[Dict], facts: RunFacts) -> Dict:
+  """The run's `summary.json`: its final numbers, the last training row's
+  terms, and how it ran."""
+  last = rows[-1]
+  return {
+      'steps': config.train.training_steps,
+      **curve_summary(config, eval_rows),
+      'resumed_from_step': facts.start_step,
+      **{f'train_{name}': last[name] for name in run_folder.TERMS},
+      **results_summary(results, config, image_shape),
+      'train_steps_per_second': facts.steps_per_second,
+      'jit_compile': facts.jit_compile,
+      'strategy': config.train.strategy,
+      'num_replicas': facts.num_replicas,
+      'replica_batch_size': config.train.batch_size // facts.num_replicas,
+      'task': distribute.task(),
+      'train_examples': facts.train_examples,
+      'train_split': config.data.train_split,
+      'eval_split': config.data.eval_split,
+      'beta': config.objective.beta,
+      'latent_size': config.model.latent_size,
+      'model': config.model.model,
+      'latent_dims': latents.latent_dims(config.model, image_shape),
+      'temperature': facts.temperature,
+      'loss_normalization': config.objective.loss_normalization,
+      'checkpoint': facts.checkpoint,
+  }

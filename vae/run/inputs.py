@@ -1,0 +1,82 @@
+"""A run's data: its splits, loaded with errors that say what to do, and
+the batches it evaluates on."""
+
+from typing import NamedTuple, Optional
+
+from absl import logging
+import tensorflow as tf
+
+from vae import config as config_lib
+from vae import data
+from vae import errors
+
+
+def load_examples(data_config: config_lib.DataConfig, split: str,
+                  split_field: str = 'eval_split') -> data.Examples:
+  """One split of the run's dataset; bad input becomes an `InputError`."""
+  given = f'--dataset={data_config.dataset} --{split_field}={split}'
+  if data_config.data_dir is not None:
+    given += f' --data_dir={data_config.data_dir}'
+  try:
+    return data.load(data_config.dataset, split, data_config.data_dir,
+                     download=data_config.download)
+  except data.DownloadError as e:
+    raise errors.InputError(
+        f'{given}: {e}\nOffline, with a folder of the IDX files:\n'
+        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder\n'
+        f'or, with only the test files (as in ../shared/data/mnist):\n'
+        f'  python -m experiments.mnist --data_dir=/path/to/idx_folder '
+        f'--train_split=\'test[:9000]\' --eval_split=\'test[9000:]\'') from e
+  except data.DataError as e:
+    raise errors.InputError(f'{given}: {e}') from e
+
+
+def eval_batches(examples: data.Examples, config: config_lib.Config
+                 ) -> tf.data.Dataset:
+  """The eval split in order, `(images, labels)`, binarised from the seed."""
+  return data.batches(examples, config.train.eval_batch_size,
+                      config.data.binarization, train=False,
+                      seed=config.train.seed + 1, labels=True)
+
+
+class RunData(NamedTuple):
+  """The splits of a run and the batches it evaluates on."""
+  train_examples: data.Examples
+  eval_examples: data.Examples
+  eval_batches: tf.data.Dataset
+  validation_batches: Optional[tf.data.Dataset]
+
+  @property
+  def image_shape(self):
+    return self.train_examples.image_shape
+
+
+def load_data(config: config_lib.Config, replicas: int = 1) -> RunData:
+  """The splits of `config`, with the eval and validation batches.
+
+  Raises:
+    InputError: for a split that cannot be read, or a global batch that
+      does not split evenly across `replicas`.
+  """
+  train = config.train
+  train_examples = load_examples(config.data, config.data.train_split,
+                                 'train_split')
+  eval_examples = load_examples(config.data, config.data.eval_split)
+  if train.batch_size % replicas:
+    raise errors.InputError(
+        f'--batch_size={train.batch_size} with --strategy={train.strategy}'
+        f': the global batch must split evenly across the {replicas} '
+        f'replicas; pass a multiple of {replicas}')
+  evaluated = eval_batches(eval_examples, config)
+  validation_batches = None
+  if config.data.validation_split is not None:
+    validation_batches = eval_batches(
+        load_examples(config.data, config.data.validation_split,
+                      'validation_split'), config)
+  logging.info('Training on %d examples (%s), evaluating on %d; %d '
+               'replica(s), %d examples each per step.',
+               train_examples.num_examples, train_examples.source,
+               eval_examples.num_examples, replicas,
+               train.batch_size // replicas)
+  return RunData(train_examples, eval_examples, evaluated,
+                 validation_batches)
