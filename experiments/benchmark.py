@@ -31,8 +31,6 @@ load, so compare rows of the same run.
 import gc
 import logging as std_logging
 import os
-import resource
-import threading
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -49,6 +47,7 @@ from vae import training
 from vae.run import build
 from vae.run import folder as run_folder
 from vae.run import inputs
+from vae.run import measure
 from vae.run import presets
 from vae.run import runner
 
@@ -58,9 +57,6 @@ CONFIGS = {
     'C': dict(hidden_sizes=['100', '100'], latent_size=10, batch_size=64,
               encoder='conv', decoder='conv'),
 }
-# Ops whose FLOPs are counted: 2 * multiply-adds.
-_MATMULS = ('MatMul', 'BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3')
-_CONVS = ('Conv2D', 'Conv2DBackpropInput')
 
 # Flags shared with experiments.mnist (`run_flags` defines them). Here
 # --mixed_precision measures each configuration in bfloat16 as well, against
@@ -105,108 +101,6 @@ flags.DEFINE_integer('matmul_size', None,
 flags.DEFINE_string('output', 'benchmark.json', 'Where the JSON goes.')
 
 FLAGS = flags.FLAGS
-
-
-# ----------------------------------------------------------------- Memory.
-
-
-def resident_bytes() -> int:
-  """This process's resident memory now (Linux), else its peak so far."""
-  try:
-    with open('/proc/self/statm') as f:
-      return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-  except (OSError, ValueError, IndexError):
-    return peak_resident_bytes()
-
-
-def peak_resident_bytes() -> int:
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return peak if os.uname().sysname == 'Darwin' else peak * 1024
-
-
-class PeakMemory:
-  """Samples resident memory in a thread; `.peak` is the most seen."""
-
-  def __init__(self, interval: float = 0.002):
-    self._interval = interval
-    self._stop = threading.Event()
-    self.peak = 0
-
-  def _run(self):
-    while not self._stop.is_set():
-      self.peak = max(self.peak, resident_bytes())
-      time.sleep(self._interval)
-
-  def __enter__(self):
-    self.peak = resident_bytes()
-    self._thread = threading.Thread(target=self._run, daemon=True)
-    self._thread.start()
-    return self
-
-  def __exit__(self, *exc):
-    self._stop.set()
-    self._thread.join()
-    self.peak = max(self.peak, resident_bytes())
-
-
-# ------------------------------------------------------------------ FLOPs.
-
-
-def _flops_of_op(op) -> int:
-  """2 x the multiply-adds of a matmul or convolution; 0 for other ops."""
-  if op.type not in _MATMULS + _CONVS:
-    return 0
-  if not all(t.shape.is_fully_defined()
-             for t in list(op.inputs) + list(op.outputs)):
-    raise ValueError(f'{op.name} has an unknown shape: pass fully defined '
-                     'specs')
-  if op.type in _MATMULS:
-    out = op.outputs[0].shape
-    a = op.inputs[0].shape
-    transpose = (op.get_attr('transpose_a') if op.type == 'MatMul'
-                 else op.get_attr('adj_x'))
-    contracted = a[-2] if transpose else a[-1]
-    return 2 * int(np.prod(out)) * int(contracted)
-  if op.type == 'Conv2D':  # Each output: kh * kw * C_in multiply-adds.
-    kh, kw, c_in, _ = op.inputs[1].shape
-    return 2 * int(np.prod(op.outputs[0].shape)) * kh * kw * c_in
-  # Conv2DBackpropInput, a transposed convolution: each input position
-  # spreads a kh x kw x C_out kernel over C_in channels.
-  kh, kw, c_big, _ = op.inputs[1].shape
-  return 2 * int(np.prod(op.inputs[2].shape)) * kh * kw * c_big
-
-
-def forward_flops(fn: Callable, *specs: tf.TensorSpec) -> int:
-  """FLOPs of the matmuls and convolutions of `fn`'s forward pass.
-
-  Traces `fn` for `specs` (fully defined shapes) and counts 2 x the
-  multiply-adds of every MatMul, BatchMatMul, Conv2D and transposed
-  convolution in the graph, from their shapes. Elementwise work is left
-  out: it is small beside these for the models here.
-  """
-  graph = tf.function(fn).get_concrete_function(*specs).graph
-  return sum(_flops_of_op(op) for op in graph.get_operations())
-
-
-# -------------------------------------------------------------- Measuring.
-
-
-def matmul_ceiling(n: int, dtype: tf.DType = tf.float32,
-                   seconds: float = 2.0) -> float:
-  """GFLOP/s of n x n matmuls in `dtype`, the best of several timings."""
-  a = tf.cast(tf.random.normal([n, n]), dtype)
-  b = tf.cast(tf.random.normal([n, n]), dtype)
-  matmul = tf.function(tf.linalg.matmul)
-  matmul(a, b).numpy()
-  best = 0.0
-  deadline = time.perf_counter() + seconds
-  while time.perf_counter() < deadline or not best:
-    start = time.perf_counter()
-    c = matmul(a, b)
-    c = matmul(c, b)  # Two in a row; one read back.
-    c[0, 0].numpy()
-    best = max(best, 2 * 2 * n**3 / (time.perf_counter() - start) / 1e9)
-  return best
 
 
 class _Timed:
@@ -278,7 +172,7 @@ class Config:
   def flops_per_step(self) -> int:
     model, _, objective = self.build()
     spec = tf.TensorSpec([self.batch_size, *self.examples.image_shape])
-    return 3 * forward_flops(lambda x: objective(x, tf.constant([0, 0])).loss,
+    return 3 * measure.forward_flops(lambda x: objective(x, tf.constant([0, 0])).loss,
                              spec)
 
   def loop(self, fixed: bool, jit_compile: bool, steps_per_call: int):
@@ -394,8 +288,8 @@ def measure_iwae(config: Config, samples: List[int], batch_size: int,
   functions.log_likelihood(x, tf.constant(3 * chunk_size), chunk, seed)
   rows = []
   for k in samples:
-    baseline = resident_bytes()
-    with PeakMemory() as memory:
+    baseline = measure.resident_bytes()
+    with measure.PeakMemory() as memory:
       start = time.perf_counter()
       functions.log_likelihood(x, tf.constant(k), chunk,
                                seed)['log_likelihood'].numpy()
@@ -416,7 +310,7 @@ def measure_memory(config: Config, num_steps: int, steps_per_call: int
     n = min(steps_per_call, num_steps - step + 1)
     np.asarray(train(step, n))
     step += n
-    trace.append((step - 1, resident_bytes() / 2**20))
+    trace.append((step - 1, measure.resident_bytes() / 2**20))
   # From the end of the first tenth on: the first blocks allocate for good.
   settled = [mb for s, mb in trace if s >= num_steps // 10]
   second_half = [mb for s, mb in trace if s >= num_steps // 2]
@@ -446,14 +340,18 @@ def _not_a_retracing_warning(record) -> bool:
   return 'triggered tf.function retracing' not in record.getMessage()
 
 
-def main(argv):
-  del argv
-  std_logging.getLogger('tensorflow').addFilter(_not_a_retracing_warning)
+def _check_flags():
+  """Refuses unknown --configs or --compare values."""
   for flag, known in (('configs', CONFIGS), ('compare', COMPARISONS)):
     unknown = [c for c in FLAGS[flag].value if c not in known]
     if unknown:
       raise run_flags.InputError(f'--{flag}: unknown {unknown}; choose from '
                                  f'{list(known)}')
+
+
+def _flag_values():
+  """The presets and IWAE k of the flags, checked."""
+  _check_flags()
   try:
     measured_presets = [presets.load(name) for name in FLAGS.presets]
   except ValueError as e:
@@ -462,31 +360,24 @@ def main(argv):
     iwae_samples = [int(k) for k in FLAGS.iwae_samples]
   except ValueError as e:
     raise run_flags.InputError(f'--iwae_samples must be integers, got '
-                            f'{FLAGS.iwae_samples}') from e
-  examples = inputs.load_examples(
-      config_lib.DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                            download=FLAGS.download),
-      FLAGS.train_split, 'train_split')
+                               f'{FLAGS.iwae_samples}') from e
+  return measured_presets, iwae_samples
+
+
+def _machine(examples: data.Examples) -> Dict:
   gpus = tf.config.list_physical_devices('GPU')
-  n = FLAGS.matmul_size or (8192 if gpus else 2048)
-  machine = dict(
+  return dict(
       date=time.strftime('%Y-%m-%d'), cpus=os.cpu_count(),
       gpus=[tf.config.experimental.get_device_details(g).get('device_name',
                                                            g.name)
             for g in gpus],
       tensorflow=tf.__version__, data=examples.source,
       train_examples=examples.num_examples)
-  logging.info('Machine: %s', machine)
-  ceilings = {'float32': matmul_ceiling(n)}
-  if FLAGS.mixed_precision:
-    ceilings['bfloat16'] = matmul_ceiling(n, tf.bfloat16)
-  logging.info('Ceilings (GFLOP/s, %dx%d matmuls): %s', n, n, ceilings)
 
-  # First, so its resident memory is that of one model's training.
-  memory = (measure_memory(Config('S', examples, FLAGS.seed,
-                                  jit_compile=FLAGS.jit_compile),
-                           FLAGS.memory_steps, FLAGS.steps_per_call)
-            if FLAGS.memory_steps else None)
+
+def _measure_configs(examples: data.Examples, measured_presets,
+                     ceilings: Dict[str, float]):
+  """The summaries and rows of every configuration and preset."""
   summaries, rows = [], []
   for name in FLAGS.configs:
     for precision in ceilings:
@@ -510,33 +401,29 @@ def main(argv):
         FLAGS.rounds)
     summaries.append(result['summary'])
     rows += result['rows']
-  iwae = measure_iwae(Config('S', examples, FLAGS.seed,
-                             jit_compile=FLAGS.jit_compile), iwae_samples,
-                      FLAGS.iwae_batch_size, FLAGS.iwae_chunk_size)
-  results = dict(machine=machine, ceiling_gflops=ceilings['float32'],
-                 bfloat16_ceiling_gflops=ceilings.get('bfloat16'),
-                 matmul_size=n,
-                 configs=summaries, rows=rows, iwae=iwae, memory=memory,
-                 peak_resident_mb=peak_resident_bytes() / 2**20)
-  run_folder.write_json(FLAGS.output, results)
+  return summaries, rows
 
+
+def _print_results(results: Dict, ceilings: Dict[str, float], n: int):
+  machine, memory = results['machine'], results['memory']
   print(f'\n{machine["date"]}, {machine["cpus"]} CPUs, GPUs: '
         f'{machine["gpus"] or "none"}, TensorFlow {machine["tensorflow"]}')
   for precision, ceiling in ceilings.items():
     print(f'Ceiling: {ceiling:,.1f} GFLOP/s ({precision} {n}x{n} matmul)')
   print()
-  print(_table(summaries, ['config', 'precision', 'xla', 'flops_per_step',
-                           'steps_per_second', 'images_per_second',
-                           'fraction_of_ceiling',
-                           'pipeline_ratio', 'speedup_over_per_step',
-                           'speedup_over_eager']))
+  print(_table(results['configs'],
+               ['config', 'precision', 'xla', 'flops_per_step',
+                'steps_per_second', 'images_per_second',
+                'fraction_of_ceiling', 'pipeline_ratio',
+                'speedup_over_per_step', 'speedup_over_eager']))
   print()
-  print(_table(rows, ['config', 'precision', 'way', 'steps_per_second',
-                      'gflops', 'fraction_of_ceiling',
-                      'first_step_seconds']))
+  print(_table(results['rows'], ['config', 'precision', 'way',
+                                 'steps_per_second', 'gflops',
+                                 'fraction_of_ceiling',
+                                 'first_step_seconds']))
   print()
-  print(_table(iwae, ['config', 'k', 'images', 'samples_per_second',
-                      'peak_extra_mb']))
+  print(_table(results['iwae'], ['config', 'k', 'images',
+                                 'samples_per_second', 'peak_extra_mb']))
   if memory:
     print(f'\nMemory over {memory["steps"]} S steps: '
           f'{memory["mb_at_tenth"]:.1f} MB at step {memory["steps"] // 10}, '
@@ -549,6 +436,39 @@ def main(argv):
         f'{s}: {mb:.1f}' for s, mb in memory['trace'][::every]))
   print(f'Peak resident memory: {results["peak_resident_mb"]:.0f} MB')
   print(f'Wrote {FLAGS.output}')
+
+
+def main(argv):
+  del argv
+  std_logging.getLogger('tensorflow').addFilter(_not_a_retracing_warning)
+  measured_presets, iwae_samples = _flag_values()
+  examples = inputs.load_examples(
+      config_lib.DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                            download=FLAGS.download),
+      FLAGS.train_split, 'train_split')
+  machine = _machine(examples)
+  n = FLAGS.matmul_size or (8192 if machine['gpus'] else 2048)
+  logging.info('Machine: %s', machine)
+  ceilings = {'float32': measure.matmul_ceiling(n)}
+  if FLAGS.mixed_precision:
+    ceilings['bfloat16'] = measure.matmul_ceiling(n, tf.bfloat16)
+  logging.info('Ceilings (GFLOP/s, %dx%d matmuls): %s', n, n, ceilings)
+  # First, so its resident memory is that of one model's training.
+  memory = (measure_memory(Config('S', examples, FLAGS.seed,
+                                  jit_compile=FLAGS.jit_compile),
+                           FLAGS.memory_steps, FLAGS.steps_per_call)
+            if FLAGS.memory_steps else None)
+  summaries, rows = _measure_configs(examples, measured_presets, ceilings)
+  iwae = measure_iwae(Config('S', examples, FLAGS.seed,
+                             jit_compile=FLAGS.jit_compile), iwae_samples,
+                      FLAGS.iwae_batch_size, FLAGS.iwae_chunk_size)
+  results = dict(machine=machine, ceiling_gflops=ceilings['float32'],
+                 bfloat16_ceiling_gflops=ceilings.get('bfloat16'),
+                 matmul_size=n,
+                 configs=summaries, rows=rows, iwae=iwae, memory=memory,
+                 peak_resident_mb=measure.peak_resident_bytes() / 2**20)
+  run_folder.write_json(FLAGS.output, results)
+  _print_results(results, ceilings, n)
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ from experiments import benchmark
 from experiments import run_flags
 from tests import data_test
 from vae import data
+from vae.run import measure
 
 
 def _linear_flops(batch, sizes):
@@ -61,29 +62,29 @@ class FlopsTest(tf.test.TestCase):
 
   def test_transposed_matmul(self):
     spec = tf.TensorSpec([6, 5])
-    flops = benchmark.forward_flops(
+    flops = measure.forward_flops(
         lambda a: tf.linalg.matmul(a, tf.ones([6, 3]), transpose_a=True),
         spec)
     self.assertEqual(flops, 2 * 5 * 6 * 3)
 
   def test_unknown_shape_refused(self):
     with self.assertRaisesRegex(ValueError, 'unknown shape'):
-      benchmark.forward_flops(lambda a: tf.linalg.matmul(a, tf.ones([5, 3])),
+      measure.forward_flops(lambda a: tf.linalg.matmul(a, tf.ones([5, 3])),
                               tf.TensorSpec([None, 5]))
 
 
 class MemoryTest(tf.test.TestCase):
 
   def test_peak_sees_a_short_lived_allocation(self):
-    baseline = benchmark.resident_bytes()
+    baseline = measure.resident_bytes()
     self.assertGreater(baseline, 10 * 2**20)
-    with benchmark.PeakMemory() as memory:
+    with measure.PeakMemory() as memory:
       block = np.ones(200 * 2**20 // 8)  # 200 MB, touched.
       block.sum()
       del block
     self.assertGreater(memory.peak - baseline, 150 * 2**20)
     # The kernel's peak counts in KB, statm in pages: agree within a MB.
-    self.assertGreaterEqual(benchmark.peak_resident_bytes() + 2**20,
+    self.assertGreaterEqual(measure.peak_resident_bytes() + 2**20,
                             memory.peak)
 
 

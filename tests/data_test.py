@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from vae import data
+from vae import idx
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_DIR = os.environ.get(
@@ -138,7 +139,7 @@ class IDXFilesTest(tf.test.TestCase, parameterized.TestCase):
                 np.concatenate([self.images[:4], self.images[8:]]),
                 np.concatenate([self.labels[:4], self.labels[8:]]))
     # Fashion-MNIST's files are not MNIST's, though their names are the same.
-    self.assertEmpty(data.find_idx_files(self.folder, 'mnist'))
+    self.assertEmpty(idx.find_files(self.folder, 'mnist'))
 
   def test_truncated_file(self):
     write_split(self.folder, 't10k', self.images, self.labels)

@@ -6,11 +6,11 @@ from scipy import stats
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from experiments import benchmark
 from tests import objectives_test
 from vae import config as config_lib
 from vae import evaluation
 from vae.run import build
+from vae.run import measure
 
 tfd = tfp.distributions
 
@@ -169,8 +169,8 @@ class ChunkedMemoryTest(tf.test.TestCase):
     growth = {}
     for k in (20, 5000):
       estimate(tf.constant(k))  # Traced once; the first call allocates.
-      before = benchmark.resident_bytes()
-      with benchmark.PeakMemory() as memory:
+      before = measure.resident_bytes()
+      with measure.PeakMemory() as memory:
         values = estimate(tf.constant(k)).numpy()
       growth[k] = memory.peak - before
       self.assertTrue(np.all(np.isfinite(values)))

@@ -3,8 +3,9 @@
   python tool/matmul_rate.py
 
 The rate of 2048 x 2048 `tf.linalg.matmul`s, the ceiling
-`experiments.benchmark` measures (its `matmul_ceiling`). This machine's rate
-moves up to 3x between days, so a suite's time means little without it.
+`experiments.benchmark` measures (`vae.run.measure.matmul_ceiling`). This
+machine's rate moves up to 5x between days, so a suite's time means little
+without it.
 """
 
 import os
@@ -12,10 +13,10 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
+from vae.run import measure  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SIZE = 2048
 
 if __name__ == '__main__':
   print(f'{SIZE}x{SIZE} float32 matmul: '
-        f'{benchmark.matmul_ceiling(SIZE):.1f} GFLOP/s')
+        f'{measure.matmul_ceiling(SIZE):.1f} GFLOP/s')

@@ -5,11 +5,9 @@ int64}`:
 
 - TFDS (`tfds.load`): any image dataset, downloaded into `data_dir` (or
   `$TFDS_DATA_DIR`, or `~/tensorflow_datasets`) on first use.
-- A local folder of the canonical IDX files (`train-images-idx3-ubyte.gz`,
-  `t10k-labels-idx1-ubyte.gz`, ...), as torchvision and Keras users already
-  have on disk (also in torchvision's `MNIST/raw/` layout), gzipped or not.
-  MNIST, Fashion-MNIST and KMNIST all ship in this form. This needs no
-  network.
+- A local folder of the IDX files of MNIST, Fashion-MNIST or KMNIST
+  (`vae/idx.py`), as torchvision and Keras users have on disk. This needs
+  no network.
 
 Both take TFDS split strings ('test[:9000]', 'train[:90%]+test'), resolved by
 TFDS's own `ReadInstruction`.
@@ -22,25 +20,21 @@ sample; only the slice asked for is drawn.
 """
 
 import difflib
-import gzip
 import os
 import socket
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from vae import errors
 from vae import factors
+from vae import idx
 
 BINARIZATIONS = ('dynamic', 'static', 'none', 'dequantize')
 # The grey levels of 8-bit images, which 'dequantize' spreads over [0, 1).
 LEVELS = 256
-# Datasets published as IDX files with MNIST's file names, and the folder
-# torchvision keeps them in (under `<root>/<folder>/raw`).
-IDX_DATASETS = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST',
-                'kmnist': 'KMNIST'}
-_IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
 # The stored value of a white pixel, where it is not 255: the static
 # binarisation of MNIST (Larochelle and Murray 2011) is stored as 0/1.
 PIXEL_MAX = {'binarized_mnist': 1, 'dsprites': 1}
@@ -55,17 +49,12 @@ TFDS_FACTORS = {
     'shapes3d': ('label_floor_hue', 'label_wall_hue', 'label_object_hue',
                  'label_scale', 'label_shape', 'label_orientation'),
 }
-_IDX_UBYTE = 0x08
 # TFDS fetches prepared datasets and most sources from Google Cloud Storage.
 _DOWNLOAD_HOST = ('storage.googleapis.com', 443)
 
 
-class DataError(ValueError):
-  """The data asked for cannot be read; the message says why and what to do."""
-
-
-class DownloadError(DataError):
-  """The dataset is not on disk and TFDS cannot download it."""
+DataError = errors.DataError
+DownloadError = errors.DownloadError
 
 
 class Examples(NamedTuple):
@@ -75,72 +64,6 @@ class Examples(NamedTuple):
   num_examples: int
   source: str  # Where the examples came from, for logs.
   pixel_max: int = 255  # The stored value of a white pixel.
-
-
-# ---------------------------------------------------------------- IDX files.
-
-
-def _read_bytes(path: str, size: int = -1) -> bytes:
-  """The first `size` bytes (all for -1) of a file, gunzipped if `.gz`."""
-  opener = gzip.open if path.endswith('.gz') else open
-  try:
-    with opener(path, 'rb') as f:
-      return f.read(size)
-  except (OSError, EOFError) as e:
-    raise DataError(f'cannot read {path}: {e}. Is the file complete? Download '
-                    f'it again.') from e
-
-
-def _read_idx(path: str, expected_ndim: int) -> np.ndarray:
-  """Reads an IDX file of unsigned bytes (optionally gzipped)."""
-  raw = _read_bytes(path)
-  header_size = 4 + 4 * expected_ndim
-  if len(raw) < header_size:
-    raise DataError(f'{path} is not an IDX file: {len(raw)} bytes, shorter '
-                    f'than its header')
-  zeros, dtype_code, ndim = raw[:2], raw[2], raw[3]
-  if zeros != b'\x00\x00' or dtype_code != _IDX_UBYTE or ndim != expected_ndim:
-    raise DataError(
-        f'{path} is not an IDX file of unsigned bytes with {expected_ndim} '
-        f'dimensions (magic number {raw[:4].hex()})')
-  shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big')
-                for i in range(ndim))
-  data = np.frombuffer(raw, dtype=np.uint8, offset=header_size)
-  if data.size != int(np.prod(shape)):
-    raise DataError(f'{path} is truncated or corrupt: its header promises '
-                    f'shape {shape}, {int(np.prod(shape))} values, but it '
-                    f'holds {data.size}. Download it again.')
-  return data.reshape(shape)
-
-
-def _idx_num_examples(path: str) -> int:
-  """The first dimension from an IDX header, without reading the data."""
-  header = _read_bytes(path, 8)
-  if len(header) < 8 or header[:2] != b'\x00\x00':
-    raise DataError(f'{path} is not an IDX file')
-  return int.from_bytes(header[4:8], 'big')
-
-
-def find_idx_files(data_dir: str, name: str = 'mnist'
-                   ) -> Dict[str, Tuple[str, str]]:
-  """Maps split name to (images, labels) paths of the IDX files in a folder.
-
-  Looks in `data_dir` and in torchvision's layout for dataset `name`
-  (`data_dir/MNIST/raw`, `data_dir/FashionMNIST/raw`, ...), for gzipped and
-  plain files. A split needs both its images and its labels.
-  """
-  folders = [data_dir]
-  if name in IDX_DATASETS:
-    folders.append(os.path.join(data_dir, IDX_DATASETS[name], 'raw'))
-  found = {}
-  for split, prefix in _IDX_PREFIXES.items():
-    for folder in folders:
-      for suffix in ('.gz', ''):
-        images = os.path.join(folder, f'{prefix}-images-idx3-ubyte{suffix}')
-        labels = os.path.join(folder, f'{prefix}-labels-idx1-ubyte{suffix}')
-        if os.path.isfile(images) and os.path.isfile(labels):
-          found.setdefault(split, (images, labels))
-  return found
 
 
 def _resolve_split(split: str, sizes: Dict[str, int]):
@@ -160,14 +83,14 @@ def _resolve_split(split: str, sizes: Dict[str, int]):
 
 def _load_idx(files: Dict[str, Tuple[str, str]], split: str, data_dir: str
               ) -> Examples:
-  sizes = {name: _idx_num_examples(images)
+  sizes = {name: idx.num_examples(images)
            for name, (images, _) in files.items()}
   images, labels = [], []
   arrays = {}
   for name, start, stop in _resolve_split(split, sizes):
     if name not in arrays:
       image_path, label_path = files[name]
-      arrays[name] = (_read_idx(image_path, 3), _read_idx(label_path, 1))
+      arrays[name] = (idx.read(image_path, 3), idx.read(label_path, 1))
       if len(arrays[name][0]) != len(arrays[name][1]):
         raise DataError(f'{image_path} holds {len(arrays[name][0])} images '
                         f'but {label_path} {len(arrays[name][1])} labels')
@@ -203,7 +126,7 @@ def can_reach_download_host(timeout: float = 3.0) -> bool:
 
 
 def _offline_hint(name: str) -> str:
-  if name in IDX_DATASETS:
+  if name in idx.DATASETS:
     return (f'To work offline, put the IDX files ({name}\'s '
             f'train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, '
             f't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a '
@@ -344,7 +267,7 @@ def load(name: str = 'mnist',
     split: a TFDS split string, such as 'train', 'test[:9000]' or
       'train[:90%]'.
     data_dir: a folder. If it holds IDX files and `name` is one of
-      `IDX_DATASETS`, they are read; otherwise it is TFDS's data_dir. None
+      `idx.DATASETS`, they are read; otherwise it is TFDS's data_dir. None
       means TFDS's default (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
     download: whether TFDS may download and prepare the dataset.
 
@@ -363,17 +286,17 @@ def load(name: str = 'mnist',
     raise DataError(f'data_dir {data_dir!r} is not a folder. Point it at a '
                     f'folder holding the IDX files, or create it for TFDS to '
                     f'download into.')
-  if name in IDX_DATASETS:
-    files = find_idx_files(data_dir, name)
+  if name in idx.DATASETS:
+    files = idx.find_files(data_dir, name)
     if files:
       return _load_idx(files, split, data_dir)
   try:
     return _load_tfds(name, split, data_dir, download)
   except DownloadError as e:
-    if name not in IDX_DATASETS:
+    if name not in idx.DATASETS:
       raise
     looked_for = ', '.join(f'{p}-images-idx3-ubyte[.gz]'
-                           for p in _IDX_PREFIXES.values())
+                           for p in idx.PREFIXES.values())
     raise DownloadError(f'{data_dir!r} holds no {name} data: no IDX files '
                         f'({looked_for} beside their labels) and no TFDS '
                         f'copy. {e}') from e
@@ -480,6 +403,35 @@ def batches(examples: Examples,
   them. Part r holds exactly rows [r b, (r+1) b) of the one-device batch,
   binarised alike (`binarize`'s offset), and only those rows are read.
   """
+  replicas = _checked_replicas(examples, batch_size, binarization, train,
+                               first_step, num_replicas, replicas)
+  if seed is None:
+    seed = np.random.randint(2**31)
+  seed = tf.constant(seed, tf.int64)
+  pairs = examples.dataset.map(lambda ex: (ex['image'], _label(ex)))
+  if train:
+    dataset = _shuffled_parts(pairs, examples, batch_size, seed, first_step,
+                              num_replicas, replicas)
+  else:
+    dataset = pairs.cache().batch(batch_size).enumerate().map(
+        lambda i, pair: (i, tf.constant(0, tf.int64)) + pair)
+
+  pixel_max = float(examples.pixel_max)
+
+  def finish(i, offset, images, batch_labels):
+    x = binarize(tf.cast(images, tf.float32) / pixel_max, binarization,
+                 seed=tf.stack([seed, tf.cast(i, tf.int64)]),
+                 offset=offset if num_replicas > 1 else 0)
+    return (x, batch_labels) if labels else x
+
+  dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+  return without_tuning_thread(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def _checked_replicas(examples: Examples, batch_size: int, binarization: str,
+                      train: bool, first_step: int, num_replicas: int,
+                      replicas: Optional[Sequence[int]]) -> List[int]:
+  """`batches`' arguments checked; the replicas served, all by default."""
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}')
   if binarization not in BINARIZATIONS:
@@ -497,49 +449,40 @@ def batches(examples: Examples,
                      f'{replicas}')
   if not train and (num_replicas > 1 or first_step):
     raise ValueError('num_replicas and first_step are for training batches')
-  if seed is None:
-    seed = np.random.randint(2**31)
-  seed = tf.constant(seed, tf.int64)
-  pairs = examples.dataset.map(lambda ex: (ex['image'], _label(ex)))
+  return replicas
+
+
+def _shuffled_parts(pairs: tf.data.Dataset, examples: Examples,
+                    batch_size: int, seed: tf.Tensor, first_step: int,
+                    num_replicas: int, replicas: List[int]
+                    ) -> tf.data.Dataset:
+  """Training's `(step, pixel offset, images, labels)` elements: the parts
+  `replicas` of each global batch from `first_step` on, from the (image,
+  label) `pairs` of `examples`, held in memory (see `batches`)."""
+  n = examples.num_examples
   part_size = batch_size // num_replicas
   pixels = part_size * int(np.prod(examples.image_shape))
-  if train:
-    n = examples.num_examples
-    all_images, all_labels = without_tuning_thread(
-        pairs.batch(n)).get_single_element()
-    parts = tf.constant(replicas, tf.int64)
+  all_images, all_labels = without_tuning_thread(
+      pairs.batch(n)).get_single_element()
+  parts = tf.constant(replicas, tf.int64)
 
-    def gather(element):
-      step = element // len(replicas) + first_step
-      part = tf.gather(parts, element % len(replicas))
-      g = (step * batch_size + part * part_size
-           + tf.range(part_size, dtype=tf.int64))
-      epoch, position = g // n, g % n
-      # batch_size <= n, so a batch spans at most two epochs.
-      def shuffled(e):
-        return tf.random.experimental.index_shuffle(
-            position, tf.stack([seed, e]), n - 1)
-      index = tf.where(epoch == epoch[0], shuffled(epoch[0]),
-                       shuffled(epoch[0] + 1))
-      return (step, part * pixels, tf.gather(all_images, index),
-              tf.gather(all_labels, index))
+  def gather(element):
+    step = element // len(replicas) + first_step
+    part = tf.gather(parts, element % len(replicas))
+    g = (step * batch_size + part * part_size
+         + tf.range(part_size, dtype=tf.int64))
+    epoch, position = g // n, g % n
+    # batch_size <= n, so a batch spans at most two epochs.
+    def shuffled(e):
+      return tf.random.experimental.index_shuffle(
+          position, tf.stack([seed, e]), n - 1)
+    index = tf.where(epoch == epoch[0], shuffled(epoch[0]),
+                     shuffled(epoch[0] + 1))
+    return (step, part * pixels, tf.gather(all_images, index),
+            tf.gather(all_labels, index))
 
-    dataset = tf.data.Dataset.counter().map(
-        gather, num_parallel_calls=tf.data.AUTOTUNE)
-  else:
-    dataset = pairs.cache().batch(batch_size).enumerate().map(
-        lambda i, pair: (i, tf.constant(0, tf.int64)) + pair)
-
-  pixel_max = float(examples.pixel_max)
-
-  def finish(i, offset, images, batch_labels):
-    x = binarize(tf.cast(images, tf.float32) / pixel_max, binarization,
-                 seed=tf.stack([seed, tf.cast(i, tf.int64)]),
-                 offset=offset if num_replicas > 1 else 0)
-    return (x, batch_labels) if labels else x
-
-  dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-  return without_tuning_thread(dataset.prefetch(tf.data.AUTOTUNE))
+  return tf.data.Dataset.counter().map(gather,
+                                       num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def without_tuning_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:

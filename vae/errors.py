@@ -7,6 +7,14 @@ class InputError(ValueError):
   message says what, and what to do."""
 
 
+class DataError(ValueError):
+  """The data asked for cannot be read; the message says why and what to do."""
+
+
+class DownloadError(DataError):
+  """The dataset is not on disk and TFDS cannot download it."""
+
+
 class Stopped(Exception):
   """Training stopped early on request (a signal), after a checkpoint; the
   same command resumes. `exit_code` is the shell's for that signal."""

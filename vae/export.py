@@ -17,6 +17,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from vae import distribute
 from vae import encoders
 from vae import evaluation
 from vae import hierarchy
@@ -109,10 +110,10 @@ class ModelFunctions(tf.Module):
     # A model's own per-example outputs (the VQ-VAE's code usage).
     outputs.update(getattr(self.vae, 'evaluation_outputs',
                            lambda _: {})(posterior))
-    if hierarchy.is_layered(posterior):  # An independent one-draw estimate.
+    if hierarchy.is_layered(posterior):  # At the z of the ELBO's terms.
       outputs['rate_per_layer'] = hierarchy.rate_per_layer(
           posterior, self.vae.prior_distribution(),
-          posterior.sample(seed=seed))
+          distribute.sample(posterior, seed=objectives.z_seed(seed)))
     return outputs
 
   def _log_likelihood(self, x, num_samples, chunk_size, seed):

@@ -22,10 +22,10 @@ A step is TFP's `Invert(MaskedAutoregressiveFlow)` on an
 `AutoregressiveNetwork(conditional=True)`: its forward pass (sampling) is one
 network call, and TFP's bijector cache gives log q(z|x) of the drawn z at no
 extra inversion. A z that was not drawn (say a copy of one) is inverted by
-MAF's D-step loop, exactly. The autoregressive order alternates between
-steps (left to right, then right to left): a reversal of z between steps,
-undone at the end, so each dimension is conditioned on the others in turn
-and zero steps leave z as eps.
+MAF's D-step loop, exactly. The MADE networks' input order alternates
+between steps (`input_order` left to right, then right to left), so each
+dimension is conditioned on the others in turn; z itself is never
+permuted, and zero steps leave z as eps.
 
 The KL of such a posterior has no closed form: `objectives.kl_divergence`
 falls back to the Monte Carlo estimate through `log_prob`, and `moments`

@@ -62,13 +62,6 @@ class VAE(snt.Module):
                            normalization=normalization, free_bits=free_bits,
                            temperature=temperature, seed=seed)
 
-  def iwae(self, x: tf.Tensor, num_samples: int,
-           beta: Union[float, tf.Tensor] = 1.0,
-           seed=None) -> objectives.ELBOTerms:
-    """Terms for training on the k-sample IWAE bound; see `objectives.iwae`."""
-    return objectives.iwae(self.encoder, self.decoder, self.prior, x,
-                           num_samples, beta=beta, seed=seed)
-
   def iwae_bound(self, x: tf.Tensor, num_samples: int,
                  seed=None) -> tf.Tensor:
     return objectives.iwae_bound(self.encoder, self.decoder, self.prior, x,

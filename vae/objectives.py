@@ -35,6 +35,7 @@ import tensorflow_probability as tfp
 
 from vae import distribute
 from vae import encoders
+from vae import gaussian_kl  # pylint: disable=unused-import (registers KLs)
 from vae import priors
 from vae import registry
 
@@ -52,36 +53,6 @@ class ELBOTerms(NamedTuple):
   rate: tf.Tensor
   distortion: tf.Tensor
   loss: tf.Tensor
-
-
-def _diagonal_normal_as_mvn(distribution: tfd.Distribution) -> tfd.Distribution:
-  """`Independent(Normal)` over a vector as the equal `MultivariateNormalDiag`."""
-  # Static ranks, not `reinterpreted_batch_ndims`, which may be a tensor in a
-  # graph.
-  if (isinstance(distribution, tfd.Independent)
-      and isinstance(distribution.distribution, tfd.Normal)
-      and distribution.distribution.event_shape.rank == 0
-      and distribution.event_shape.rank == 1):
-    normal = distribution.distribution
-    return tfd.MultivariateNormalDiag(loc=normal.loc, scale_diag=normal.scale)
-  raise NotImplementedError(
-      f'no analytic KL between {distribution.name} and a multivariate normal: '
-      f'only Independent(Normal) over a vector converts; pass num_samples '
-      f'for a Monte Carlo estimate')
-
-
-# TFP has the Gaussian KL for Independent(Normal) pairs and for
-# MultivariateNormalLinearOperator pairs, but not across the two families, so a
-# full-covariance posterior against the Independent(Normal) prior would have
-# no analytic KL. These two registrations supply it.
-@tfd.RegisterKL(tfd.MultivariateNormalLinearOperator, tfd.Independent)
-def _kl_mvn_independent(a, b, name=None):
-  return tfd.kl_divergence(a, _diagonal_normal_as_mvn(b), name=name)
-
-
-@tfd.RegisterKL(tfd.Independent, tfd.MultivariateNormalLinearOperator)
-def _kl_independent_mvn(a, b, name=None):
-  return tfd.kl_divergence(_diagonal_normal_as_mvn(a), b, name=name)
 
 
 def kl_divergence(posterior: tfd.Distribution,
@@ -114,6 +85,28 @@ def kl_divergence(posterior: tfd.Distribution,
     raise ValueError(f'num_samples must be positive or None, got {num_samples}')
   z = distribute.sample(posterior, num_samples, seed=seed)
   return tf.reduce_mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
+
+
+def _rate(posterior: tfd.Distribution, prior: priors.PriorLike, z: tf.Tensor,
+          kl_samples: Optional[int], seed) -> tf.Tensor:
+  """The ELBO's rate: the analytic KL where TFP has one (unless
+  `kl_samples` asks for Monte Carlo); else the standard one-sample
+  estimate log q(z|x) - log p(z) at the z the distortion used. That is
+  unbiased, as an independent draw would be, with less variance: the two
+  terms' errors largely cancel in the ELBO."""
+  if kl_samples is not None:
+    return kl_divergence(posterior, prior, num_samples=kl_samples, seed=seed)
+  prior = priors.as_distribution(prior)
+  try:
+    return tfd.kl_divergence(posterior, prior)
+  except NotImplementedError:
+    return posterior.log_prob(z) - prior.log_prob(z)
+
+
+def z_seed(seed):
+  """The seed `elbo` draws z with, from its `seed`: a caller that wants the
+  same z (a hierarchy's rate per layer) draws with it."""
+  return None if seed is None else tfp.random.split_seed(seed)[0]
 
 
 def _num_elements(shape: tf.TensorShape, what: str) -> int:
@@ -172,18 +165,18 @@ def elbo(encoder: Encoder,
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
                      f'{normalization!r}')
-  z_seed = kl_seed = None
+  draw_seed = kl_seed = None
   if seed is not None:
-    z_seed, kl_seed = tfp.random.split_seed(seed)
+    draw_seed, kl_seed = tfp.random.split_seed(seed)
   posterior = encoder(x)
   if temperature is None:
-    z = distribute.sample(posterior, seed=z_seed)
+    z = distribute.sample(posterior, seed=draw_seed)
   else:
     z = distribute.sample(encoders.relax(posterior, temperature),
-                          seed=z_seed)
+                          seed=draw_seed)
   likelihood = decoder(z)
   distortion = -likelihood.log_prob(x)
-  rate = kl_divergence(posterior, prior, num_samples=kl_samples, seed=kl_seed)
+  rate = _rate(posterior, prior, z, kl_samples, kl_seed)
   loss_rate = rate
   if free_bits:
     loss_rate = free_bits_rate(kl_groups(posterior, prior, rate), free_bits)

@@ -237,7 +237,14 @@ def make_train_loop(model: model_lib.VAE,
     return _distributed_train_loop(model, optimizer, batches, seed,
                                    steps_per_call, jit_compile, objective,
                                    schedule, strategy, after)
-  update = _update(model, optimizer, objective, after)
+  return _train_loop(_update(model, optimizer, objective, after), batches,
+                     seed, steps_per_call, jit_compile, schedule)
+
+
+def _train_loop(update, batches: Iterator[tf.Tensor], seed: int,
+                steps_per_call: int, jit_compile: bool,
+                schedule: Optional[Callable[[tf.Tensor], None]]):
+  """`make_train_loop` on one device, given the step's `update`."""
   spec = batches.element_spec
   if not spec.shape.is_fully_defined():
     raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '

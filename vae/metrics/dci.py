@@ -3,8 +3,9 @@ Williams 2018), as disentanglement_lib computes them
 (evaluation/metrics/dci.py, with its unsupervised_study_v1 settings: 10,000
 training and 5,000 test points).
 
-One gradient-boosted-trees classifier (scikit-learn's defaults) per factor
-predicts it from the whole code; its feature importances fill the column of
+One gradient-boosted-trees classifier (scikit-learn's defaults, with
+`random_state=0` so that a score repeats; disentanglement_lib leaves it
+unset) per factor predicts it from the whole code; its feature importances fill the column of
 an importance matrix R [code_size, num_factors]. Then
 
   disentanglement = sum_j rho_j (1 - H_K(R[j, :] / sum_k R[j, k])),
