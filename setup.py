@@ -1,12 +1,29 @@
 """Installs the `vae` library and the `experiments` scripts."""
 
+import os
+
 import setuptools
+
+_README = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       'README.md')
 
 setuptools.setup(
     name='vae',
-    version='0.1.0',
+    version='0.2.0',
     description=('Variational autoencoders on Sonnet 2, TensorFlow Probability '
                  'and TensorFlow Datasets.'),
+    long_description=open(_README, encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    classifiers=[
+        'Development Status :: 4 - Beta',
+        'Intended Audience :: Science/Research',
+        'License :: OSI Approved :: Apache Software License',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
     packages=setuptools.find_packages(include=['vae', 'vae.*', 'experiments',
                                                'experiments.*']),
     package_data={'vae.run': ['preset_files/*.json']},

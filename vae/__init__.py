@@ -1,3 +1,3 @@
 """vae: variational autoencoders on Sonnet 2, TensorFlow Probability and TFDS."""
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'

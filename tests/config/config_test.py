@@ -66,7 +66,7 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       ('eval_num_samples', -1, 'eval_num_samples=-1: must be at least 0'),
       ('export', 'yes', '^export=yes: must be bool$'),
       ('prior', 'laplace', '^prior=laplace: unknown prior; the known ones '
-       'are normal, mixture, vamp$'),
+       f'are {", ".join(priors.PRIORS.names())}$'),
       ('encoder', 'resnet', "unknown encoder; the known ones are mlp, conv"),
       ('binarization', 'otsu', 'the known ones are dynamic, static, none'),
       ('activation', 'sigmoid', 'the known ones are relu, tanh, elu'),
