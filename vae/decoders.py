@@ -282,7 +282,19 @@ class MLPDecoder(_Decoder):
 
   `z` may carry any number of leading sample and batch dimensions: z of
   shape [k, batch, latent] gives a distribution of batch shape [k, batch].
-  The likelihood defaults to `BernoulliLikelihood`.
+
+  Args:
+    hidden_sizes: The MLP's hidden layer sizes.
+    output_shape: The images' shape [height, width, channels].
+    activation: The hidden layers' nonlinearity.
+    likelihood: What p(x|z) is made of its parameters; default,
+      `BernoulliLikelihood`.
+    compute_dtype: tf.bfloat16 computes the network in bfloat16, its
+      variables and p(x|z) float32.
+    name: The module's name.
+
+  Raises:
+    ValueError: for an empty or non-positive size.
   """
 
   def __init__(self,

@@ -252,7 +252,27 @@ class _Encoder(snt.Module):
 
 
 class MLPEncoder(_Encoder):
-  """Flattens x, runs an MLP and returns q(z|x) from its head."""
+  """Flattens x, runs an MLP and returns q(z|x) from its head.
+
+  Called on images [batch, ...], it returns q(z|x): a distribution of batch
+  shape [batch] and event shape [latent_size].
+
+  Args:
+    hidden_sizes: The MLP's hidden layer sizes.
+    latent_size: The dimensions of z.
+    covariance: 'diagonal' (`Independent(Normal)`) or 'full_covariance'
+      (`MultivariateNormalTriL`), for the default Gaussian head.
+    activation: The hidden layers' nonlinearity.
+    min_scale: The floor added to the softplus scale.
+    head: The module making q(z|x) from the features (a flow, a categorical
+      or a point mass); default, the Gaussian of `covariance`.
+    compute_dtype: tf.bfloat16 computes the network in bfloat16, its
+      variables and q(z|x) float32.
+    name: The module's name.
+
+  Raises:
+    ValueError: for an empty or non-positive size.
+  """
 
   def __init__(self,
                hidden_sizes: Sequence[int],

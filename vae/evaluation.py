@@ -52,6 +52,10 @@ def log_likelihood(encoder: objectives.Encoder,
     chunk_size: samples drawn at once; memory grows with it, not with k.
     seed: a stateless seed of shape [2] or an int; chunk c draws with
       `stateless_fold_in(seed, c)`, so the estimate repeats exactly.
+
+  Returns:
+    L_k(x), shape [batch]: a lower bound on log p(x) in expectation; minus
+    its mean is the NLL a run reports.
   """
   prior = priors.as_distribution(prior)
   num_samples = tf.convert_to_tensor(num_samples, tf.int32)

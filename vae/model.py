@@ -26,6 +26,13 @@ class VAE(snt.Module):
   The prior is a distribution or a module returning one, so learnable priors
   slot in: their variables are found by `trainable_variables` like any
   submodule's.
+
+  Args:
+    encoder: Maps x [batch, ...] to q(z|x), batch shape [batch], event shape
+      [latent].
+    decoder: Maps z [..., latent] to p(x|z), event shape x's.
+    prior: p(z): a `tfd.Distribution` or a callable (module) returning one.
+    name: The module's name.
   """
 
   def __init__(self,

@@ -51,6 +51,11 @@ class StandardNormal(snt.Module):
   Calling the module returns `Independent(Normal(0, 1))` with
   `event_shape == [latent_size]`, so `log_prob` sums over the latent
   dimensions and gives one number per example.
+
+  Args:
+    latent_size: The dimensions of z.
+    dtype: The distribution's dtype.
+    name: The module's name.
   """
 
   def __init__(self,

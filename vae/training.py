@@ -167,6 +167,25 @@ def make_train_step(model: model_lib.VAE,
   one device on the whole batch. `compile=False` returns the step as plain
   eager Python, for debugging (and as the notebook's loop runs). `after(x,
   seed)`, if given, runs in the step after the update (`Phase.after`).
+
+  Args:
+    model: The model: a `VAE`, or any module with `encoder`, `decoder` and
+      `prior` when no `objective` is given.
+    optimizer: A Sonnet optimiser.
+    beta: The rate's weight (default 1), for the ELBO made here.
+    kl_samples: Monte Carlo samples of the KL; None: analytic where it can.
+    normalization: 'per_example' (default) or 'notebook'.
+    jit_compile: Compile the step with XLA.
+    objective: `objective(x, seed) -> ELBOTerms` to train on instead.
+    compile: False returns the step as eager Python.
+    after: `after(x, seed)`, run after the update.
+
+  Returns:
+    `step(x, seed=None) -> ELBOTerms` of the batch means.
+
+  Raises:
+    ValueError: for an `objective` given with `beta`, `kl_samples` or
+      `normalization`.
   """
   update = _update(model, optimizer,
                    _objective(model, beta, kl_samples, normalization,
