@@ -277,7 +277,7 @@ def measure_iwae(config: Config, samples: List[int], batch_size: int,
                  chunk_size: int) -> List[Dict]:
   """Throughput and peak memory of the IWAE estimate, per k."""
   model, _, _ = config.build()
-  functions = build.model_functions(model, config.config.model,
+  functions = build.model_functions(model, config.config,
                                     config.examples.image_shape)
   x = next(iter(data.batches(config.examples, batch_size, train=False,
                              seed=config.seed)))

@@ -74,7 +74,7 @@ def load_functions(output_dir: str, config, image_shape, source: str):
         f'{saved.best_directory if best else saved.directory} holds no '
         f'checkpoint: train the run first (python -m experiments.mnist '
         f'--output_dir={output_dir}).')
-  return build.model_functions(model, config.model, image_shape), step
+  return build.model_functions(model, config, image_shape), step
 
 
 def compare(reported: Dict, now: Dict) -> str:

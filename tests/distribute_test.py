@@ -313,7 +313,7 @@ class EvaluationTest(tf.test.TestCase, parameterized.TestCase):
       tf.random.set_seed(0)
       with strategy.scope() if strategy else contextlib.nullcontext():
         model = build.build(config.model, IMAGE_SHAPE, seed=0)
-      functions = build.model_functions(model, config.model, IMAGE_SHAPE)
+      functions = build.model_functions(model, config, IMAGE_SHAPE)
       results[name] = evaluation.evaluate(functions, batches, num_samples=7,
                                           chunk_size=3, seed=4,
                                           strategy=strategy)

@@ -236,7 +236,8 @@ class TrainedFlowTest(tf.test.TestCase):
                              hidden_sizes=[16], flow_hidden_sizes=[8],
                              beta=1.0)
     model = build.build(config.model, (8, 8, 1))
-    step = training.make_train_step(model, snt.optimizers.Adam(0.05))
+    step = training.make_train_step(model, snt.optimizers.Adam(0.05),
+                                    kl_samples=1)
     x = tf.cast(tf.random.uniform([16, 8, 8, 1]) < 0.3, tf.float32)
     for i in range(5):
       step(x, tf.constant([0, i]))

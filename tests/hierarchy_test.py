@@ -11,6 +11,7 @@ from tests import flows_test
 from vae import config as config_lib
 from vae import encoders
 from vae import hierarchy
+from vae import kl
 from vae import objectives
 from vae import training
 from vae.run import build
@@ -114,17 +115,17 @@ class LinearGaussianTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters('bottom_up', 'ladder')
   def test_elbo_of_the_true_posterior_is_log_evidence_at_every_draw(
       self, inference):
-    # The rate has no closed form here: the ELBO takes log q - log p at the
-    # distortion's own z, so with q the true posterior every draw gives
-    # log p(x) exactly. Rate and distortion from independent draws would
-    # not.
+    # The rate has no closed form here: kl_samples=1 takes log q - log p
+    # at the distortion's own z, so with q the true posterior every draw
+    # gives log p(x) exactly. Rate and distortion from independent draws
+    # would not.
     x = self._x()
     posterior = (self._bottom_up_posterior(x) if inference == 'bottom_up'
                  else self._ladder_posterior(x))
     for seed in ([1, 2], [3, 4], [5, 6]):
       terms = objectives.elbo(lambda _: posterior, self._decoder,
                               self._prior(), tf.constant(x, tf.float32),
-                              seed=seed)
+                              kl_samples=1, seed=seed)
       self.assertAllClose(terms.elbo, self._log_evidence(x), atol=1e-4)
 
   def test_layer_log_probs_are_the_conditionals(self):
@@ -222,7 +223,8 @@ class BuiltHierarchyTest(tf.test.TestCase):
 
   def test_one_draw_elbo_has_less_variance_on_a_trained_model(self):
     config = config_lib.make(latent_sizes=(4, 2), hidden_sizes=[32],
-                             latent_hidden_sizes=[16], beta=1.0, seed=0)
+                             latent_hidden_sizes=[16], beta=1.0, seed=0,
+                             kl_samples=1)
     model = build.build(config.model, (4, 4, 1), seed=0)
     rng = np.random.default_rng(0)
     # Two noisy prototypes: a posterior worth learning.
@@ -239,11 +241,11 @@ class BuiltHierarchyTest(tf.test.TestCase):
     x = tf.tile(images[:16], [200, 1, 1, 1])
     seed = tf.constant([1, 2])
     one = objectives.elbo(model.encoder, model.decoder, model.prior, x,
-                          seed=seed).elbo
+                          kl_samples=1, seed=seed).elbo
     # The estimator it replaced: the rate from a draw of its own.
     posterior = model.encoder(x)
     z_seed, kl_seed = tfp.random.split_seed(seed)
-    rate = objectives.kl_divergence(posterior, model.prior, num_samples=1,
+    rate = kl.kl_divergence(posterior, model.prior, num_samples=1,
                                     seed=kl_seed)
     independent = (model.decoder(posterior.sample(seed=z_seed)).log_prob(x)
                    - rate)

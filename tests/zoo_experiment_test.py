@@ -112,6 +112,7 @@ class ModelsTest(tf.test.TestCase):
                           '--num_classes=5', '--beta=1',
                           '--temperature_decay=0.01')
     self.assertEqual(summary['latent_dims'], 20)
+    self.assertEqual(summary['kl_estimator'], 'analytic')
     # The schedule max(0.5, exp(-0.01 * 30)) = 0.741 at the last step.
     self.assertAllClose(summary['temperature'], np.exp(-0.3), rtol=1e-6)
     self.assertIn('temperature', mnist_test.event_tags(
@@ -148,6 +149,9 @@ class ModelsTest(tf.test.TestCase):
              '--beta=1', '--checkpoint_every=10']
     whole = self._train(*flags)
     self.assertIsNone(whole['test_kl_per_dimension'])  # Not factorised.
+    # Its evaluation's ELBO estimates the rate, and says so.
+    self.assertEqual(whole['kl_estimator'], 'monte_carlo: log q(z|x) - '
+                     'log p(z) at the distortion\'s draw')
     # Stop at 10 (inside the warm-up) and resume: the same run exactly.
     resumed_dir = self.create_tempdir().full_path
     common_args = [f'--data_dir={self.mnist_dir}',

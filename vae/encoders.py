@@ -362,11 +362,11 @@ POSTERIORS.register('iaf', lambda c, parts: flows.IAFPosterior(
     c.flow_hidden_sizes, name='posterior'),
                     'a diagonal Gaussian through --flow_steps inverse '
                     'autoregressive flow steps (Kingma et al. 2016)',
-                    fields=_FLOW_FIELDS, flow=True)
+                    fields=_FLOW_FIELDS, flow=True, analytic_kl=False)
 POSTERIORS.register('realnvp', lambda c, parts: flows.RealNVPPosterior(
     GaussianPosterior(c.latent_size, 'diagonal', name='base'), c.flow_steps,
     c.flow_hidden_sizes, name='posterior'),
                     'a diagonal Gaussian through --flow_steps affine '
                     'coupling steps (RealNVP, Dinh et al. 2017)',
-                    fields=_FLOW_FIELDS, flow=True,
+                    fields=_FLOW_FIELDS, flow=True, analytic_kl=False,
                     min_latent_size=2, vamp_component=False)

@@ -13,7 +13,7 @@ Every random function takes a stateless seed, an int32 tensor of shape [2]:
 the same seed gives the same output, before and after export.
 """
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
@@ -21,6 +21,7 @@ from vae import distribute
 from vae import encoders
 from vae import evaluation
 from vae import hierarchy
+from vae import kl
 from vae import objectives
 
 SIGNATURES = ('encode', 'decode', 'sample', 'reconstruct', 'elbo',
@@ -53,11 +54,20 @@ class ModelFunctions(tf.Module):
   A `model.Autoencoder` has no prior: it has no `sample` or
   `log_likelihood`, and its `elbo` gives NaN for the ELBO, rate 0 and the
   reconstruction's distortion. `signatures` names the functions it has.
+
+  Args:
+    vae: The model (a `model.VAE`, or a zoo model with its interface).
+    image_shape: [height, width, channels] of its images.
+    latent_size: The dimensions of z.
+    kl_samples: How `elbo` estimates the rate (`objectives.elbo`): None for
+      the analytic KL, 1 at the distortion's draw, n for n draws.
   """
 
-  def __init__(self, vae, image_shape: Sequence[int], latent_size: int):
+  def __init__(self, vae, image_shape: Sequence[int], latent_size: int,
+               kl_samples: Optional[int] = None):
     super().__init__(name='model_functions')
     self.vae = vae
+    self._kl_samples = kl_samples
     images = tf.TensorSpec([None, *image_shape], tf.float32, name='x')
     codes = tf.TensorSpec([None, latent_size], tf.float32, name='z')
     seed = tf.TensorSpec([2], tf.int32, name='seed')
@@ -96,14 +106,14 @@ class ModelFunctions(tf.Module):
       terms = objectives.autoencoder(encoder, self.vae.decoder, x)
     else:
       terms = objectives.elbo(encoder, self.vae.decoder, self.vae.prior, x,
-                              seed=seed)
+                              kl_samples=self._kl_samples, seed=seed)
     outputs = {'elbo': terms.elbo, 'rate': terms.rate,
                'distortion': terms.distortion,
                'posterior_mean': encoders.moments(posterior)[0]}
     if self.vae.prior is None:
       return outputs
     try:
-      outputs['kl_per_dimension'] = objectives.kl_per_dimension(
+      outputs['kl_per_dimension'] = kl.kl_per_dimension(
           posterior, self.vae.prior)
     except NotImplementedError:
       pass  # Not defined for this prior; evaluation reports None.

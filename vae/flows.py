@@ -27,8 +27,8 @@ between steps (`input_order` left to right, then right to left), so each
 dimension is conditioned on the others in turn; z itself is never
 permuted, and zero steps leave z as eps.
 
-The KL of such a posterior has no closed form: `objectives.kl_divergence`
-falls back to the Monte Carlo estimate through `log_prob`, and `moments`
+The KL of such a posterior has no closed form: the ELBO estimates it by
+Monte Carlo through `log_prob` (`kl_samples`), and `moments`
 (active units, the exported `encode`) estimates the mean by sampling.
 """
 

@@ -35,7 +35,7 @@ import tensorflow_probability as tfp
 
 from vae import distribute
 from vae import encoders
-from vae import gaussian_kl  # pylint: disable=unused-import (registers KLs)
+from vae import kl
 from vae import priors
 from vae import registry
 
@@ -55,52 +55,22 @@ class ELBOTerms(NamedTuple):
   loss: tf.Tensor
 
 
-def kl_divergence(posterior: tfd.Distribution,
-                  prior: priors.PriorLike,
-                  num_samples: Optional[int] = None,
-                  seed=None) -> tf.Tensor:
-  """KL(posterior || prior) per example, shape [batch].
-
-  Args:
-    posterior: q(z|x), batch shape [batch], event shape [latent].
-    prior: p(z), a distribution or a callable returning one.
-    num_samples: None for the analytic KL through `tfd.kl_divergence` where
-      one is registered, falling back to a one-sample Monte Carlo estimate
-      where none is (a mixture or VampPrior). A number
-      asks for the Monte Carlo estimate with that many samples,
-      (1/n) sum_i [log q(z_i|x) - log p(z_i)], z_i ~ q(z|x) reparameterised,
-      unbiased, whatever the pair.
-    seed: optional seed for the Monte Carlo samples.
-
-  Returns:
-    A tensor of shape [batch].
-  """
-  prior = priors.as_distribution(prior)
-  if num_samples is None:
-    try:
-      return tfd.kl_divergence(posterior, prior)
-    except NotImplementedError:
-      num_samples = 1
-  if num_samples < 1:
-    raise ValueError(f'num_samples must be positive or None, got {num_samples}')
-  z = distribute.sample(posterior, num_samples, seed=seed)
-  return tf.reduce_mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
-
-
 def _rate(posterior: tfd.Distribution, prior: priors.PriorLike, z: tf.Tensor,
-          kl_samples: Optional[int], seed) -> tf.Tensor:
-  """The ELBO's rate: the analytic KL where TFP has one (unless
-  `kl_samples` asks for Monte Carlo); else the standard one-sample
-  estimate log q(z|x) - log p(z) at the z the distortion used. That is
-  unbiased, as an independent draw would be, with less variance: the two
-  terms' errors largely cancel in the ELBO."""
-  if kl_samples is not None:
-    return kl_divergence(posterior, prior, num_samples=kl_samples, seed=seed)
+          kl_samples: Optional[int], relaxed: bool, seed) -> tf.Tensor:
+  """The ELBO's rate: the analytic KL for `kl_samples=None`; for 1, the
+  standard one-sample estimate log q(z|x) - log p(z) at the z the
+  distortion used (unbiased, as an independent draw would be, with less
+  variance: the two terms' errors largely cancel in the ELBO); for n > 1,
+  or a relaxed z, which q gives no probability, n draws of its own."""
   prior = priors.as_distribution(prior)
-  try:
-    return tfd.kl_divergence(posterior, prior)
-  except NotImplementedError:
+  if kl_samples is None:
+    return kl.analytic_kl(posterior, prior, (
+        'kl_samples=1 to estimate it at the distortion\'s draw of z (the '
+        'standard one-sample estimator), or kl_samples=n for n draws of its '
+        'own'))
+  if kl_samples == 1 and not relaxed:
     return posterior.log_prob(z) - prior.log_prob(z)
+  return kl.kl_divergence(posterior, prior, num_samples=kl_samples, seed=seed)
 
 
 def z_seed(seed):
@@ -135,8 +105,9 @@ def elbo(encoder: Encoder,
     prior: p(z), a distribution or a callable (module) returning one.
     x: a batch of data, [batch, ...].
     beta: weight of the rate in the loss; a float, tensor or `tf.Variable`.
-    kl_samples: None for the analytic KL, else Monte Carlo with this many
-      samples (see `kl_divergence`).
+    kl_samples: None for the analytic KL (an error where TFP has none); 1
+      for log q(z|x) - log p(z) at the distortion's draw of z, the standard
+      one-sample estimate; n > 1 for the mean over n draws of their own.
     normalization: how `loss` is scaled; `elbo`, `rate` and `distortion` are
       always in nats per example.
       - 'per_example': loss = distortion + beta * rate (Higgins et al. 2017).
@@ -161,6 +132,10 @@ def elbo(encoder: Encoder,
 
   Returns:
     `ELBOTerms(elbo, rate, distortion, loss)`, each of shape [batch].
+
+  Raises:
+    NotImplementedError: for `kl_samples=None` where the KL has no closed
+      form, saying to pass `kl_samples`.
   """
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
@@ -176,10 +151,12 @@ def elbo(encoder: Encoder,
                           seed=draw_seed)
   likelihood = decoder(z)
   distortion = -likelihood.log_prob(x)
-  rate = _rate(posterior, prior, z, kl_samples, kl_seed)
+  rate = _rate(posterior, prior, z, kl_samples, temperature is not None,
+               kl_seed)
   loss_rate = rate
   if free_bits:
-    loss_rate = free_bits_rate(kl_groups(posterior, prior, rate), free_bits)
+    loss_rate = kl.free_bits_rate(kl.kl_groups(posterior, prior, rate),
+                                   free_bits)
   if normalization == 'per_example':
     loss = weighted_loss(distortion, loss_rate, beta)
   else:
@@ -189,45 +166,6 @@ def elbo(encoder: Encoder,
         latent_size=_num_elements(posterior.event_shape, 'posterior'))
   return ELBOTerms(elbo=-(distortion + rate), rate=rate,
                    distortion=distortion, loss=loss)
-
-
-def kl_groups(posterior: tfd.Distribution, prior: priors.PriorLike,
-              rate: tf.Tensor) -> tf.Tensor:
-  """The rate split into independent groups for free bits, [batch, groups].
-
-  One group per latent dimension when the KL is a sum over dimensions (a
-  diagonal Gaussian posterior against a factorised Normal prior); otherwise
-  the whole rate is one group, as Kingma et al. (2016) allow.
-  """
-  if _is_diagonal_normal(posterior):
-    try:
-      return kl_per_dimension(posterior, prior)
-    except NotImplementedError:
-      pass
-  return rate[:, tf.newaxis]
-
-
-def free_bits_rate(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
-  """The free-bits rate per example (Kingma et al. 2016, eq. 15), [batch].
-
-  For groups j with KL_ij, [batch, groups], the batch mean of the result is
-  sum_j max(lambda, mean_i KL_ij): a group whose mean KL is below lambda
-  contributes the constant lambda, so it gets no gradient and is free to
-  carry information up to lambda nats at no cost. Groups above it
-  contribute their own KL.
-  """
-  if free_bits < 0:
-    raise ValueError(f'free_bits must be non-negative, got {free_bits}')
-  free_bits = tf.constant(free_bits, kl.dtype)
-  # Batch means per group; under a strategy, of the global batch.
-  above = distribute.global_batch_mean(kl) >= free_bits  # [groups]
-  return tf.reduce_sum(
-      tf.where(above, kl, tf.broadcast_to(free_bits, tf.shape(kl))), axis=-1)
-
-
-def _is_diagonal_normal(distribution: tfd.Distribution) -> bool:
-  return (isinstance(distribution, tfd.Independent)
-          and isinstance(distribution.distribution, tfd.Normal))
 
 
 def weighted_loss(distortion, rate, beta=1.0, normalization='per_example',
@@ -248,24 +186,6 @@ def weighted_loss(distortion, rate, beta=1.0, normalization='per_example',
     raise ValueError('the notebook normalisation needs num_pixels and '
                      f'latent_size, got {num_pixels} and {latent_size}')
   return distortion / num_pixels + beta * rate / latent_size
-
-
-def kl_per_dimension(posterior: tfd.Distribution,
-                     prior: priors.PriorLike) -> tf.Tensor:
-  """KL(q(z_i|x) || p(z_i)) for each latent dimension i, [batch, latent].
-
-  For a diagonal Gaussian posterior and a factorised Gaussian prior the KL is
-  a sum over dimensions and these are its terms. For a full-covariance
-  posterior they are the KLs of its one-dimensional marginals, which do not
-  sum to the rate. Other priors raise `NotImplementedError`.
-  """
-  prior = priors.as_distribution(prior)
-  if not (isinstance(prior, tfd.Independent)
-          and isinstance(prior.distribution, tfd.Normal)):
-    raise NotImplementedError(
-        f'per-dimension KL needs a factorised Normal prior, got {prior.name}')
-  marginals = tfd.Normal(loc=posterior.mean(), scale=posterior.stddev())
-  return tfd.kl_divergence(marginals, prior.distribution)
 
 
 class ImportanceWeights(NamedTuple):

@@ -2,8 +2,8 @@
 
 - `StandardNormal`: N(0, I), the KL against a Gaussian posterior is analytic.
 - `MixtureOfGaussians`: a learnable mixture of diagonal Gaussians, as in
-  TFP's `examples/vae.py`; no analytic KL, so `objectives.kl_divergence`
-  falls back to Monte Carlo.
+  TFP's `examples/vae.py`; no analytic KL, so the ELBO estimates it by
+  Monte Carlo (`kl_samples`).
 - `VampPrior`: the mixture of the posteriors of learnable pseudo-inputs,
   p(z) = (1/K) sum_k q(z|u_k) (Tomczak and Welling 2018, eq. 9).
 - `UniformCategorical`: the prior of categorical latents.
@@ -251,9 +251,10 @@ PRIORS.register('normal', lambda c, parts: StandardNormal(
 PRIORS.register('mixture', lambda c, parts: MixtureOfGaussians(
     c.latent_size, c.prior_components, seed=parts.seed, name='prior'),
                 'a learnable mixture of --prior_components Gaussians '
-                '(Monte Carlo KL)', fields=('latent_size', 'prior_components'))
+                '(Monte Carlo KL)', fields=('latent_size', 'prior_components'),
+                analytic_kl=False)
 PRIORS.register('vamp', lambda c, parts: VampPrior(
     parts.encoder, c.prior_components, parts.image_shape, seed=parts.seed,
     name='prior'),
                 'the VampPrior with --prior_components pseudo-inputs (Monte '
-                'Carlo KL)', fields=('prior_components',))
+                'Carlo KL)', fields=('prior_components',), analytic_kl=False)

@@ -206,6 +206,25 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, message):
       config_lib.make(**values)
 
+  @parameterized.parameters(
+      (dict(), None),
+      (dict(prior='vamp'), 1),
+      (dict(prior='mixture', kl_samples=4), 4),
+      (dict(posterior='iaf'), 1),
+      (dict(posterior='full_covariance'), None),
+      (dict(latent_sizes=(3, 2)), 1),
+      (dict(latent='categorical'), None),
+      (dict(model='vqvae'), 1),
+      (dict(model='autoencoder'), None),
+      (dict(model='beta_tcvae'), None),
+  )
+  def test_kl_samples_where_the_kl_has_no_closed_form(self, values,
+                                                       expected):
+    config = config_lib.make(**values)
+    self.assertEqual(config_lib.kl_samples(config), expected)
+    self.assertEqual(config_lib.kl_estimator(config).split(':')[0],
+                     'analytic' if expected is None else 'monte_carlo')
+
   def test_config_from_before_the_zoo_fills_in_defaults(self):
     # A config.json written before the model zoo and the strategies: flags
     # as strings, no zoo or strategy keys, and the run-level flags.

@@ -238,7 +238,7 @@ class ModelTest(tf.test.TestCase):
     # log p(x) >= log p(x|c(x)) + log p(c(x)), and every importance weight
     # is that: the NLL at any k is the ELBO's bound.
     x = _images()
-    functions = build.model_functions(self.model, self.config.model,
+    functions = build.model_functions(self.model, self.config,
                                       IMAGE_SHAPE)
     codes = self._nearest_codes(x).astype(np.float32)
     distortion = -self.model.decoder(codes).log_prob(x).numpy()
@@ -308,7 +308,7 @@ class ModelTest(tf.test.TestCase):
 
   @pytest.mark.slow  # A SavedModel round trip.
   def test_export_reloads_with_the_same_numbers(self):
-    functions = build.model_functions(self.model, self.config.model,
+    functions = build.model_functions(self.model, self.config,
                                       IMAGE_SHAPE)
     path = export.save(functions, self.create_tempdir().full_path)
     loaded = export.load(path)

@@ -11,6 +11,7 @@ configurations mean something. A research script uses this package's names:
 # pylint: disable=g-multiple-import,g-importing-member
 from vae.config.sections import (DataConfig, ModelConfig, ObjectiveConfig,
                                SECTIONS, TrainConfig, field_type, fields)
-from vae.config.rules import owners, reduces_across_replicas
+from vae.config.rules import (kl_estimator, kl_samples, owners,
+                              reduces_across_replicas)
 from vae.config.values import (Config, changed, check_field, fields_read,
                               from_dict, make)

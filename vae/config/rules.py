@@ -14,10 +14,11 @@ Two kinds:
 
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from vae import encoders
 from vae import decoders
+from vae import encoders
 from vae import model as model_lib
 from vae import objectives
+from vae import priors
 from vae import registry
 from vae.config import sections
 
@@ -214,6 +215,33 @@ def _likelihood_rules(config):
             'levels on binary pixels grows without bound as it sharpens on '
             '0 and 1; pass --binarization=none to model the grey levels, '
             'or dequantize for bits per dimension.')
+
+
+def kl_samples(config) -> Optional[int]:
+  """The `kl_samples` a run's ELBO takes: `--kl_samples` if set; else 1
+  (log q(z|x) - log p(z) at the distortion's draw of z) where a chosen part
+  has no closed-form KL (its trait `analytic_kl=False`, or a hierarchy);
+  else None, the analytic KL."""
+  if config.objective.kl_samples is not None:
+    return config.objective.kl_samples
+  m = config.model
+  traits = model_lib.MODELS.traits(m.model)
+  if traits.get('own_networks') or traits.get('point_mass_code'):
+    return None if traits.get('analytic_kl', True) else 1
+  if m.latent == 'gaussian' and (m.latent_sizes or not all(
+      parts.traits(name).get('analytic_kl', True) for parts, name in
+      ((encoders.POSTERIORS, m.posterior), (priors.PRIORS, m.prior)))):
+    return 1
+  return None
+
+
+def kl_estimator(config) -> str:
+  """How a run estimates the rate, for its summary."""
+  samples = kl_samples(config)
+  if samples is None:
+    return 'analytic'
+  return ('monte_carlo: log q(z|x) - log p(z) at the distortion\'s draw'
+          if samples == 1 else f'monte_carlo: {samples} draws')
 
 
 def reduces_across_replicas(config) -> bool:

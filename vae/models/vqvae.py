@@ -383,6 +383,7 @@ model_lib.MODELS.register(
             'commitment_cost', 'codebook_decay', 'pixelcnn_channels',
             'pixelcnn_layers', 'prior_training_steps'),
     own_networks=True, conv=True, reduces_across_replicas=True,
+    analytic_kl=False,
     rate_weight=0.0, code_map=True, bits_per_dim=True, phased=True,
     latent_dims=positions,
     loss_title='VQ-VAE: loss = distortion + commitment, then the rate')

@@ -10,12 +10,14 @@ latent variable, which posterior head and which prior it has.
 """
 
 import contextlib
+import dataclasses
 from typing import (Callable, Dict, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import sonnet as snt
 import tensorflow as tf
 
+from vae import config as config_lib
 from vae import decoders
 from vae import encoders
 from vae import export
@@ -109,9 +111,11 @@ def objective(config, model, beta: tf.Variable,
 
 def model_functions(model, config, image_shape: Sequence[int]
                     ) -> export.ModelFunctions:
-  """The exportable functions of a model built from `config.ModelConfig`."""
+  """The exportable functions of the model of a `config.Config`, its ELBO's
+  rate estimated as the run's (`config.kl_samples`)."""
   return export.ModelFunctions(model, image_shape,
-                               latents.latent_dims(config, image_shape))
+                               latents.latent_dims(config.model, image_shape),
+                               kl_samples=config_lib.kl_samples(config))
 
 
 def phases(config, model, beta: tf.Variable,
@@ -125,8 +129,10 @@ def phases(config, model, beta: tf.Variable,
   # discriminator) names what the loss trains and gives that update.
   return (training.Phase('optimizer', config.train.training_steps,
                          getattr(model, 'trained_by_loss', model),
-                         objective(config.objective, model, beta,
-                                   temperature),
+                         objective(dataclasses.replace(
+                             config.objective,
+                             kl_samples=config_lib.kl_samples(config)),
+                                   model, beta, temperature),
                          after=getattr(model, 'auxiliary_update', None)),)
 
 

@@ -8,6 +8,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from vae import config as config_lib
 from vae import data
 from vae import decoders
 from vae import distribute
@@ -420,5 +421,6 @@ def run_summary(config, results: evaluation.Results,
       'latent_dims': latents.latent_dims(config.model, image_shape),
       'temperature': facts.temperature,
       'loss_normalization': config.objective.loss_normalization,
+      'kl_estimator': config_lib.kl_estimator(config),
       'checkpoint': facts.checkpoint,
   }

@@ -181,7 +181,7 @@ class Run:
       self.parts = build.training_parts(config, self.image_shape,
                                         self.strategy)
       self.model = self.parts.model
-      self.functions = build.model_functions(self.model, config.model,
+      self.functions = build.model_functions(self.model, config,
                                              self.image_shape)
       self.checkpoints = checkpoints_lib.Checkpoints(
           self.output_dir, self.model, self.parts.optimizers,
