@@ -153,6 +153,37 @@ class EvaluateTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'no examples'):
       evaluation.evaluate(FakeFunctions(), [])
 
+  def test_image_only_batches_get_no_labels(self):
+    x = np.random.default_rng(2).uniform(size=(5, 3))
+    results = evaluation.evaluate(FakeFunctions(), [x[:2], x[2:]])
+    self.assertAllClose(results.elbo, -x[:, 0].mean())
+    self.assertAllEqual(results.labels, [-1] * 5)
+
+  def test_a_batch_of_another_structure_says_what_to_pass(self):
+    x = np.ones([2, 3])
+    with self.assertRaisesRegex(ValueError, 'batch 0 of evaluate.s batches '
+                                'is a tuple of 3: pass images'):
+      evaluation.evaluate(FakeFunctions(), [(x, x, x)])
+
+  def test_the_model_as_built_equals_its_export_functions(self):
+    # One way to evaluate: the model itself, or its functions.
+    config = config_lib.make(hidden_sizes=[8], latent_size=3, prior='vamp',
+                             prior_components=2)
+    model = build.build(config.model, (4, 4, 1), seed=0)
+    x = tf.constant(np.random.default_rng(3).uniform(size=(6, 4, 4, 1))
+                    > 0.5, tf.float32)
+    batches = [x[:4], x[4:]]
+    by_model = evaluation.evaluate(model, batches, num_samples=5,
+                                   chunk_size=2)
+    by_functions = evaluation.evaluate(
+        build.model_functions(model, config, (4, 4, 1)), batches,
+        num_samples=5, chunk_size=2)
+    self.assertAllClose(by_model.elbo, by_functions.elbo, rtol=1e-6)
+    self.assertAllClose(by_model.nll, by_functions.nll, rtol=1e-6)
+    # Deterministic by default: the same numbers again.
+    self.assertEqual(evaluation.evaluate(model, batches).elbo,
+                     evaluation.evaluate(model, batches).elbo)
+
 
 class ChunkedMemoryTest(tf.test.TestCase):
 

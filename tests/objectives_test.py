@@ -112,6 +112,21 @@ class KLDivergenceTest(tf.test.TestCase, parameterized.TestCase):
     divergence = kl.kl_divergence(posterior, mixture, num_samples=10)
     self.assertEqual(divergence.shape, [3])
 
+  def test_an_encoder_without_an_event_dimension_says_how_to_fix_it(self):
+    loc = tf.zeros([5, 3])
+    decoder = lambda z: tfd.Independent(tfd.Bernoulli(logits=z), 1)
+    with self.assertRaisesRegex(
+        ValueError, r'the encoder returned a Normal of batch shape \(5, 3\) '
+        r'.* return tfd.Independent\(distribution, '
+        r'reinterpreted_batch_ndims=1\)'):
+      objectives.elbo(lambda _: tfd.Normal(loc, 1.0), decoder,
+                      priors.StandardNormal(3), tf.zeros([5, 3]))
+    with self.assertRaisesRegex(ValueError, 'the decoder returned a '
+                                'Bernoulli of batch shape'):
+      objectives.elbo(lambda _: tfd.Independent(tfd.Normal(loc, 1.0), 1),
+                      lambda z: tfd.Bernoulli(logits=z),
+                      priors.StandardNormal(3), tf.zeros([5, 3]))
+
   def test_a_laplace_posterior_needs_an_estimate_and_gets_a_right_one(self):
     # No closed form in TFP for Laplace against Normal. Per dimension, by
     # hand: KL = -log(2b) - 1 + log(2 pi) / 2 + (mu^2 + 2 b^2) / 2.

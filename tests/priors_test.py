@@ -183,6 +183,11 @@ class DiagonalGaussianMixtureTest(tf.test.TestCase):
 
 class VampPriorTest(tf.test.TestCase):
 
+  def test_without_an_encoder_says_what_to_pass(self):
+    with self.assertRaisesRegex(ValueError, 'encoder=None: the VampPrior '
+                                'mixes the posteriors'):
+      priors.VampPrior(None, 3, (4, 4, 1))
+
   def test_is_the_mean_of_the_pseudo_posteriors(self):
     encoder = _LinearEncoder()
     prior = priors.VampPrior(encoder, 3, (2, 2, 1), seed=0)

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import kl
 from vae import objectives
 from vae import priors
 
@@ -126,11 +127,14 @@ def evaluate(functions,
   """Evaluates a model on every `(images, labels)` batch of a split.
 
   Args:
-    functions: `export.ModelFunctions` of a model, or the same functions
-      reloaded from a SavedModel: `elbo(x, seed)` and
-      `log_likelihood(x, num_samples, chunk_size, seed)` (absent for an
-      autoencoder, which gets no NLL).
-    batches: `(images, labels)` pairs; the last batch may be smaller.
+    functions: The model as built (a `model.VAE`, or any registered model),
+      its `export.ModelFunctions`, or the same functions reloaded from a
+      SavedModel: `elbo(x, seed)` and `log_likelihood(x, num_samples,
+      chunk_size, seed)` (absent for an autoencoder, which gets no NLL). A
+      model's ELBO takes its rate at the distortion's draw where its KL has
+      no closed form.
+    batches: images [batch, H, W, C], or `(images, labels)` pairs; the
+      last batch may be smaller.
     num_samples: k of the IWAE log-likelihood; 0 skips it.
     chunk_size: samples per chunk of the log-likelihood.
     seed: batch i draws with stateless seeds from (seed, i), so the same seed
@@ -141,6 +145,11 @@ def evaluate(functions,
       results are gathered (from every worker) in batch order. Every worker
       must call this alike; all of them get the results.
   """
+  batches = _labelled(batches)
+  if hasattr(functions, 'encoder'):  # A model: its functions, from a batch.
+    first = next(batches)
+    functions = _model_functions(functions, first[0])
+    batches = itertools.chain([first], batches)
   # An autoencoder has no prior, hence no log-likelihood.
   nll_estimated = bool(num_samples) and hasattr(functions, 'log_likelihood')
 
@@ -223,6 +232,32 @@ def _round(functions, strategy, nll: bool):
 
     rounds[key] = round_
   return rounds[key]
+
+
+def _model_functions(model, images):
+  """`export.ModelFunctions` of `model`, its shapes read off `images`."""
+  from vae import export  # pylint: disable=g-import-not-at-top (export imports this module)
+  posterior = model.encoder(images[:1])
+  analytic = model.prior is None or kl.has_analytic_kl(posterior,
+                                                       model.prior)
+  return export.ModelFunctions(
+      model, images.shape[1:], int(np.prod(posterior.event_shape)),
+      kl_samples=None if analytic else 1)
+
+
+def _labelled(batches: Iterable):
+  """`(images, labels)` of each batch: image-only batches get labels -1."""
+  for i, batch in enumerate(batches):
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+      yield batch
+    elif isinstance(batch, (tf.Tensor, np.ndarray)):
+      yield batch, -np.ones(len(batch), np.int64)
+    else:
+      raise ValueError(
+          f'batch {i} of evaluate\'s batches is a {type(batch).__name__}'
+          f'{f" of {len(batch)}" if isinstance(batch, (tuple, list)) else ""}'
+          ': pass images [batch, H, W, C], or (images, labels) pairs, as '
+          'data.batches(..., labels=True) gives.')
 
 
 def _distributed(functions, batches: Iterable, strategy, seed: int,

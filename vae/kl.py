@@ -146,3 +146,13 @@ def kl_per_dimension(posterior: tfd.Distribution,
         f'per-dimension KL needs a factorised Normal prior, got {prior.name}')
   marginals = tfd.Normal(loc=posterior.mean(), scale=posterior.stddev())
   return tfd.kl_divergence(marginals, prior.distribution)
+
+
+def has_analytic_kl(posterior: tfd.Distribution,
+                    prior: priors.PriorLike) -> bool:
+  """Whether TFP has a closed form for KL(posterior || prior)."""
+  try:
+    tfd.kl_divergence(posterior, priors.as_distribution(prior))
+  except NotImplementedError:
+    return False
+  return True

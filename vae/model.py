@@ -46,6 +46,7 @@ class VAE(snt.Module):
     self.prior = prior
 
   def prior_distribution(self) -> tfd.Distribution:
+    """p(z) as a distribution (calling the prior if it is a module)."""
     return priors.as_distribution(self.prior)
 
   def __call__(self, x: tf.Tensor, num_samples: Optional[int] = None
@@ -58,19 +59,38 @@ class VAE(snt.Module):
 
   def elbo(self,
            x: tf.Tensor,
+           *,
            beta: Union[float, tf.Tensor] = 1.0,
            kl_samples: Optional[int] = None,
            normalization: str = 'per_example',
            free_bits: float = 0.0,
            temperature: Optional[Union[float, tf.Tensor]] = None,
            seed=None) -> objectives.ELBOTerms:
+    """`objectives.elbo` of this model's parts on images `x`; its options
+    are keyword-only.
+
+    Args:
+      x: Images [batch, ...].
+      beta: The rate's weight in the loss.
+      kl_samples: None for the analytic KL; n for a Monte Carlo estimate
+        (see `objectives.elbo`).
+      normalization: 'per_example' or 'notebook'.
+      free_bits: Free bits lambda in nats per latent dimension; 0: off.
+      temperature: The Gumbel-softmax temperature of a categorical latent.
+      seed: A stateless seed [2] for the draws.
+
+    Returns:
+      `ELBOTerms(elbo, rate, distortion, loss)`, each [batch].
+    """
     return objectives.elbo(self.encoder, self.decoder, self.prior, x,
                            beta=beta, kl_samples=kl_samples,
                            normalization=normalization, free_bits=free_bits,
                            temperature=temperature, seed=seed)
 
-  def iwae_bound(self, x: tf.Tensor, num_samples: int,
+  def iwae_bound(self, x: tf.Tensor, num_samples: int, *,
                  seed=None) -> tf.Tensor:
+    """The k-sample importance-weighted bound on log p(x), per example
+    ([batch]; `objectives.iwae_bound`)."""
     return objectives.iwae_bound(self.encoder, self.decoder, self.prior, x,
                                  num_samples, seed=seed)
 

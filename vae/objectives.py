@@ -73,6 +73,23 @@ def _rate(posterior: tfd.Distribution, prior: priors.PriorLike, z: tf.Tensor,
   return kl.kl_divergence(posterior, prior, num_samples=kl_samples, seed=seed)
 
 
+def check_batch_shape(distribution: tfd.Distribution, what: str,
+                      batch_dims: int, event: str):
+  """Raises a `ValueError` that says what to do unless `distribution` (what
+  an encoder or decoder returned) has `batch_dims` batch dimensions, with
+  the rest in its event shape (`event` names what that is)."""
+  rank = distribution.batch_shape.rank
+  if rank is None or rank <= batch_dims:
+    return
+  raise ValueError(
+      f'the {what} returned a {type(distribution).__name__} of batch shape '
+      f'{distribution.batch_shape} and event shape '
+      f'{distribution.event_shape}; it must have {batch_dims} batch '
+      f'dimension(s), one distribution per example, with {event} in its '
+      f'event shape: return tfd.Independent(distribution, '
+      f'reinterpreted_batch_ndims={rank - batch_dims}).')
+
+
 def z_seed(seed):
   """The seed `elbo` draws z with, from its `seed`: a caller that wants the
   same z (a hierarchy's rate per layer) draws with it."""
@@ -144,12 +161,14 @@ def elbo(encoder: Encoder,
   if seed is not None:
     draw_seed, kl_seed = tfp.random.split_seed(seed)
   posterior = encoder(x)
+  check_batch_shape(posterior, 'encoder', 1, 'the latent dimensions')
   if temperature is None:
     z = distribute.sample(posterior, seed=draw_seed)
   else:
     z = distribute.sample(encoders.relax(posterior, temperature),
                           seed=draw_seed)
   likelihood = decoder(z)
+  check_batch_shape(likelihood, 'decoder', 1, 'the pixels')
   distortion = -likelihood.log_prob(x)
   rate = _rate(posterior, prior, z, kl_samples, temperature is not None,
                kl_seed)
@@ -257,6 +276,7 @@ def _draws(encoder: Encoder, prior: priors.PriorLike, x: tf.Tensor,
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive, got {num_samples}')
   posterior = encoder(x)
+  check_batch_shape(posterior, 'encoder', 1, 'the latent dimensions')
   return (priors.as_distribution(prior), posterior,
           distribute.sample(posterior, num_samples, seed=seed))
 

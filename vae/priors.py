@@ -204,6 +204,11 @@ class VampPrior(snt.Module):
                seed: Optional[int] = None,
                name: Optional[str] = None):
     super().__init__(name=name)
+    if not callable(encoder):
+      raise ValueError(
+          f'encoder={encoder!r}: the VampPrior mixes the posteriors its '
+          'encoder gives the pseudo-inputs; pass the model\'s encoder (from '
+          'a configuration, build.build passes it).')
     if num_pseudo_inputs < 1:
       raise ValueError(
           f'num_pseudo_inputs must be positive, got {num_pseudo_inputs}')

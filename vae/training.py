@@ -150,7 +150,7 @@ def make_train_step(model: model_lib.VAE,
                     after: Optional[Callable] = None):
   """Returns `step(x, seed=None) -> StepMetrics`: one update, `tf.function`-ed.
 
-  The loss is `model.elbo(x, beta, kl_samples, normalization, seed=seed)`
+  The loss is `model.elbo(x, beta=, kl_samples=, normalization=, seed=)`
   (beta 1, analytic KL and 'per_example' unless given), or the `ELBOTerms`
   of `objective(x, seed)` (`build.objective`: the IWAE bound, free bits,
   an autoencoder's loss), which then takes no `beta`, `kl_samples` or

@@ -120,6 +120,17 @@ def _objective(model, config, beta=1.0):
                          temperature)
 
 
+class SectionTest(tf.test.TestCase):
+
+  def test_a_whole_config_where_a_section_belongs_says_which(self):
+    config = config_lib.make()
+    with self.assertRaisesRegex(ValueError, 'build.build takes the model '
+                                'section .* pass config.model'):
+      build.build(config, (4, 4, 1))
+    with self.assertRaisesRegex(ValueError, 'pass config.objective'):
+      build.objective(config, None, tf.Variable(1.0))
+
+
 class RegistryCoverageTest(tf.test.TestCase):
 
   def test_every_registered_part_is_in_a_trained_combination(self):

@@ -7,7 +7,8 @@ Two kinds:
   chosen part reads and that no run reads (`is_global`) must keep its
   default, and a field a chosen part fixes (`fixed=`) must take that value.
   The error names the parts that would read it:
-  `--prior_components=5 applies to --prior=mixture or vamp, not normal`.
+  `--prior_components=5 applies to --prior=mixture or vamp, not
+  --prior=normal`.
 - Combinations that mean nothing although every field is read, each a
   function below, refused with the reason.
 """

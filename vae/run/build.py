@@ -65,9 +65,30 @@ def _networks(config, parts: Parts) -> Parts:
   return parts
 
 
+def _section(config, name: str, function: str):
+  """Refuses a whole `Config` where its section `name` belongs."""
+  if isinstance(config, config_lib.Config):
+    raise ValueError(f'{function} takes the {name} section of a '
+                     f'configuration, config.{name}, not the whole Config: '
+                     f'pass config.{name}')
+
+
 def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
   """The model of a `config.ModelConfig`, its variables created (so a
-  checkpoint can fill them in at once)."""
+  checkpoint can fill them in at once).
+
+  Args:
+    config: The `ModelConfig` (`config.model` of a run's `Config`).
+    image_shape: [height, width, channels] of the images.
+    seed: The seed of the parts' initial draws.
+
+  Returns:
+    The model, as `model.MODELS` makes it.
+
+  Raises:
+    ValueError: for a whole `Config` in place of its model section.
+  """
+  _section(config, 'model', 'build.build')
   # Mixed precision: the networks compute in bfloat16, all else is float32.
   parts = Parts(image_shape=tuple(int(d) for d in image_shape), seed=seed,
                 compute_dtype=(tf.bfloat16 if config.mixed_precision
@@ -97,6 +118,7 @@ def objective(config, model, beta: tf.Variable,
   `regularized_loss(terms, x, seed)` (the disentangling models) trains on
   what that makes of the objective's terms.
   """
+  _section(config, 'objective', 'build.objective')
   name = getattr(model, 'objective', None) or config.objective
   base = objectives.OBJECTIVES.build(name, config, model, beta, temperature)
   if not hasattr(model, 'regularized_loss'):
