@@ -157,8 +157,7 @@ class Config:
                         seed=self.seed)
     optimizer = snt.optimizers.Adam(1e-3)
     beta = tf.Variable(self.config.objective.beta, trainable=False)
-    return model, optimizer, build.objective(self.config.objective, model,
-                                             beta)
+    return model, optimizer, build.run_objective(self.config, model, beta)
 
   def batches(self, fixed: bool) -> tf.data.Dataset:
     dataset = data.batches(self.examples, self.batch_size,

@@ -7,7 +7,8 @@ In README.md, RESULTS.md, BENCHMARKS.md and docs/*.md:
   train, turned into a `Config` (which refuses what the command line would
   refuse), without training;
 - each fenced `python` block runs, from the repository's root, on the
-  offline MNIST split; a fenced `py` block is an excerpt and is compiled.
+  offline MNIST split (one that is a script of examples/ runs in
+  examples_test); a fenced `py` block is an excerpt and is compiled.
 """
 
 import glob
@@ -184,9 +185,14 @@ def _dedent(block: str) -> str:
 
 
 def _python_cases():
+  """The python blocks, but those that are a script of examples/ (which
+  examples_test runs)."""
+  examples = {open(path, encoding='utf-8').read() for path in
+              glob.glob(os.path.join(_REPO, 'examples', '*.py'))}
   for path in _DOCS:
     for i, block in enumerate(_blocks(path, 'python')):
-      yield f'{os.path.relpath(path, _REPO)}_{i}', _dedent(block)
+      if block not in examples:
+        yield f'{os.path.relpath(path, _REPO)}_{i}', _dedent(block)
 
 
 @pytest.mark.slow  # The blocks train models, a few hundred steps each.

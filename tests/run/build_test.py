@@ -116,8 +116,7 @@ def _objective(model, config, beta=1.0):
   temperature = None
   if config.model.latent == 'categorical':
     temperature = tf.Variable(0.7)
-  return build.objective(config.objective, model, tf.Variable(beta),
-                         temperature)
+  return build.run_objective(config, model, tf.Variable(beta), temperature)
 
 
 class SectionTest(tf.test.TestCase):

@@ -140,6 +140,17 @@ def model_functions(model, config, image_shape: Sequence[int]
                                kl_samples=config_lib.kl_samples(config))
 
 
+def run_objective(config, model, beta: tf.Variable,
+                  temperature: Optional[tf.Variable] = None):
+  """`objective` of a whole `config.Config`'s run: its ELBO estimates the
+  rate as `config.kl_samples(config)` says where the KL has no closed
+  form."""
+  return objective(
+      dataclasses.replace(config.objective,
+                          kl_samples=config_lib.kl_samples(config)),
+      model, beta, temperature)
+
+
 def phases(config, model, beta: tf.Variable,
            temperature: Optional[tf.Variable] = None
            ) -> Tuple[training.Phase, ...]:
@@ -151,10 +162,7 @@ def phases(config, model, beta: tf.Variable,
   # discriminator) names what the loss trains and gives that update.
   return (training.Phase('optimizer', config.train.training_steps,
                          getattr(model, 'trained_by_loss', model),
-                         objective(dataclasses.replace(
-                             config.objective,
-                             kl_samples=config_lib.kl_samples(config)),
-                                   model, beta, temperature),
+                         run_objective(config, model, beta, temperature),
                          after=getattr(model, 'auxiliary_update', None)),)
 
 
