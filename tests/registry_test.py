@@ -28,8 +28,24 @@ class RegistryTest(tf.test.TestCase):
       self.parts.build('c', 1)
 
   def test_a_name_registers_once(self):
-    with self.assertRaisesRegex(ValueError, "'a' is registered already"):
+    with self.assertRaisesRegex(ValueError, "'a' is registered already: "
+                                'pass override=True'):
       self.parts.register('a', lambda x: x)
+
+  def test_override_replaces_a_part(self):
+    self.parts.register('a', lambda x: x * 10, 'times ten', fields=('f',),
+                        override=True)
+    self.assertEqual(self.parts.build('a', 2), 20)
+    self.assertEqual(self.parts.fields('a'), ('f',))
+    self.assertEqual(self.parts.traits('a'), {})
+    self.assertEqual(list(self.parts), ['a', 'b'])
+
+  def test_fields_and_fixed_values_are_kept(self):
+    self.parts.register('c', lambda x: x, fields=('g', 'h'),
+                        fixed={'objective': 'elbo'})
+    self.assertEqual(self.parts.fields('c'), ('g', 'h'))
+    self.assertEqual(self.parts.fixed('c'), {'objective': 'elbo'})
+    self.assertEqual(self.parts.fixed('a'), {})
 
 
 if __name__ == '__main__':

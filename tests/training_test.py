@@ -31,6 +31,17 @@ def _data(n=32, seed=0):
 
 class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
 
+  def test_a_model_built_in_part_is_refused_when_the_step_is_made(self):
+    model = _model()
+    model.encoder(tf.constant(_data(2)))  # The decoder is not built yet.
+    with self.assertRaisesRegex(ValueError, 'built in part: its encoder has '
+                                'variables, its decoder none yet'):
+      training.make_train_step(model, snt.optimizers.Adam(0.01))
+    # Built whole, or not at all, it trains.
+    model(tf.constant(_data(2)))
+    step = training.make_train_step(model, snt.optimizers.Adam(0.01))
+    self.assertTrue(np.isfinite(step(tf.constant(_data(8))).loss.numpy()))
+
   # Each pair of the choices meets once; XLA compiles of the step are
   # tested in build_test.XLATest (slow).
   @parameterized.parameters(

@@ -41,7 +41,8 @@ class Registry:
 
   def register(self, name: str, factory: Factory, help: str = '',  # pylint: disable=redefined-builtin
                fields: Tuple[str, ...] = (),
-               fixed: Mapping[str, Any] = None, **traits) -> Factory:
+               fixed: Mapping[str, Any] = None, override: bool = False,
+               **traits) -> Factory:
     """Adds `factory` under `name`.
 
     Args:
@@ -53,6 +54,8 @@ class Registry:
       fixed: Fields the part sets itself, with their values: a choice here
         is a part it always uses (the autoencoder's objective), any other
         field a value it needs (a disentangling model's diagonal posterior).
+      override: Replace a part registered under `name` already (as when a
+        notebook cell runs again).
       **traits: What the builder and the configuration's rules ask of the
         part (`traits(name)`).
 
@@ -60,10 +63,11 @@ class Registry:
       `factory`.
 
     Raises:
-      ValueError: if `name` is registered already.
+      ValueError: if `name` is registered already and not `override`.
     """
-    if name in self._factories:
-      raise ValueError(f'{self.kind} {name!r} is registered already')
+    if name in self._factories and not override:
+      raise ValueError(f'{self.kind} {name!r} is registered already: pass '
+                       'override=True to replace it')
     self._factories[name] = factory
     self._help[name] = help
     self._fields[name] = tuple(fields)

@@ -185,7 +185,8 @@ def make_train_step(model: model_lib.VAE,
 
   Raises:
     ValueError: for an `objective` given with `beta`, `kl_samples` or
-      `normalization`.
+      `normalization`; for a model built in part (its encoder called alone,
+      say): call the whole model once first, or not at all.
   """
   update = _update(model, optimizer,
                    _objective(model, beta, kl_samples, normalization,
@@ -332,13 +333,33 @@ def create_optimizer_state(optimizer: snt.Optimizer, variables) -> None:
     initialize(variables)
 
 
+def _variables(module) -> Sequence[tf.Variable]:
+  try:
+    return module.trainable_variables
+  except ValueError:  # Sonnet raises on a module without variables.
+    return ()
+
+
 def _built_variables(model) -> Sequence[tf.Variable]:
   """`model.trainable_variables`, or none if the model has not been called
-  yet (Sonnet raises on a module without variables)."""
-  try:
-    return model.trainable_variables
-  except ValueError:
-    return ()
+  yet.
+
+  Raises:
+    ValueError: for a model built in part (its encoder called, its decoder
+      not): the optimiser's state would miss the rest.
+  """
+  parts = {name: _variables(getattr(model, name)) for name in
+           ('encoder', 'decoder') if isinstance(getattr(model, name, None),
+                                                snt.Module)}
+  if len(parts) == 2 and bool(parts['encoder']) != bool(parts['decoder']):
+    built, not_built = (('encoder', 'decoder') if parts['encoder']
+                        else ('decoder', 'encoder'))
+    raise ValueError(
+        f'the model is built in part: its {built} has variables, its '
+        f'{not_built} none yet, so the optimiser\'s state would miss '
+        f'some. Call the whole model once first (model(x) on a batch), or '
+        f'not at all: the step builds it on its first batch.')
+  return _variables(model)
 
 
 def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
