@@ -70,6 +70,11 @@ class GaussianLikelihood(snt.Module):
   always-black border pixels of MNIST, as a scale per pixel would.
   `log_prob` is a density: on pixels quantised to 256 levels it is not a
   probability, and nats are only comparable between continuous likelihoods.
+
+  Args:
+    scale: A fixed standard deviation; None learns one, shared by the pixels.
+    min_scale: The floor of the learned scale.
+    name: The module's name.
   """
 
   def __init__(self,
@@ -121,6 +126,13 @@ class DiscretizedLogisticMixture(tfd.Distribution):
 
   `logits` is [..., H, W, K]; `loc` and `scale`, in grey levels, are
   [..., H, W, K, C]. The event is the image [H, W, C].
+
+  Args:
+    logits: The mixture's logits, [..., H, W, K].
+    loc: The logistics' locations in grey levels, [..., H, W, K, C].
+    scale: Their scales in grey levels, [..., H, W, K, C].
+    high: The top grey level.
+    name: The distribution's name.
   """
 
   def __init__(self, logits, loc, scale, high: int = 255,
@@ -187,6 +199,12 @@ class DiscretizedLogisticLikelihood(snt.Module):
   grey levels: PixelCNN++'s parameters on data scaled to [-1, 1], whose
   locations are unbounded (the end levels take the tails) and whose scale
   floor, e^-7 there, is 0.12 levels here with min_scale 1e-3.
+
+  Args:
+    num_components: The logistics per pixel.
+    high: The top grey level (255 for 8-bit images).
+    min_scale: The floor of each logistic's scale, in units of high / 2.
+    name: The module's name.
   """
 
   def __init__(self,
@@ -323,6 +341,15 @@ class ConvDecoder(_Decoder):
   stride 1 gives one parameter per pixel and channel, cropped to H x W. The
   default (64, 32) mirrors `encoders.ConvEncoder`: 7x7 -> 14x14 -> 28x28 on
   MNIST, as TensorFlow's conv VAE tutorial.
+
+  Args:
+    output_shape: The images' shape [height, width, channels].
+    channels: The channels of the stride-2 transposed convolutions.
+    activation: The nonlinearity after each of them.
+    likelihood: What p(x|z) is made of its parameters; default,
+      `BernoulliLikelihood`.
+    compute_dtype: tf.bfloat16 computes the network in bfloat16.
+    name: The module's name.
   """
 
   def __init__(self,

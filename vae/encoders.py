@@ -42,6 +42,12 @@ class GaussianPosterior(snt.Module):
 
   `full_covariance` gives `MultivariateNormalTriL` whose Cholesky factor is
   built by `FillScaleTriL`, with the same softplus and floor on its diagonal.
+
+  Args:
+    latent_size: The dimensions of z.
+    covariance: 'diagonal' or 'full_covariance'.
+    min_scale: The floor added to the softplus scale.
+    name: The module's name.
   """
 
   def __init__(self,
@@ -90,6 +96,10 @@ class DeterministicPosterior(snt.Module):
   code itself and `stddev()` is 0. It has no density against a continuous
   prior, so there is no KL and no ELBO: train it with
   `objectives.autoencoder`.
+
+  Args:
+    latent_size: The dimensions of the code.
+    name: The module's name.
   """
 
   def __init__(self, latent_size: int, name: Optional[str] = None):
@@ -142,6 +152,13 @@ def relax(posterior: tfd.Distribution,
   way: its samples lie on the simplex of each variable, are reparameterised
   (gradients reach the logits) and tend to one-hot samples of the posterior
   as the temperature falls.
+
+  Args:
+    posterior: A categorical posterior of `CategoricalPosterior`.
+    temperature: The relaxation's temperature, above 0.
+
+  Returns:
+    The relaxed distribution, flattened as the posterior is.
   """
   logits = categorical_logits(posterior)
   num_variables, num_classes = logits.shape[-2:]
@@ -159,6 +176,11 @@ class CategoricalPosterior(snt.Module):
   dimensions. Evaluation uses this discrete posterior exactly; training
   draws relaxed samples from `relax(q, temperature)`, the Gumbel-softmax
   estimator (see `objectives.elbo`).
+
+  Args:
+    num_variables: The number of categorical variables.
+    num_classes: The classes of each.
+    name: The module's name.
   """
 
   def __init__(self,
@@ -300,6 +322,18 @@ class ConvEncoder(_Encoder):
   padding followed by `activation`, halving the height and width: the
   default (32, 64) takes 28x28 MNIST to 7x7x64, as TensorFlow's conv VAE
   tutorial does.
+
+  Args:
+    latent_size: The dimensions of z.
+    channels: The channels of the stride-2 convolutions.
+    covariance: 'diagonal' or 'full_covariance', for the default Gaussian
+      head.
+    activation: The nonlinearity after each convolution.
+    min_scale: The floor added to the softplus scale.
+    head: The module making q(z|x) from the features; default, the Gaussian
+      of `covariance`.
+    compute_dtype: tf.bfloat16 computes the network in bfloat16.
+    name: The module's name.
   """
 
   def __init__(self,

@@ -75,6 +75,14 @@ class IAFPosterior(snt.Module):
   Keras initialiser or a callable `(shape, dtype)`, by default one that
   starts every step near the identity; with `'zeros'` every step starts as
   the identity and q(z|x) is the base Gaussian.
+
+  Args:
+    base: The Gaussian head of the encoder's features (the flow's start).
+    flow_steps: The number of IAF steps.
+    hidden_sizes: The hidden sizes of each step's MADE.
+    kernel_initializer: The initialiser of the MADE's last layer; default,
+      near the identity.
+    name: The module's name.
   """
 
   def __init__(self,
@@ -129,6 +137,14 @@ class RealNVPPosterior(snt.Module):
   starts near the base Gaussian; with zeros it starts as it. Sampling and
   log q are each one pass. TFP's `RealNVP` does not broadcast z against
   the features' batch, so it cannot be a VampPrior's component.
+
+  Args:
+    base: The Gaussian head of the encoder's features (the flow's start).
+    flow_steps: The number of coupling steps.
+    hidden_sizes: The hidden sizes of each step's network.
+    output_initializer: The initialiser of its output layer; default, 0.1
+      of Glorot's scale.
+    name: The module's name.
   """
 
   def __init__(self,

@@ -148,7 +148,14 @@ def _check(latent_sizes: Sequence[int]) -> List[int]:
 
 
 class HierarchicalPrior(snt.Module):
-  """p(z_n) p(z_{n-1} | z_n) ... p(z_1 | z_2) over z = [z_1, ..., z_n]."""
+  """p(z_n) p(z_{n-1} | z_n) ... p(z_1 | z_2) over z = [z_1, ..., z_n].
+
+  Args:
+    latent_sizes: The layers' sizes, bottom first.
+    hidden_sizes: The hidden sizes of the conditionals' networks.
+    activation: Their nonlinearity.
+    name: The module's name.
+  """
 
   def __init__(self, latent_sizes: Sequence[int], hidden_sizes: Sequence[int],
                activation=tf.nn.relu, name: Optional[str] = None):
@@ -177,6 +184,14 @@ class HierarchicalPosterior(snt.Module):
   """q(z|x) over z = [z_1, ..., z_n] from the encoder's features.
 
   `inference='ladder'` shares the generative conditionals of `prior`.
+
+  Args:
+    prior: The `HierarchicalPrior` of the same layers.
+    hidden_sizes: The hidden sizes of the networks between layers.
+    inference: 'bottom_up' (Burda et al. 2016) or 'ladder' (Sønderby et al.
+      2016).
+    activation: Their nonlinearity.
+    name: The module's name.
   """
 
   def __init__(self, prior: HierarchicalPrior, hidden_sizes: Sequence[int],

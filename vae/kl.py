@@ -115,6 +115,13 @@ def free_bits_rate(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
   contributes the constant lambda, so it gets no gradient and is free to
   carry information up to lambda nats at no cost. Groups above it
   contribute their own KL.
+
+  Args:
+    kl: The KL of each example and group, [batch, groups].
+    free_bits: lambda, in nats per group.
+
+  Returns:
+    The rate the loss takes, [batch].
   """
   if free_bits < 0:
     raise ValueError(f'free_bits must be non-negative, got {free_bits}')

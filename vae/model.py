@@ -107,6 +107,11 @@ class Autoencoder(snt.Module):
   reconstruction loss alone, with no KL, so it is an autoencoder by
   construction, not a VAE at beta = 0 (which still draws noisy codes). It
   has no prior to sample from and no bound on log p(x).
+
+  Args:
+    encoder: Maps x to a point mass at the code.
+    decoder: Maps the code to p(x|z).
+    name: The module's name.
   """
 
   prior = None

@@ -262,6 +262,16 @@ def iwae(encoder: Encoder,
   and `rate` are the means over the same k draws (the rate analytic where
   the pair has one), and `elbo = -(distortion + rate)`, so runs trained on
   either objective report the same quantities.
+
+  Args:
+    encoder, decoder, prior: The model, as in `elbo`.
+    x: A batch of data, [batch, ...].
+    num_samples: k, the draws per example.
+    beta: The weight of log p(z) - log q(z|x) in the bound trained on.
+    seed: A stateless seed [2] for the draws.
+
+  Returns:
+    `ELBOTerms`, each [batch]; `loss` is minus the (beta-)bound.
   """
   prior, posterior, z = _draws(encoder, prior, x, num_samples, seed)
   weights = importance_weights(posterior, decoder, prior, x, z, beta=beta)
@@ -336,6 +346,16 @@ def dreg(encoder: Encoder,
   (A_k = B_k in value; a prior that shares the encoder, as the VampPrior
   does, gets its direct gradient from A_k). `loss` has the value -L_k and
   the gradient -dS. It costs a second decoder pass.
+
+  Args:
+    encoder, decoder, prior: The model, as in `elbo`.
+    x: A batch of data, [batch, ...].
+    num_samples: k, the draws per example.
+    beta: The weight of log p(z) - log q(z|x), as in `iwae`.
+    seed: A stateless seed [2] for the draws.
+
+  Returns:
+    `ELBOTerms`, each [batch], as `iwae`'s; only the gradients differ.
   """
   prior, posterior, z = _draws(encoder, prior, x, num_samples, seed)
   held = _held(posterior)
@@ -363,6 +383,15 @@ def autoencoder(encoder: Encoder,
   `encoders.DeterministicPosterior`), `rate` is 0 and `loss` the distortion
   (over the number of pixels for 'notebook'). With no prior there is no
   bound on log p(x): `elbo` is NaN, not a number to compare.
+
+  Args:
+    encoder: Maps x to a distribution whose mean is the code.
+    decoder: Maps the code to p(x|z).
+    x: A batch of data, [batch, ...].
+    normalization: 'per_example' or 'notebook' (over the pixels).
+
+  Returns:
+    `ELBOTerms` with `elbo` NaN and `rate` 0, each [batch].
   """
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '

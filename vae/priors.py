@@ -152,6 +152,13 @@ class MixtureOfGaussians(snt.Module):
   sigma = softplus(raw) + `min_scale` (starting at 1) and the means drawn
   from N(0, I) so the components start apart. The mixture weights start
   equal. With one component this is a learnable Gaussian.
+
+  Args:
+    latent_size: The dimensions of z.
+    num_components: The mixture's components.
+    min_scale: The floor of each component's scale.
+    seed: The seed of the components' initial means.
+    name: The module's name.
   """
 
   def __init__(self,
@@ -195,6 +202,17 @@ class VampPrior(snt.Module):
   by a hard tanh, as in the paper (section 3.2, `hardtanh`), and start as
   draws from N(0.5, 0.1^2) (they initialise with noise around the data's
   middle rather than with training images).
+
+  Args:
+    encoder: The model's encoder, whose posteriors of the pseudo-inputs
+      are the components.
+    num_pseudo_inputs: The number of pseudo-inputs K.
+    image_shape: Their shape, the images'.
+    seed: The seed of their initial values.
+    name: The module's name.
+
+  Raises:
+    ValueError: for an encoder that is not callable, or K below 1.
   """
 
   def __init__(self,
@@ -230,7 +248,13 @@ class VampPrior(snt.Module):
 class UniformCategorical(snt.Module):
   """Independent uniform one-hot categoricals: the prior of
   `encoders.CategoricalPosterior` (Jang et al. 2017), with the exact KL
-  sum_n sum_k q_nk log(K q_nk)."""
+  sum_n sum_k q_nk log(K q_nk).
+
+  Args:
+    num_variables: The number of categorical variables.
+    num_classes: The classes of each.
+    name: The module's name.
+  """
 
   def __init__(self,
                num_variables: int,

@@ -28,7 +28,16 @@ _BURDA_ENDS = np.cumsum([3 ** i for i in range(BURDA_STAGES)])  # 1 .. 3280
 
 def kl_weight(step, beta: float, warmup_steps: int) -> tf.Tensor:
   """beta at `step`: beta * step / warmup_steps until warmup_steps, then
-  beta; beta throughout if warmup_steps is 0."""
+  beta; beta throughout if warmup_steps is 0.
+
+  Args:
+    step: The training step (a tensor inside a compiled loop).
+    beta: The weight after the warm-up.
+    warmup_steps: The steps of the linear ramp from 0; 0: none.
+
+  Returns:
+    beta at `step`, float32.
+  """
   s = tf.cast(step, tf.float64)
   beta = tf.constant(beta, tf.float64)
   if not warmup_steps:

@@ -69,7 +69,17 @@ class VectorQuantizerEMA(snt.nets.VectorQuantizerEMA):
   """Sonnet's quantiser, with the moving averages' statistics (the count of
   vectors per code and their sum) summed over replicas before each update,
   so every replica applies the update one device makes for the global
-  batch. Sonnet's module updates each replica from its own rows."""
+  batch. Sonnet's module updates each replica from its own rows.
+
+  Args:
+    embedding_dim: D, the codebook vectors' dimensions.
+    num_embeddings: K, the codebook's size.
+    commitment_cost: The weight of ||z_e - sg(z_q)||^2.
+    decay: The decay of the moving averages.
+    epsilon: Added to the counts, so no code divides by zero.
+    dtype: The codebook's dtype.
+    name: The module's name.
+  """
 
   def __call__(self, inputs, is_training):
     outputs = super().__call__(inputs, is_training=False)
@@ -192,7 +202,16 @@ class PixelCNN(snt.Module):
   matrix: a dense gradient, which replica-local variables need, where a
   lookup's is sparse), a 5x5 mask-A convolution,
   `layers` residual 3x3 mask-B convolutions and a 1x1 output, which starts
-  at zero (the uniform prior)."""
+  at zero (the uniform prior).
+
+  Args:
+    code_map: The code map's (height, width).
+    num_codes: The codebook's size K.
+    channels: The channels of its convolutions.
+    layers: The masked residual layers.
+    activation: Their nonlinearity.
+    name: The module's name.
+  """
 
   def __init__(self, code_map: Tuple[int, int], num_codes: int,
                channels: int, layers: int, activation, name=None):
@@ -224,7 +243,13 @@ class PixelCNN(snt.Module):
 
 class CodePrior(snt.Module):
   """p(c) over the h w indices as `tfd.Autoregressive`: sampling runs the
-  PixelCNN once per position."""
+  PixelCNN once per position.
+
+  Args:
+    pixelcnn: The `PixelCNN` giving each code's distribution.
+    positions: h w, the code map's positions.
+    name: The module's name.
+  """
 
   def __init__(self, pixelcnn: PixelCNN, positions: int, name=None):
     super().__init__(name=name)
@@ -254,6 +279,14 @@ class VQVAE(snt.Module):
   `decoder(c)` is p(x|c); `prior` returns p(c). So the ELBO, the NLL
   bound, export and evaluation treat it as any VAE; it trains in the two
   phases of `phases`.
+
+  Args:
+    encoder_net: The convolutional encoder to the code map's vectors.
+    quantizer: The `VectorQuantizerEMA` of the codebook.
+    decoder_net: The decoder from quantised vectors to p(x|c).
+    prior: The `CodePrior` over code maps.
+    commitment_cost: The weight of the commitment loss.
+    name: The module's name.
   """
 
   def __init__(self, encoder_net: Encoder, quantizer: VectorQuantizerEMA,
