@@ -20,7 +20,8 @@ tfd = tfp.distributions
 
 
 def _diagonal_normal_as_mvn(distribution: tfd.Distribution) -> tfd.Distribution:
-  """`Independent(Normal)` over a vector as the equal `MultivariateNormalDiag`."""
+  """`Independent(Normal)` over a vector as the equal
+  `MultivariateNormalDiag`."""
   # Static ranks, not `reinterpreted_batch_ndims`, which may be a tensor in a
   # graph.
   if (isinstance(distribution, tfd.Independent)
