@@ -256,7 +256,13 @@ def _merge(estimate, generative):
 
 
 class BottomLayer(snt.Module):
-  """A decoder of z_1 given all of z = [z_1, ..., z_n]: p(x | z_1)."""
+  """A decoder of z_1 given all of z = [z_1, ..., z_n]: p(x | z_1).
+
+  Args:
+    decoder: The decoder of z_1.
+    size: The size of z_1, the first `size` dimensions of z.
+    name: The module's name.
+  """
 
   def __init__(self, decoder, size: int, name: Optional[str] = None):
     super().__init__(name=name)

@@ -24,7 +24,15 @@ def capacity(step, capacity_max: float, capacity_steps: int) -> tf.Tensor:
 
 
 class AnnealedVAE(model_lib.VAE):
-  """A VAE trained on `regularized_loss`; `assign_step(step)` sets C."""
+  """A VAE trained on `regularized_loss`; `assign_step(step)` sets C.
+
+  Args:
+    encoder, decoder, prior: The VAE's parts.
+    gamma: The weight of |KL - C| in the loss.
+    capacity_max: The capacity C reached at the end, in nats.
+    capacity_steps: The steps over which C grows linearly from 0.
+    name: The module's name.
+  """
 
   def __init__(self, encoder, decoder, prior, gamma: float,
                capacity_max: float, capacity_steps: int, name=None):

@@ -48,7 +48,14 @@ def total_correlation(z: tf.Tensor, mean: tf.Tensor,
 
 
 class BetaTCVAE(model_lib.VAE):
-  """A VAE trained on `regularized_loss`."""
+  """A VAE trained on `regularized_loss`.
+
+  Args:
+    encoder, decoder, prior: The VAE's parts.
+    tc_weight: The total correlation's weight (Chen et al.'s beta; 1 is
+      the ELBO).
+    name: The module's name.
+  """
 
   def __init__(self, encoder, decoder, prior, tc_weight: float, name=None):
     super().__init__(encoder, decoder, prior, name=name)

@@ -49,7 +49,17 @@ def default_lambda_d(kind: str, lambda_od: float) -> float:
 
 
 class DIPVAE(model_lib.VAE):
-  """A VAE trained on `regularized_loss`; `kind` 'i' or 'ii'."""
+  """A VAE trained on `regularized_loss`; `kind` 'i' or 'ii'.
+
+  Args:
+    encoder, decoder, prior: The VAE's parts.
+    kind: 'i' (the covariance of the posterior means) or 'ii' (of the
+      aggregate posterior).
+    lambda_od: The weight of the off-diagonal entries.
+    lambda_d: The weight of the diagonal's distance from 1; None: the
+      `default_lambda_d` of `kind`.
+    name: The module's name.
+  """
 
   def __init__(self, encoder, decoder, prior, kind: str, lambda_od: float,
                lambda_d: Optional[float], name=None):

@@ -48,7 +48,12 @@ def permute_dims(z: tf.Tensor, seed) -> tf.Tensor:
 
 
 class Discriminator(snt.Module):
-  """z -> 2 logits: from q(z) (0) or from the permuted codes (1)."""
+  """z -> 2 logits: from q(z) (0) or from the permuted codes (1).
+
+  Args:
+    hidden_sizes: The hidden layers' sizes (leaky ReLU).
+    name: The module's name.
+  """
 
   def __init__(self, hidden_sizes: Sequence[int], name=None):
     super().__init__(name=name)
@@ -60,7 +65,15 @@ class Discriminator(snt.Module):
 
 
 class FactorVAE(model_lib.VAE):
-  """A VAE, its discriminator and the discriminator's optimiser."""
+  """A VAE, its discriminator and the discriminator's optimiser.
+
+  Args:
+    encoder, decoder, prior: The VAE's parts.
+    gamma: The weight of the discriminator's total correlation estimate.
+    hidden_sizes: The discriminator's hidden layers.
+    learning_rate: Its Adam learning rate.
+    name: The module's name.
+  """
 
   def __init__(self, encoder, decoder, prior, gamma: float,
                hidden_sizes: Sequence[int], learning_rate: float,

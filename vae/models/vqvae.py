@@ -118,7 +118,15 @@ class _ResidualBlock(snt.Module):
 class Encoder(snt.Module):
   """z_e(x) [batch, h, w, D]: stride-2 convolutions of `channels`, a
   residual block, and a 1x1 convolution to D, computed in `compute_dtype`
-  (float32 out)."""
+  (float32 out).
+
+  Args:
+    channels: The channels of the stride-2 convolutions.
+    embedding_dim: D, the code vectors' dimensions.
+    activation: The nonlinearity.
+    compute_dtype: tf.bfloat16 computes the network in bfloat16.
+    name: The module's name.
+  """
 
   def __init__(self, channels: Sequence[int], embedding_dim: int,
                activation, compute_dtype=tf.float32, name=None):
@@ -146,7 +154,18 @@ class Encoder(snt.Module):
 class Decoder(decoders._Decoder):  # pylint: disable=protected-access
   """p(x|z_q) from flattened code vectors [n, h w D]: a residual block,
   stride-2 transposed convolutions of `channels` reversed, the last to the
-  likelihood's parameters, cropped to the image."""
+  likelihood's parameters, cropped to the image.
+
+  Args:
+    image_shape: The images' [height, width, channels].
+    channels: The encoder's channels, which the transposed convolutions
+      mirror.
+    code_map: The code map's (h, w, D).
+    activation: The nonlinearity.
+    likelihood: What p(x|z_q) is made of its parameters.
+    compute_dtype: tf.bfloat16 computes the network in bfloat16.
+    name: The module's name.
+  """
 
   def __init__(self, image_shape: Sequence[int], channels: Sequence[int],
                code_map: Tuple[int, int, int], activation, likelihood,
@@ -174,7 +193,15 @@ class Decoder(decoders._Decoder):  # pylint: disable=protected-access
 class MaskedConv2D(snt.Module):
   """A 'SAME' convolution whose output at a position sees only the
   positions before it in raster order: mask 'A' (the first layer) leaves out
-  the position itself, mask 'B' keeps it (van den Oord et al. 2016)."""
+  the position itself, mask 'B' keeps it (van den Oord et al. 2016).
+
+  Args:
+    in_channels: The input's channels.
+    out_channels: The output's channels.
+    kernel: The kernel's height and width.
+    mask: 'A' or 'B'.
+    name: The module's name.
+  """
 
   def __init__(self, in_channels: int, out_channels: int, kernel: int,
                mask: str, name=None):

@@ -1,0 +1,78 @@
+"""help() helps: every public class behind a registered part names its
+constructor's arguments, as Sonnet's docstrings do (Args:)."""
+
+import inspect
+import pydoc
+import re
+
+import tensorflow as tf
+
+from vae import config as config_lib
+from vae import decoders
+from vae import encoders
+from vae import model as model_lib
+from vae import priors
+from vae.run import build
+
+_IMAGE_SHAPE = (8, 8, 1)
+
+
+def _choices():
+  """One configuration per registered part, at the defaults otherwise."""
+  yield dict()
+  yield dict(encoder='conv', decoder='conv', conv_channels=(4,))
+  yield dict(latent='categorical')
+  yield dict(latent_sizes=(3, 2))
+  for name in encoders.POSTERIORS:
+    yield dict(posterior=name)
+  for name in priors.PRIORS:
+    yield dict(prior=name)
+  for name in decoders.LIKELIHOODS:
+    yield dict(likelihood=name, binarization='none')
+  for name in model_lib.MODELS:
+    yield dict(model=name)
+
+
+def part_classes():
+  """The public classes of vae/ that the registered parts are made of."""
+  classes = set()
+  for choices in _choices():
+    config = config_lib.make(**choices)
+    model = build.build(config.model, _IMAGE_SHAPE, seed=0)
+    for module in (model,) + tuple(model.submodules):
+      kind = type(module)
+      if (kind.__module__.startswith('vae.')
+          and not kind.__name__.startswith('_')):
+        classes.add(kind)
+  return sorted(classes, key=lambda kind: (kind.__module__, kind.__name__))
+
+
+def documented(kind, shown: str):
+  """The arguments the Args: section of `kind`'s docstring names, as
+  help() shows it (`a:`, or `a, b, c:` for several alike)."""
+  doc = inspect.getdoc(kind) or ''
+  if 'Args:' not in doc or doc.split('Args:')[0] not in shown.replace(
+      '\n |  ', '\n'):
+    return set()
+  section = doc.split('Args:', 1)[1]
+  return {name for line in re.findall(r'^  ([\w, ]+):', section, re.M)
+          for name in line.split(', ')}
+
+
+class HelpTest(tf.test.TestCase):
+
+  def test_help_on_every_part_shows_its_arguments(self):
+    classes = part_classes()
+    self.assertGreater(len(classes), 25)
+    for kind in classes:
+      arguments = [p for p in inspect.signature(kind.__init__).parameters
+                   if p not in ('self', 'name', 'args', 'kwargs')]
+      shown = pydoc.render_doc(kind, renderer=pydoc.plaintext)
+      with self.subTest(f'{kind.__module__}.{kind.__name__}'):
+        self.assertEqual(documented(kind, shown) >= set(arguments), True,
+                         f'help() names {sorted(documented(kind, shown))} '
+                         f'of {arguments}')
+
+
+if __name__ == '__main__':
+  tf.test.main()
