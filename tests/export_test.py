@@ -31,6 +31,21 @@ def _images(n, seed=0):
   return (rng.uniform(size=(n, *IMAGE_SHAPE)) > 0.5).astype(np.float32)
 
 
+class ShapesTest(tf.test.TestCase):
+
+  def test_the_latent_size_is_the_models_and_is_checked(self):
+    vae = _functions().vae
+    self.assertEqual(export.ModelFunctions(vae, IMAGE_SHAPE).encode(
+        _images(2))['mean'].shape, [2, LATENT])
+    with self.assertRaisesRegex(ValueError, f'latent_size=7: the encoder '
+                                f'gives z of {LATENT} dimensions .* pass '
+                                f'latent_size={LATENT}'):
+      export.ModelFunctions(vae, IMAGE_SHAPE, 7)
+    with self.assertRaisesRegex(ValueError, 'image_shape=.*: the encoder '
+                                'does not take images of this shape'):
+      export.ModelFunctions(vae, (5, 5, 1))
+
+
 class ExportTest(tf.test.TestCase):
   """One model, saved and reloaded once for the class (saving takes
   seconds); no test changes it."""

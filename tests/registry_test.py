@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from vae import priors
 from vae import registry
 
 
@@ -39,6 +40,21 @@ class RegistryTest(tf.test.TestCase):
     self.assertEqual(self.parts.fields('a'), ('f',))
     self.assertEqual(self.parts.traits('a'), {})
     self.assertEqual(list(self.parts), ['a', 'b'])
+
+  def test_a_part_is_made_from_keywords_alone(self):
+    self.parts.register('sized', lambda c, parts: (c.size, c.kind, parts.seed),
+                        fields=('size',), fixed={'kind': 'x'})
+    self.assertEqual(self.parts.build('sized', size=3, seed=7), (3, 'x', 7))
+    with self.assertRaisesRegex(ValueError, "'sized' is made from its fields "
+                                'size and the parts .*; missing: size; '
+                                'unknown: sise'):
+      self.parts.build('sized', sise=3)
+
+  def test_a_registered_prior_from_keywords(self):
+    prior = priors.PRIORS.build('mixture', latent_size=4, prior_components=3,
+                                seed=0)
+    self.assertEqual(prior().event_shape, [4])
+    self.assertEqual(prior().batch_shape, [])
 
   def test_fields_and_fixed_values_are_kept(self):
     self.parts.register('c', lambda x: x, fields=('g', 'h'),

@@ -240,9 +240,8 @@ def _model_functions(model, images):
   posterior = model.encoder(images[:1])
   analytic = model.prior is None or kl.has_analytic_kl(posterior,
                                                        model.prior)
-  return export.ModelFunctions(
-      model, images.shape[1:], int(np.prod(posterior.event_shape)),
-      kl_samples=None if analytic else 1)
+  return export.ModelFunctions(model, images.shape[1:],
+                               kl_samples=None if analytic else 1)
 
 
 def _labelled(batches: Iterable):

@@ -15,6 +15,7 @@ the same seed gives the same output, before and after export.
 
 from typing import Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from vae import distribute
@@ -51,6 +52,9 @@ class ModelFunctions(tf.Module):
   - `log_likelihood(x, num_samples, chunk_size, seed)`: {'log_likelihood'},
     the IWAE estimate of `evaluation.log_likelihood`.
 
+  Raises `ValueError` when the encoder does not take images of
+  `image_shape`, or its z has other than `latent_size` dimensions.
+
   A `model.Autoencoder` has no prior: it has no `sample` or
   `log_likelihood`, and its `elbo` gives NaN for the ELBO, rate 0 and the
   reconstruction's distortion. `signatures` names the functions it has.
@@ -58,16 +62,19 @@ class ModelFunctions(tf.Module):
   Args:
     vae: The model (a `model.VAE`, or a zoo model with its interface).
     image_shape: [height, width, channels] of its images.
-    latent_size: The dimensions of z.
+    latent_size: The dimensions of z; default, those of the encoder's
+      posterior.
     kl_samples: How `elbo` estimates the rate (`objectives.elbo`): None for
       the analytic KL, 1 at the distortion's draw, n for n draws.
   """
 
-  def __init__(self, vae, image_shape: Sequence[int], latent_size: int,
+  def __init__(self, vae, image_shape: Sequence[int],
+               latent_size: Optional[int] = None,
                kl_samples: Optional[int] = None):
     super().__init__(name='model_functions')
     self.vae = vae
     self._kl_samples = kl_samples
+    latent_size = _checked_latent_size(vae, image_shape, latent_size)
     images = tf.TensorSpec([None, *image_shape], tf.float32, name='x')
     codes = tf.TensorSpec([None, latent_size], tf.float32, name='z')
     seed = tf.TensorSpec([2], tf.int32, name='seed')
@@ -130,6 +137,25 @@ class ModelFunctions(tf.Module):
     return {'log_likelihood': evaluation.log_likelihood(
         self.vae.encoder, self.vae.decoder, self.vae.prior, x, num_samples,
         chunk_size, seed)}
+
+
+def _checked_latent_size(vae, image_shape: Sequence[int],
+                         latent_size: Optional[int]) -> int:
+  """The dimensions of the z that `vae`'s encoder gives images of
+  `image_shape`; a `ValueError` unless they are `latent_size` (if given)."""
+  try:
+    posterior = vae.encoder(tf.zeros([1, *image_shape]))
+  except (ValueError, tf.errors.InvalidArgumentError) as e:
+    raise ValueError(f'image_shape={list(image_shape)}: the encoder does not '
+                     f'take images of this shape: {e}') from e
+  size = int(np.prod(posterior.event_shape))
+  if latent_size is not None and latent_size != size:
+    raise ValueError(
+        f'latent_size={latent_size}: the encoder gives z of {size} '
+        f'dimensions (event shape {posterior.event_shape}) for images of '
+        f'shape {list(image_shape)}; pass latent_size={size}, or leave it '
+        'out.')
+  return size
 
 
 def save(functions: ModelFunctions, path: str) -> str:

@@ -433,11 +433,11 @@ def iwae_bound(encoder: Encoder,
 # which the network weights of a flow or a hierarchy cannot be).
 OBJECTIVES = registry.Registry('objective')
 OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
-    lambda x, seed: elbo(m.encoder, m.decoder, m.prior, x, beta=beta,
-                         kl_samples=c.kl_samples,
-                         normalization=c.loss_normalization,
-                         free_bits=c.free_bits, temperature=temperature,
-                         seed=seed)),
+    lambda x, seed=None: elbo(m.encoder, m.decoder, m.prior, x, beta=beta,
+                              kl_samples=c.kl_samples,
+                              normalization=c.loss_normalization,
+                              free_bits=c.free_bits, temperature=temperature,
+                              seed=seed)),
                     'the (beta-)ELBO',
                     fields=('beta', 'kl_warmup_steps', 'kl_samples',
                             'free_bits', 'loss_normalization'))
@@ -447,9 +447,9 @@ def _weighted_factory(objective):
   """The registry factory of an estimate of the IWAE bound that takes
   `iwae`'s arguments."""
   return lambda c, m, beta, temperature: (
-      lambda x, seed: objective(m.encoder, m.decoder, m.prior, x,
-                                c.num_importance_samples, beta=beta,
-                                seed=seed))
+      lambda x, seed=None: objective(m.encoder, m.decoder, m.prior, x,
+                                     c.num_importance_samples, beta=beta,
+                                     seed=seed))
 
 
 _WEIGHTED_FIELDS = ('beta', 'kl_warmup_steps', 'num_importance_samples')
@@ -462,8 +462,8 @@ OBJECTIVES.register('dreg', _weighted_factory(dreg),
                     'gradients (Tucker et al. 2019)', fields=_WEIGHTED_FIELDS,
                     importance_weighted=True, holds_posterior=True)
 OBJECTIVES.register('autoencoder', lambda c, m, beta, temperature: (
-    lambda x, seed: autoencoder(m.encoder, m.decoder, x,
-                                normalization=c.loss_normalization)),
+    lambda x, seed=None: autoencoder(m.encoder, m.decoder, x,
+                                     normalization=c.loss_normalization)),
                     'the reconstruction loss alone: what --model='
                     'autoencoder trains on', fields=('loss_normalization',),
                     fixed={'model': 'autoencoder'})

@@ -19,9 +19,17 @@ field set away from its default when no chosen part declares it
 (`vae/config/rules.py`).
 """
 
+import types
 from typing import Any, Callable, Dict, Mapping, Tuple
 
+import tensorflow as tf
+
 Factory = Callable[..., Any]
+# What a part's factory may take besides its fields (`build.Parts`), with
+# the defaults of a part made from keywords.
+PART_DEFAULTS = dict(image_shape=None, seed=None, compute_dtype=tf.float32,
+                     head=None, encoder=None, likelihood=None, decoder=None,
+                     prior=None)
 
 
 class Registry:
@@ -114,8 +122,35 @@ class Registry:
     return self._factories[name]
 
   def build(self, name: str, *args, **kwargs):
-    """The part `name`, made by its factory from `args`."""
-    return self.get(name)(*args, **kwargs)
+    """The part `name`, made by its factory from `args`.
+
+    Called with keywords alone, it makes the part from its settings, as
+    code that has no configuration would:
+    `PRIORS.build('mixture', latent_size=8, prior_components=10)`. The
+    keywords are the part's declared fields (`fields(name)`), and the
+    parts it is made with (`encoder=`, `image_shape=`, `seed=` ...).
+
+    Raises:
+      ValueError: naming the settings missing or unknown to the part.
+    """
+    if args or not kwargs:
+      return self.get(name)(*args, **kwargs)
+    fields = self.fields(name)
+    missing = [f for f in fields if f not in kwargs]
+    unknown = sorted(set(kwargs) - set(fields) - set(PART_DEFAULTS))
+    if missing or unknown:
+      raise ValueError(
+          f'{self.kind} {name!r} is made from its fields '
+          f'{", ".join(fields) or "(none)"} and the parts '
+          f'{", ".join(PART_DEFAULTS)}; '
+          + '; '.join(what for what in (
+              missing and f'missing: {", ".join(missing)}',
+              unknown and f'unknown: {", ".join(unknown)}') if what))
+    settings = types.SimpleNamespace(
+        **{f: kwargs[f] for f in fields}, **self.fixed(name))
+    parts = types.SimpleNamespace(
+        **{k: kwargs.get(k, v) for k, v in PART_DEFAULTS.items()})
+    return self.get(name)(settings, parts)
 
   def describe(self) -> str:
     """'name: help; ...' for a command line's help text."""

@@ -16,6 +16,7 @@ from typing import (Callable, Dict, NamedTuple, Optional, Sequence, Tuple,
 
 import sonnet as snt
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from vae import config as config_lib
 from vae import decoders
@@ -110,7 +111,8 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
 
 def objective(config, model, beta: tf.Variable,
               temperature: Optional[tf.Variable] = None):
-  """`objective(x, seed) -> ELBOTerms` of an `config.ObjectiveConfig`.
+  """`objective(x, seed=None) -> ELBOTerms` of an `config.ObjectiveConfig`
+  (a stateless `seed` [2] makes its draws repeat).
 
   `beta` and `temperature` (of a categorical latent's relaxation) are
   variables a schedule changes without retracing. A model with an
@@ -124,7 +126,10 @@ def objective(config, model, beta: tf.Variable,
   if not hasattr(model, 'regularized_loss'):
     return base
 
-  def regularized(x, seed):
+  def regularized(x, seed=None):
+    # The models' penalties draw from stateless seeds: one of the global
+    # generator's where none is given.
+    seed = tfp.random.sanitize_seed(seed)
     terms = base(x, seed)
     return terms._replace(loss=model.regularized_loss(terms, x, seed))
 
