@@ -87,9 +87,11 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
   def test_optimiser_state_missing_variables_is_an_error(self):
     vae = _model()
     x = tf.constant(_data(8))
-    vae.encoder(x)  # The decoder's variables do not exist yet.
+    vae(x)
     optimizer = snt.optimizers.Adam(1e-2)
-    training.create_optimizer_state(optimizer, vae.trainable_variables)
+    # State for the encoder's variables only, made by hand.
+    training.create_optimizer_state(optimizer,
+                                    vae.encoder.trainable_variables)
     step = training.make_train_step(vae, optimizer, beta=1.0)
     with self.assertRaisesRegex(ValueError, 'state for 4 variables but is '
                                 'given 8'):

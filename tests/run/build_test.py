@@ -129,6 +129,15 @@ class SectionTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'pass config.objective'):
       build.objective(config, None, tf.Variable(1.0))
 
+  def test_the_objective_takes_its_seed_as_an_option(self):
+    for choices in (dict(), dict(model='beta_tcvae')):
+      config = _config(**choices)
+      model = build.build(config.model, _IMAGE_SHAPE, seed=0)
+      objective = build.run_objective(config, model, tf.Variable(1.0))
+      self.assertEqual(objective(_images()).loss.shape, [4])
+      self.assertAllEqual(objective(_images(), [1, 2]).loss,
+                          objective(_images(), [1, 2]).loss)
+
 
 class RegistryCoverageTest(tf.test.TestCase):
 
