@@ -172,19 +172,26 @@ def elbo(encoder: Encoder,
   distortion = -likelihood.log_prob(x)
   rate = _rate(posterior, prior, z, kl_samples, temperature is not None,
                kl_seed)
+  return ELBOTerms(elbo=-(distortion + rate), rate=rate,
+                   distortion=distortion,
+                   loss=_elbo_loss(posterior, prior, likelihood, distortion,
+                                   rate, beta, normalization, free_bits))
+
+
+def _elbo_loss(posterior, prior, likelihood, distortion, rate, beta,
+               normalization, free_bits) -> tf.Tensor:
+  """The loss `elbo` trains on: its rate under free bits if asked, weighed
+  by beta and normalised as `normalization` says."""
   loss_rate = rate
   if free_bits:
     loss_rate = kl.free_bits_rate(kl.kl_groups(posterior, prior, rate),
                                    free_bits)
   if normalization == 'per_example':
-    loss = weighted_loss(distortion, loss_rate, beta)
-  else:
-    loss = weighted_loss(
-        distortion, loss_rate, beta, normalization,
-        num_pixels=_num_elements(likelihood.event_shape, 'likelihood'),
-        latent_size=_num_elements(posterior.event_shape, 'posterior'))
-  return ELBOTerms(elbo=-(distortion + rate), rate=rate,
-                   distortion=distortion, loss=loss)
+    return weighted_loss(distortion, loss_rate, beta)
+  return weighted_loss(
+      distortion, loss_rate, beta, normalization,
+      num_pixels=_num_elements(likelihood.event_shape, 'likelihood'),
+      latent_size=_num_elements(posterior.event_shape, 'posterior'))
 
 
 def weighted_loss(distortion, rate, beta=1.0, normalization='per_example',
