@@ -77,7 +77,7 @@ def main(argv):
                                    'train_split').num_examples
   try:
     config = presets.make_config(preset, num_train, FLAGS.epochs_scale,
-                                 given)
+                                 given, flag_names=True)
   except ValueError as e:
     raise run_flags.InputError(f'--preset={preset.name}: {e}') from e
   output_dir = (FLAGS.output_dir if FLAGS['output_dir'].present

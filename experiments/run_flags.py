@@ -61,10 +61,9 @@ def config_from_values(values: Dict) -> config_lib.Config:
   """A `Config` from flag values by name; bad values raise `InputError`
   naming the flag."""
   try:
-    return config_lib.from_dict(values)
+    return config_lib.from_dict(values, flag_names=True)
   except ValueError as e:
-    raise InputError(f'--{e}' if not str(e).startswith('--') else str(e)
-                     ) from e
+    raise InputError(str(e)) from e
 
 
 def config_from_flags() -> config_lib.Config:

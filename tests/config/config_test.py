@@ -85,54 +85,67 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(
       # The field, then the parts that would read it, then what was chosen.
-      (dict(prior_components=5), '^--prior_components=5 applies to '
-       '--prior=mixture or vamp, not --prior=normal: drop it'),
-      (dict(num_importance_samples=50), '^--num_importance_samples=50 '
-       'applies to --objective=iwae or dreg, not --objective=elbo'),
-      (dict(model='autoencoder', prior='vamp'), '^--prior=vamp applies to '
-       '--latent=gaussian; --latent applies to --model=vae, .*, not '
-       '--model=autoencoder'),
-      (dict(model='autoencoder', kl_samples=2), 'not --model=autoencoder'),
-      (dict(latent='categorical', prior='mixture'), '^--prior=mixture '
-       'applies to --latent=gaussian, not --latent=categorical'),
+      (dict(prior_components=5), '^prior_components=5 applies to '
+       'prior=mixture or vamp, not prior=normal: drop it'),
+      (dict(num_importance_samples=50), '^num_importance_samples=50 '
+       'applies to objective=iwae or dreg, not objective=elbo'),
+      (dict(model='autoencoder', prior='vamp'), '^prior=vamp applies to '
+       'latent=gaussian; latent applies to model=vae, .*, not '
+       'model=autoencoder'),
+      (dict(model='autoencoder', kl_samples=2), 'not model=autoencoder'),
+      (dict(latent='categorical', prior='mixture'), '^prior=mixture '
+       'applies to latent=gaussian, not latent=categorical'),
       (dict(latent='categorical', posterior='full_covariance'),
-       'not --latent=categorical'),
-      (dict(objective='iwae', free_bits=1.0), '^--free_bits=1.0 applies to '
-       '--objective=elbo, not --objective=iwae'),
-      (dict(objective='dreg', kl_samples=3), 'or --objective=elbo, not '
-       '--model=vae and --objective=dreg'),
+       'not latent=categorical'),
+      (dict(objective='iwae', free_bits=1.0), '^free_bits=1.0 applies to '
+       'objective=elbo, not objective=iwae'),
+      (dict(objective='dreg', kl_samples=3), 'or objective=elbo, not '
+       'model=vae and objective=dreg'),
       (dict(objective='iwae', loss_normalization='notebook'),
-       'not --model=vae and --objective=iwae'),
-      (dict(flow_steps=3), '^--flow_steps=3 applies to --posterior=iaf or '
-       'realnvp, not --posterior=diagonal'),
-      (dict(flow_hidden_sizes=(8,)), 'applies to --posterior=iaf or realnvp'),
+       'not model=vae and objective=iwae'),
+      (dict(flow_steps=3), '^flow_steps=3 applies to posterior=iaf or '
+       'realnvp, not posterior=diagonal'),
+      (dict(flow_hidden_sizes=(8,)), 'applies to posterior=iaf or realnvp'),
       (dict(mixture_components=3), 'applies to '
-       '--likelihood=discretized_logistic, not --likelihood=bernoulli'),
+       'likelihood=discretized_logistic, not likelihood=bernoulli'),
       (dict(likelihood='bernoulli', likelihood_scale=0.1),
-       'applies to --likelihood=gaussian'),
-      (dict(model='vqvae', beta=0.5), '^--beta=0.5 applies to '
-       '--objective=elbo, iwae or dreg; --objective applies to --model=vae, '
-       'not --model=vqvae'),
-      (dict(model='vqvae', hidden_sizes=(5,)), 'not --model=vqvae'),
-      (dict(codebook_size=8), 'applies to --model=vqvae, not --model=vae'),
-      (dict(model='beta_tcvae', beta=4.0), 'not --model=beta_tcvae'),
-      (dict(model='vae', tc_weight=2.0), '^--tc_weight=2.0 applies to '
-       '--model=beta_tcvae, not --model=vae'),
+       'applies to likelihood=gaussian'),
+      (dict(model='vqvae', beta=0.5), '^beta=0.5 applies to '
+       'objective=elbo, iwae or dreg; objective applies to model=vae, '
+       'not model=vqvae'),
+      (dict(model='vqvae', hidden_sizes=(5,)), 'not model=vqvae'),
+      (dict(codebook_size=8), 'applies to model=vqvae, not model=vae'),
+      (dict(model='beta_tcvae', beta=4.0), 'not model=beta_tcvae'),
+      (dict(model='vae', tc_weight=2.0), '^tc_weight=2.0 applies to '
+       'model=beta_tcvae, not model=vae'),
       # A value a chosen part fixes.
       (dict(model='dip_vae_i', posterior='full_covariance'),
-       '^--model=dip_vae_i needs --posterior=diagonal, not '
-       '--posterior=full_covariance: pass --posterior=diagonal, or another '
-       '--model'),
+       '^model=dip_vae_i needs posterior=diagonal, not '
+       'posterior=full_covariance: pass posterior=diagonal, or another '
+       'model'),
       (dict(model='factor_vae', latent_sizes=(3, 2)),
-       'needs --latent_sizes=, not --latent_sizes=3,2'),
-      (dict(objective='autoencoder'), '^--objective=autoencoder needs '
-       '--model=autoencoder, not --model=vae'),
-      (dict(model='autoencoder', objective='iwae'), '^--model=autoencoder '
-       'needs --objective=autoencoder, not --objective=iwae'),
+       'needs latent_sizes=, not latent_sizes=3,2'),
+      (dict(objective='autoencoder'), '^objective=autoencoder needs '
+       'model=autoencoder, not model=vae'),
+      (dict(model='autoencoder', objective='iwae'), '^model=autoencoder '
+       'needs objective=autoencoder, not objective=iwae'),
   )
   def test_a_field_no_chosen_part_reads_is_refused(self, values, message):
     with self.assertRaisesRegex(ValueError, message):
       config_lib.make(**values)
+
+  def test_errors_name_fields_from_code_and_flags_from_the_command_line(
+      self):
+    values = dict(prior_components=5)
+    with self.assertRaisesRegex(ValueError, '^prior_components=5 applies to '
+                                'prior=mixture or vamp, not prior=normal'):
+      config_lib.from_dict(values)
+    with self.assertRaisesRegex(ValueError, '^--prior_components=5 applies '
+                                'to --prior=mixture or vamp, not '
+                                '--prior=normal'):
+      config_lib.from_dict(values, flag_names=True)
+    with self.assertRaisesRegex(ValueError, '^--beta=-1.0: must be at least'):
+      config_lib.from_dict(dict(beta=-1.0), flag_names=True)
 
   @parameterized.parameters(
       dict(model='autoencoder', objective='autoencoder'),
@@ -172,35 +185,35 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(posterior='iaf', objective='dreg'), 'cannot hold'),
       (dict(posterior='realnvp', objective='dreg'), 'cannot hold'),
       (dict(posterior='realnvp', latent_size=1), 'at least 2'),
-      (dict(posterior='realnvp', prior='vamp'), 'use --posterior=iaf'),
-      (dict(latent_sizes=(10,)), 'one layer is --latent_size=10'),
-      (dict(inference='ladder'), 'give its layers with --latent_sizes'),
+      (dict(posterior='realnvp', prior='vamp'), 'use posterior=iaf'),
+      (dict(latent_sizes=(10,)), 'one layer is latent_size=10'),
+      (dict(inference='ladder'), 'give its layers with latent_sizes'),
       (dict(latent_sizes=(3, 2), prior='mixture'),
-       '^--latent_sizes=3,2 --prior=mixture: --prior does not apply: a '
+       '^latent_sizes=3,2 prior=mixture: prior does not apply: a '
        'hierarchy'),
       (dict(latent_sizes=(3, 2), latent_size=4),
-       '--latent_size does not apply'),
+       'latent_size does not apply'),
       (dict(latent_sizes=(3, 2), objective='dreg'), 'cannot hold'),
-      (dict(likelihood='gaussian'), '--binarization=none'),
+      (dict(likelihood='gaussian'), 'binarization=none'),
       (dict(likelihood='discretized_logistic'), 'models 256 grey levels'),
       (dict(likelihood='discretized_logistic', binarization='dequantize'),
-       'only --binarization=none'),
+       'only binarization=none'),
       (dict(temperature=0.4, min_temperature=0.5, latent='categorical'),
        'must not be below'),
       (dict(strategy='mirrored', free_bits=0.5, jit_compile=True),
-       'drop --jit_compile'),
-      (dict(early_stopping_steps=10), 'pass --validation_split'),
+       'drop jit_compile'),
+      (dict(early_stopping_steps=10), 'pass validation_split'),
       (dict(model='vqvae', early_stopping_steps=10,
             validation_split='train[50000:]'),
        'trains in phases'),
       (dict(model='vqvae', prior_training_steps=10, training_steps=10),
-       'below --training_steps'),
+       'below training_steps'),
       (dict(model='autoencoder', curve_num_samples=10),
        'no likelihood to estimate'),
       (dict(model='factor_vae', strategy='mirrored', cpu_devices=2,
-            jit_compile=True), 'drop --jit_compile'),
+            jit_compile=True), 'drop jit_compile'),
       (dict(model='dip_vae_ii', strategy='mirrored', cpu_devices=2,
-            jit_compile=True), 'drop --jit_compile'),
+            jit_compile=True), 'drop jit_compile'),
   )
   def test_meaningless_combination_is_refused(self, values, message):
     with self.assertRaisesRegex(ValueError, message):

@@ -408,17 +408,17 @@ class ReplicaTrainingTest(tf.test.TestCase):
 class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(
-      (dict(model='vqvae', posterior='iaf'), '^--posterior=iaf .*not '
-       '--model=vqvae'),
-      (dict(model='vqvae', latent_size=4), '^--latent_size=4 .*not '
-       '--model=vqvae'),
-      (dict(model='vqvae', beta=1.0), '^--beta=1.0 .*not --model=vqvae'),
-      (dict(codebook_size=16), '^--codebook_size=16 applies to '
-       '--model=vqvae, not --model=vae'),
+      (dict(model='vqvae', posterior='iaf'), '^posterior=iaf .*not '
+       'model=vqvae'),
+      (dict(model='vqvae', latent_size=4), '^latent_size=4 .*not '
+       'model=vqvae'),
+      (dict(model='vqvae', beta=1.0), '^beta=1.0 .*not model=vqvae'),
+      (dict(codebook_size=16), '^codebook_size=16 applies to '
+       'model=vqvae, not model=vae'),
       (dict(model='vqvae', training_steps=10, prior_training_steps=10),
-       'below --training_steps'),
+       'below training_steps'),
       (dict(model='vqvae', strategy='mirrored', jit_compile=True),
-       'drop --jit_compile'),
+       'drop jit_compile'),
   )
   def test_refusals_say_why(self, values, message):
     with self.assertRaisesRegex(ValueError, message):

@@ -98,8 +98,11 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(bigger.train.eval_every, 500)
     with self.assertRaisesRegex(ValueError, 'epochs_scale=0'):
       presets.make_config(preset, 1000, epochs_scale=0)
-    with self.assertRaisesRegex(ValueError, '--codebook_size'):
+    with self.assertRaisesRegex(ValueError, '^codebook_size=16 applies'):
       presets.make_config(preset, 1000, overrides=dict(codebook_size=16))
+    with self.assertRaisesRegex(ValueError, '^--codebook_size=16 applies'):
+      presets.make_config(preset, 1000, overrides=dict(codebook_size=16),
+                          flag_names=True)
 
   def test_unknown_preset_names_the_known_ones(self):
     with self.assertRaisesRegex(ValueError, 'unknown; the presets are '

@@ -10,6 +10,7 @@ resuming.
 
 import dataclasses
 import math
+import re
 from typing import Any, Dict, FrozenSet, List
 
 from vae.config import sections
@@ -117,11 +118,13 @@ def _jsonable(value):
   return list(value) if isinstance(value, tuple) else value
 
 
-def from_dict(values: Dict[str, Any]) -> Config:
+def from_dict(values: Dict[str, Any], flag_names: bool = False) -> Config:
   """The `Config` of `values`.
 
   Args:
     values: Fields by name; a missing field takes its default.
+    flag_names: Name the fields in errors as the command line's flags
+      (`--beta=-1.0`); by default as fields (`beta=-1.0`), for code.
 
   Returns:
     The checked `Config`.
@@ -130,6 +133,24 @@ def from_dict(values: Dict[str, Any]) -> Config:
     ValueError: naming an unknown or bad field, or a meaningless
       combination.
   """
+  try:
+    return _from_dict(values)
+  except ValueError as e:
+    raise ValueError(_names(str(e), flag_names)) from e
+
+
+def _names(message: str, flag_names: bool) -> str:
+  """`message`, whose fields are flags (`--beta`) but for a leading field
+  (`beta=-1.0: ...`), with every field named as a flag or as a field."""
+  known = sections.fields()
+  if flag_names:
+    first = message.split('=', 1)[0]
+    return f'--{message}' if first in known else message
+  return re.sub(r'--(\w+)', lambda m: (m.group(1) if m.group(1) in known
+                                       else m.group(0)), message)
+
+
+def _from_dict(values: Dict[str, Any]) -> Config:
   known = sections.fields()
   unknown = sorted(set(values) - set(known) - _NOT_CONFIG)
   if unknown:

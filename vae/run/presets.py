@@ -73,14 +73,15 @@ def steps(epochs: float, num_examples: int, batch_size: int) -> int:
 
 def make_config(preset: Preset, num_train_examples: int,
                 epochs_scale: float = 1.0,
-                overrides: Optional[Dict[str, Any]] = None
-                ) -> config_lib.Config:
+                overrides: Optional[Dict[str, Any]] = None,
+                flag_names: bool = False) -> config_lib.Config:
   """The preset's `Config` for a training split of `num_train_examples`:
   its fields with `overrides` (fields by name) over them; its epochs (times
   `epochs_scale`) as `training_steps` and its warm-up as `kl_warmup_steps`,
   in batches of the resulting batch size; its patience as
   `early_stopping_steps`, evaluating every epoch, else about 20 evaluations
-  over the run. An override of any of these wins."""
+  over the run. An override of any of these wins. Errors name the fields
+  as flags with `flag_names` (`config.from_dict`)."""
   if not epochs_scale > 0:
     raise ValueError(f'--epochs_scale={epochs_scale}: must be positive')
   overrides = overrides or {}
@@ -101,7 +102,7 @@ def make_config(preset: Preset, num_train_examples: int,
     derived['eval_every'] = max(
         1, values.get('training_steps', derived['training_steps']) // 20)
   values.update({k: v for k, v in derived.items() if k not in overrides})
-  return config_lib.from_dict(values)
+  return config_lib.from_dict(values, flag_names=flag_names)
 
 
 def record(preset: Preset, config: config_lib.Config,
