@@ -1,5 +1,8 @@
-"""help() helps: every public class behind a registered part names its
-constructor's arguments, as Sonnet's docstrings do (Args:)."""
+"""help() helps: every public class behind a registered part, and every
+public class and function of the library's core modules below, names its
+arguments, as Sonnet's docstrings do (Args:)."""
+
+import importlib
 
 import inspect
 import pydoc
@@ -72,6 +75,52 @@ class HelpTest(tf.test.TestCase):
         self.assertEqual(documented(kind, shown) >= set(arguments), True,
                          f'help() names {sorted(documented(kind, shown))} '
                          f'of {arguments}')
+
+
+# The modules whose whole public API is documented so far.
+_DOCUMENTED_MODULES = (
+    'vae.decoders', 'vae.encoders', 'vae.evaluation', 'vae.export',
+    'vae.flows', 'vae.hierarchy', 'vae.idx', 'vae.kl', 'vae.latents',
+    'vae.model', 'vae.objectives', 'vae.precision', 'vae.priors',
+    'vae.registry', 'vae.schedules', 'vae.training')
+
+
+def _arguments(function):
+  return [name for name, p in inspect.signature(function).parameters.items()
+          if name not in ('self', 'name')
+          and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def public_api(module_name: str):
+  """(name, class or function) of a module's public API: what it defines
+  and does not mark private; NamedTuples and errors explain themselves."""
+  module = importlib.import_module(module_name)
+  for name, value in vars(module).items():
+    if (name.startswith('_') or getattr(value, '__module__', '') != module_name
+        or not (inspect.isclass(value) or inspect.isfunction(value))):
+      continue
+    if inspect.isclass(value) and issubclass(value, (tuple, Exception)):
+      continue
+    yield f'{module_name}.{name}', value
+
+
+class PublicApiTest(tf.test.TestCase):
+
+  def test_every_public_class_and_function_names_its_arguments(self):
+    checked = 0
+    for module_name in _DOCUMENTED_MODULES:
+      for name, value in public_api(module_name):
+        arguments = _arguments(value.__init__ if inspect.isclass(value)
+                               else value)
+        checked += 1
+        with self.subTest(name):
+          self.assertTrue(inspect.getdoc(value), 'no docstring')
+          self.assertEqual(documented(value, inspect.getdoc(value)) >=
+                           set(arguments), True,
+                           f'Args: names '
+                           f'{sorted(documented(value, inspect.getdoc(value)))}'
+                           f' of {arguments}')
+    self.assertGreater(checked, 70)
 
 
 if __name__ == '__main__':

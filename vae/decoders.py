@@ -223,7 +223,11 @@ class DiscretizedLogisticLikelihood(snt.Module):
     self._min_scale = min_scale
 
   def param_shape(self, image_shape: Sequence[int]) -> Tuple[int, ...]:
-    """The decoder's output per image: [H, W, K (1 + 2 C)]."""
+    """The decoder's output per image: [H, W, K (1 + 2 C)].
+
+    Args:
+      image_shape: [height, width, channels].
+    """
     *pixels, channels = image_shape
     return (*pixels, self.num_components * (1 + 2 * channels))
 
@@ -248,7 +252,12 @@ Likelihood = Callable[[tf.Tensor, int], tfd.Distribution]
 def param_shape(likelihood: Likelihood,
                 image_shape: Sequence[int]) -> Tuple[int, ...]:
   """The decoder's output shape per image for `likelihood`: one parameter
-  per pixel value unless the likelihood says otherwise (`param_shape`)."""
+  per pixel value unless the likelihood says otherwise (`param_shape`).
+
+  Args:
+    likelihood: A likelihood, or None for the default Bernoulli.
+    image_shape: [height, width, channels].
+  """
   shape = getattr(likelihood, 'param_shape', None)
   return tuple(shape(image_shape)) if shape else tuple(image_shape)
 

@@ -122,6 +122,9 @@ def categorical(logits: tf.Tensor) -> tfd.Distribution:
   flattened to `[num_variables * num_classes]`, like a Gaussian latent, so
   the decoder, the KL against `priors.UniformCategorical` (exact, through
   TFP's registered KLs) and the IWAE estimate treat it as any other latent.
+
+  Args:
+    logits: [..., num_variables, num_classes].
   """
   logits = tf.convert_to_tensor(logits)
   num_variables, num_classes = logits.shape[-2:]
@@ -132,11 +135,20 @@ def categorical(logits: tf.Tensor) -> tfd.Distribution:
 
 
 def categorical_logits(distribution: tfd.Distribution) -> tf.Tensor:
-  """The logits [..., num_variables, num_classes] of `categorical`."""
+  """The logits [..., num_variables, num_classes] of `categorical`.
+
+  Args:
+    distribution: A posterior of `categorical`.
+  """
   return distribution.distribution.distribution.logits
 
 
 def is_categorical(distribution: tfd.Distribution) -> bool:
+  """Whether `distribution` is a posterior of `categorical`.
+
+  Args:
+    distribution: A posterior.
+  """
   return (isinstance(distribution, tfd.TransformedDistribution)
           and isinstance(distribution.distribution, tfd.Independent)
           and isinstance(distribution.distribution.distribution,
@@ -212,6 +224,9 @@ def moments(posterior: tfd.Distribution):
   one-hot codes, flattened like z. For a flow (or a hierarchy, which is
   one), estimates from draws (`flows.moments`).
   Plots, active units and the exported `encode` use them.
+
+  Args:
+    posterior: q(z|x).
   """
   if is_categorical(posterior):
     probs = tf.nn.softmax(categorical_logits(posterior))
@@ -223,7 +238,12 @@ def moments(posterior: tfd.Distribution):
 
 
 def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool = True):
-  """`sizes` as a list; a `ValueError` naming `name` if any is not positive."""
+  """`sizes` as a list; a `ValueError` naming `name` if any is not positive.
+
+  Args:
+    sizes: Layer sizes, as given.
+    allow_empty: Whether no layers is allowed.
+  """
   sizes = [int(size) for size in sizes]
   if any(size < 1 for size in sizes) or not (sizes or allow_empty):
     raise ValueError(f'{name} must be positive, got {sizes}')

@@ -89,14 +89,23 @@ def log_likelihood(encoder: objectives.Encoder,
 
 
 def is_point_mass(posterior) -> bool:
-  """Whether q(z|x) is a point mass (the VQ-VAE's code map)."""
+  """Whether q(z|x) is a point mass (the VQ-VAE's code map).
+
+  Args:
+    posterior: q(z|x).
+  """
   return (isinstance(posterior, tfd.Independent)
           and isinstance(posterior.distribution, tfd.Deterministic))
 
 
 def active_units(posterior_means: np.ndarray,
                  threshold: float = ACTIVE_UNIT_THRESHOLD):
-  """(number of active units, A_u per dimension) from [examples, latent]."""
+  """(number of active units, A_u per dimension) from [examples, latent].
+
+  Args:
+    posterior_means: E_q[z] of every example, [n, latent].
+    threshold: The variance above which a unit counts as active.
+  """
   variances = np.var(np.asarray(posterior_means, np.float64), axis=0)
   return int(np.sum(variances > threshold)), variances
 

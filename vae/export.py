@@ -159,7 +159,12 @@ def _checked_latent_size(vae, image_shape: Sequence[int],
 
 
 def save(functions: ModelFunctions, path: str) -> str:
-  """Writes `functions` as a SavedModel with a signature for each of them."""
+  """Writes `functions` as a SavedModel with a signature for each of them.
+
+  Args:
+    functions: The `ModelFunctions` to export.
+    path: The SavedModel's folder.
+  """
   signatures = {name: getattr(functions, name).get_concrete_function()
                 for name in functions.signatures}
   tf.saved_model.save(functions, path, signatures=signatures)
@@ -171,5 +176,8 @@ def load(path: str):
 
   The object has the same functions as `ModelFunctions`, so
   `evaluation.evaluate` takes it as it takes the live model's.
+
+  Args:
+    path: The SavedModel's folder.
   """
   return tf.saved_model.load(path)

@@ -202,7 +202,11 @@ class _Coupling(snt.Module):
 
 
 def is_flow(distribution: tfd.Distribution) -> bool:
-  """Whether `distribution` is a diagonal Gaussian pushed through a flow."""
+  """Whether `distribution` is a diagonal Gaussian pushed through a flow.
+
+  Args:
+    distribution: A posterior.
+  """
   # TFP makes a `TransformedDistribution` of a bijector that is not a
   # CompositeTensor (ours) an instance of its private base class only.
   return (hasattr(distribution, 'bijector')
@@ -220,6 +224,11 @@ def moments(posterior: tfd.Distribution, num_samples: int = 256,
   noise does not vary between examples: a dimension whose posterior is the
   same for every x gets the same mean for every x, and its variance across
   the data (Burda et al.'s activity) is 0, not the Monte Carlo error.
+
+  Args:
+    posterior: A flow posterior.
+    num_samples: The draws the moments are estimated from.
+    seed: A seed for them.
   """
   normal = posterior.distribution.distribution
   noise = tf.random.stateless_normal(

@@ -53,6 +53,13 @@ class Layered(tfb.Bijector):
   `sizes` are the layers' sizes in z's layout (bottom first), `order` the
   order they are drawn in, and `conditionals[l]` gives layer l's (loc,
   scale) from the layers drawn before it.
+
+  Args:
+    sizes: The layers' sizes, bottom first.
+    order: The order the layers are drawn in (indices into `sizes`).
+    conditionals: For each layer in `order`, a function of the layers
+      drawn before it giving its Gaussian's (loc, scale).
+    name: The bijector's name.
   """
 
   def __init__(self, sizes: Sequence[int], order: Sequence[int],
@@ -110,6 +117,11 @@ def _layered(base_rows: tf.Tensor, sizes, order, conditionals):
 
 
 def is_layered(distribution: tfd.Distribution) -> bool:
+  """Whether `distribution` is a hierarchy's (its bijector `Layered`).
+
+  Args:
+    distribution: A posterior or prior.
+  """
   return isinstance(getattr(distribution, 'bijector', None), Layered)
 
 
@@ -117,7 +129,13 @@ def rate_per_layer(posterior: tfd.Distribution, prior: tfd.Distribution,
                    z: tf.Tensor) -> tf.Tensor:
   """log q(z_l | ...) - log p(z_l | ...) per layer at draws z of the
   posterior, [..., layers]: one-sample estimates of each layer's share of
-  the KL, which sum to the rate's."""
+  the KL, which sum to the rate's.
+
+  Args:
+    posterior: A `HierarchicalPosterior`'s q(z|x).
+    prior: The `HierarchicalPrior`'s p(z).
+    z: Draws of the posterior, [..., sum of the layers].
+  """
   return (posterior.bijector.layer_log_probs(z)
           - prior.bijector.layer_log_probs(z))
 
@@ -275,13 +293,22 @@ class BottomLayer(snt.Module):
 
 def layer_sizes(config) -> Tuple[int, ...]:
   """A `config.ModelConfig`'s stochastic layers, bottom first; one layer of
-  `latent_size` unless `latent_sizes` gives several."""
+  `latent_size` unless `latent_sizes` gives several.
+
+  Args:
+    config: A `ModelConfig`.
+  """
   return tuple(config.latent_sizes) or (config.latent_size,)
 
 
 def posterior(config, parts):
   """The head of a hierarchy of `config.ModelConfig`: q(z|x), holding the
-  prior it shares with the model."""
+  prior it shares with the model.
+
+  Args:
+    config: A `ModelConfig` with two or more `latent_sizes`.
+    parts: The `build.Parts` built so far.
+  """
   activation = encoders.ACTIVATIONS[config.activation]
   prior = HierarchicalPrior(config.latent_sizes, config.latent_hidden_sizes,
                             activation, name='prior')

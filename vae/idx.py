@@ -33,7 +33,13 @@ def _read_bytes(path: str, size: int = -1) -> bytes:
 
 
 def read(path: str, expected_ndim: int) -> np.ndarray:
-  """Reads an IDX file of unsigned bytes (optionally gzipped)."""
+  """Reads an IDX file of unsigned bytes (optionally gzipped).
+
+  Args:
+    path: The file, gzipped or not.
+    expected_ndim: The dimensions it must have (3 for images, 1 for
+      labels).
+  """
   raw = _read_bytes(path)
   header_size = 4 + 4 * expected_ndim
   if len(raw) < header_size:
@@ -55,7 +61,11 @@ def read(path: str, expected_ndim: int) -> np.ndarray:
 
 
 def num_examples(path: str) -> int:
-  """The first dimension from an IDX header, without reading the data."""
+  """The first dimension from an IDX header, without reading the data.
+
+  Args:
+    path: The file, gzipped or not.
+  """
   header = _read_bytes(path, 8)
   if len(header) < 8 or header[:2] != b'\x00\x00':
     raise errors.DataError(f'{path} is not an IDX file')
@@ -69,6 +79,10 @@ def find_files(data_dir: str, name: str = 'mnist'
   Looks in `data_dir` and in torchvision's layout for dataset `name`
   (`data_dir/MNIST/raw`, `data_dir/FashionMNIST/raw`, ...), for gzipped and
   plain files. A split needs both its images and its labels.
+
+  Args:
+    data_dir: The folder.
+    name: The dataset (its torchvision folder).
   """
   folders = [data_dir]
   if name in DATASETS:

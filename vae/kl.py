@@ -82,7 +82,13 @@ def kl_divergence(posterior: tfd.Distribution,
 def analytic_kl(posterior: tfd.Distribution, prior: tfd.Distribution,
                  how: str) -> tf.Tensor:
   """TFP's closed-form KL; where it has none, an error that says `how` to
-  ask for an estimate."""
+  ask for an estimate.
+
+  Args:
+    posterior: q(z|x).
+    prior: p(z), a distribution.
+    how: What to pass for an estimate, for the error.
+  """
   try:
     return tfd.kl_divergence(posterior, prior)
   except NotImplementedError as e:
@@ -99,6 +105,11 @@ def kl_groups(posterior: tfd.Distribution, prior: priors.PriorLike,
   One group per latent dimension when the KL is a sum over dimensions (a
   diagonal Gaussian posterior against a factorised Normal prior); otherwise
   the whole rate is one group, as Kingma et al. (2016) allow.
+
+  Args:
+    posterior: q(z|x).
+    prior: p(z), a distribution or a callable returning one.
+    rate: The whole KL per example, [batch], for pairs that do not split.
   """
   if _is_diagonal_normal(posterior):
     try:
@@ -146,6 +157,10 @@ def kl_per_dimension(posterior: tfd.Distribution,
   a sum over dimensions and these are its terms. For a full-covariance
   posterior they are the KLs of its one-dimensional marginals, which do not
   sum to the rate. Other priors raise `NotImplementedError`.
+
+  Args:
+    posterior: q(z|x), a factorised Normal over a vector.
+    prior: A factorised Normal prior.
   """
   prior = priors.as_distribution(prior)
   if not (isinstance(prior, tfd.Independent)
@@ -158,7 +173,12 @@ def kl_per_dimension(posterior: tfd.Distribution,
 
 def has_analytic_kl(posterior: tfd.Distribution,
                     prior: priors.PriorLike) -> bool:
-  """Whether TFP has a closed form for KL(posterior || prior)."""
+  """Whether TFP has a closed form for KL(posterior || prior).
+
+  Args:
+    posterior: q(z|x).
+    prior: p(z), a distribution or a callable returning one.
+  """
   try:
     tfd.kl_divergence(posterior, priors.as_distribution(prior))
   except NotImplementedError:

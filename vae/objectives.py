@@ -73,7 +73,7 @@ def _rate(posterior: tfd.Distribution, prior: priors.PriorLike, z: tf.Tensor,
   return kl.kl_divergence(posterior, prior, num_samples=kl_samples, seed=seed)
 
 
-def check_batch_shape(distribution: tfd.Distribution, what: str,
+def _check_batch_shape(distribution: tfd.Distribution, what: str,
                       batch_dims: int, event: str):
   """Raises a `ValueError` that says what to do unless `distribution` (what
   an encoder or decoder returned) has `batch_dims` batch dimensions, with
@@ -91,8 +91,11 @@ def check_batch_shape(distribution: tfd.Distribution, what: str,
 
 
 def z_seed(seed):
-  """The seed `elbo` draws z with, from its `seed`: a caller that wants the
-  same z (a hierarchy's rate per layer) draws with it."""
+  """The seed `elbo` draws z with, for callers that want the same z.
+
+  Args:
+    seed: `elbo`'s seed, or None.
+  """
   return None if seed is None else tfp.random.split_seed(seed)[0]
 
 
@@ -128,16 +131,12 @@ def elbo(encoder: Encoder,
     normalization: how `loss` is scaled; `elbo`, `rate` and `distortion` are
       always in nats per example.
       - 'per_example': loss = distortion + beta * rate (Higgins et al. 2017).
-      - 'notebook': loss = distortion / D + beta * rate / L, with D the number
-        of pixels and L the number of latent dimensions: the Sonnet notebook's
-        mean over pixels plus beta times the mean over latents. It equals
-        (1/D) * (distortion + beta * (D / L) * rate): the notebook's beta is a
-        per-example beta of beta * D / L (0.01 -> 0.784 on MNIST with L = 10),
-        and the whole loss is 1/D as large, which Adam all but ignores.
-    free_bits: lambda > 0 replaces the rate in the loss by the free-bits
-      rate of Kingma et al. (2016, eq. 15), sum_j max(lambda, E_x[KL_j]):
-      see `free_bits_rate`. 0 leaves the rate alone. `elbo` and `rate` stay
-      the true ones.
+      - 'notebook': loss = distortion / D + beta * rate / L (D pixels, L
+        latent dimensions), the Sonnet notebook's: its beta is a
+        per-example beta * D / L (docs/zoo.md).
+    free_bits: lambda > 0 replaces the loss's rate by the free-bits rate
+      sum_j max(lambda, E_x[KL_j]) (Kingma et al. 2016, eq. 15;
+      `kl.free_bits_rate`); `elbo` and `rate` stay the true ones.
     temperature: for a categorical posterior (`encoders.categorical`), the
       Gumbel-softmax estimator of Jang et al. (2017): z is drawn from the
       relaxation `encoders.relax(q, temperature)`, so gradients reach the
@@ -157,18 +156,17 @@ def elbo(encoder: Encoder,
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
                      f'{normalization!r}')
-  draw_seed = kl_seed = None
-  if seed is not None:
-    draw_seed, kl_seed = tfp.random.split_seed(seed)
+  draw_seed, kl_seed = ((None, None) if seed is None
+                        else tfp.random.split_seed(seed))
   posterior = encoder(x)
-  check_batch_shape(posterior, 'encoder', 1, 'the latent dimensions')
+  _check_batch_shape(posterior, 'encoder', 1, 'the latent dimensions')
   if temperature is None:
     z = distribute.sample(posterior, seed=draw_seed)
   else:
     z = distribute.sample(encoders.relax(posterior, temperature),
                           seed=draw_seed)
   likelihood = decoder(z)
-  check_batch_shape(likelihood, 'decoder', 1, 'the pixels')
+  _check_batch_shape(likelihood, 'decoder', 1, 'the pixels')
   distortion = -likelihood.log_prob(x)
   rate = _rate(posterior, prior, z, kl_samples, temperature is not None,
                kl_seed)
@@ -200,6 +198,14 @@ def weighted_loss(distortion, rate, beta=1.0, normalization='per_example',
 
   'notebook' needs `num_pixels` (D) and `latent_size` (L). Linear in the
   terms, so it maps means of the terms to the mean loss.
+
+  Args:
+    distortion: -log p(x|z), [batch].
+    rate: The rate, [batch].
+    beta: The rate's weight.
+    normalization: 'per_example' or 'notebook'.
+    num_pixels: D, for 'notebook'.
+    latent_size: L, for 'notebook'.
   """
   if normalization not in NORMALIZATIONS:
     raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got '
@@ -235,6 +241,14 @@ def importance_weights(posterior: tfd.Distribution,
   With `beta` None they are log p(x|z) + log p(z) - log q(z|x), the terms of
   L_k; with a `beta`, log p(x|z) + beta [log p(z) - log q(z|x)], the
   beta-weighted bound that `iwae` trains on.
+
+  Args:
+    posterior: q(z|x), batch shape [batch].
+    decoder: Maps z to p(x|z).
+    prior: p(z), a distribution or a callable returning one.
+    x: The data, [batch, ...].
+    z: Draws of q(z|x), [k, batch, latent].
+    beta: None for the weights of L_k; else the beta-weighted ones.
   """
   log_likelihood = decoder(z).log_prob(x)
   log_prior = priors.as_distribution(prior).log_prob(z)
@@ -248,7 +262,11 @@ def importance_weights(posterior: tfd.Distribution,
 
 
 def log_mean_exp(log_weights: tf.Tensor) -> tf.Tensor:
-  """log (1/k) sum_i exp(w_i) over the leading axis of k draws."""
+  """log (1/k) sum_i exp(w_i) over the leading axis of k draws.
+
+  Args:
+    log_weights: Log importance weights, [k, batch].
+  """
   num_samples = tf.shape(log_weights)[0]
   return (tf.reduce_logsumexp(log_weights, axis=0)
           - tf.math.log(tf.cast(num_samples, log_weights.dtype)))
@@ -293,7 +311,7 @@ def _draws(encoder: Encoder, prior: priors.PriorLike, x: tf.Tensor,
   if num_samples < 1:
     raise ValueError(f'num_samples must be positive, got {num_samples}')
   posterior = encoder(x)
-  check_batch_shape(posterior, 'encoder', 1, 'the latent dimensions')
+  _check_batch_shape(posterior, 'encoder', 1, 'the latent dimensions')
   return (priors.as_distribution(prior), posterior,
           distribute.sample(posterior, num_samples, seed=seed))
 
@@ -425,6 +443,12 @@ def iwae_bound(encoder: Encoder,
   Uses k = `num_samples` reparameterised draws from q(z|x), so it can be both
   trained on and used to estimate log p(x). Memory grows linearly in k; for
   large k, `evaluation.log_likelihood` draws them in chunks.
+
+  Args:
+    encoder, decoder, prior: The model, as in `elbo`.
+    x: A batch of data, [batch, ...].
+    num_samples: k.
+    seed: A stateless seed [2] for the draws.
   """
   prior, posterior, z = _draws(encoder, prior, x, num_samples, seed)
   return log_mean_exp(
@@ -432,12 +456,11 @@ def iwae_bound(encoder: Encoder,
 
 
 # The training objectives by name (see `vae/registry.py`). A factory takes
-# the `config.ObjectiveConfig`, the model, and beta and the categorical
-# temperature (variables a schedule changes, or None), and returns
-# `objective(x, seed) -> ELBOTerms`. Traits the configuration's rules read:
-# `importance_weighted` (an estimate of the IWAE bound) and
-# `holds_posterior` (it evaluates log q(z|x) with q's parameters held fixed,
-# which the network weights of a flow or a hierarchy cannot be).
+# the `ObjectiveConfig`, the model, beta and the categorical temperature
+# (variables, or None), and returns `objective(x, seed=None) -> ELBOTerms`.
+# Traits: `importance_weighted` (an estimate of the IWAE bound) and
+# `holds_posterior` (it holds q's parameters fixed in log q(z|x), which the
+# network weights of a flow or a hierarchy cannot be).
 OBJECTIVES = registry.Registry('objective')
 OBJECTIVES.register('elbo', lambda c, m, beta, temperature: (
     lambda x, seed=None: elbo(m.encoder, m.decoder, m.prior, x, beta=beta,

@@ -22,6 +22,11 @@ def cast_call(fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor,
   Variables are read through `snt.custom_variable_getter`, which casts them;
   they must exist already (Sonnet creates them in the input's dtype on the
   first call, so make that call in float32).
+
+  Args:
+    fn: The network.
+    x: Its input.
+    dtype: The compute dtype; float32 calls `fn` as it is.
   """
   if dtype == x.dtype:
     return fn(x)

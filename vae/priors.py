@@ -30,7 +30,11 @@ PriorLike = Union[tfd.Distribution, Callable[[], tfd.Distribution]]
 
 
 def as_distribution(prior: PriorLike) -> tfd.Distribution:
-  """Returns `prior` itself if it is a distribution, else the one it builds."""
+  """Returns `prior` itself if it is a distribution, else the one it builds.
+
+  Args:
+    prior: A `tfd.Distribution` or a callable returning one.
+  """
   if isinstance(prior, tfd.Distribution):
     return prior
   if callable(prior):
@@ -101,6 +105,12 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
   them). `tool/mixture_log_prob_speed.py` times the two on the VampPrior's
   sizes (RESULTS.md quotes it). Any other input, or components that are
   not `Independent(Normal)` over [K, D], take TFP's `log_prob`.
+
+  Args:
+    mixture_distribution: The categorical over the K components.
+    components_distribution: The components, diagonal Gaussians [K, D].
+    reparameterize, validate_args, allow_nan_stats: As for
+      `tfd.MixtureSameFamily`.
   """
 
   def _log_prob(self, x, **kwargs):

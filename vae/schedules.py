@@ -47,7 +47,14 @@ def kl_weight(step, beta: float, warmup_steps: int) -> tf.Tensor:
 
 def temperature(step, start: float, minimum: float, decay: float
                 ) -> tf.Tensor:
-  """max(minimum, start * exp(-decay * step))."""
+  """max(minimum, start * exp(-decay * step)).
+
+  Args:
+    step: The training step.
+    start: The temperature at step 0.
+    minimum: The floor it never goes below.
+    decay: The exponential decay rate per step.
+  """
   s = tf.cast(step, tf.float64)
   return tf.maximum(tf.constant(minimum, tf.float64),
                     tf.constant(start, tf.float64)
@@ -63,7 +70,12 @@ def _progress(step, total_steps: int) -> tf.Tensor:
 def burda_stage(step, total_steps: int) -> tf.Tensor:
   """The stage i (0..7) of Burda et al.'s staircase that step s (from 1)
   of `total_steps` is in: the stages' ends are at 1, 4, 13, ..., 3280 of
-  3280 parts of training."""
+  3280 parts of training.
+
+  Args:
+    step: The training step.
+    total_steps: The run's training steps.
+  """
   done = _progress(step, total_steps) * float(_BURDA_ENDS[-1])
   ends = tf.constant(_BURDA_ENDS[:-1], tf.float64)
   return tf.reduce_sum(tf.cast(done >= ends, tf.int32))
@@ -82,7 +94,14 @@ LEARNING_RATES = {
 def learning_rate(step, base: float, schedule: str, total_steps: int
                   ) -> tf.Tensor:
   """The learning rate of step `step` (from 1) of `total_steps` under
-  `schedule`, one of `LEARNING_RATES`, starting from `base`."""
+  `schedule`, one of `LEARNING_RATES`, starting from `base`.
+
+  Args:
+    step: The training step.
+    base: The first learning rate.
+    schedule: A name in `LEARNING_RATES`.
+    total_steps: The run's training steps.
+  """
   return LEARNING_RATES[schedule](step, base, total_steps)
 
 
@@ -97,7 +116,12 @@ class Schedules(NamedTuple):
 def make(config, categorical: bool) -> Schedules:
   """The schedules of a `config.ObjectiveConfig`, as variables at step 0;
   the temperature only for a `categorical` latent. Make them in a
-  strategy's scope to train under it."""
+  strategy's scope to train under it.
+
+  Args:
+    config: An `ObjectiveConfig`.
+    categorical: Whether the latent is categorical (it has a temperature).
+  """
   beta_at = lambda s: kl_weight(s, config.beta, config.kl_warmup_steps)
   tau_at = lambda s: temperature(s, config.temperature,
                                  config.min_temperature,
@@ -126,7 +150,11 @@ def make_learning_rate(train_config):
   training loop before step `step` (make it in a strategy's scope to train
   under it). A constant rate stays a float so that the optimiser, which
   tracks a variable, checkpoints exactly what it did before schedules
-  existed: older runs still resume."""
+  existed: older runs still resume.
+
+  Args:
+    train_config: A `TrainConfig`.
+  """
   if train_config.lr_schedule == 'constant':
     return train_config.learning_rate, None
   at = lambda s: learning_rate(s, train_config.learning_rate,

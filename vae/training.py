@@ -54,7 +54,12 @@ class Phase(NamedTuple):
 def in_phases(loops: Sequence[Tuple[int, Callable]]):
   """`train(first_step, num_steps)` over `(last_step, train)` pairs, in
   order: each step runs in the first loop whose `last_step` it does not
-  pass (a block across a boundary is split); their metrics are joined."""
+  pass (a block across a boundary is split); their metrics are joined.
+
+  Args:
+    loops: (last step, `train(first_step, num_steps)`) of each phase, in
+      order.
+  """
 
   def train(first_step: int, num_steps: int) -> StepMetrics:
     parts, step, end = [], first_step, first_step + num_steps - 1
@@ -246,6 +251,19 @@ def make_train_loop(model: model_lib.VAE,
   `make_train_step`. Under a strategy `after` runs on every replica after
   the update, inside `distribute.global_batch_draws` and outside XLA (it may
   all-reduce and all-gather): it is replica-exact if its own update is.
+
+  Args:
+    model: The model, as for `make_train_step`.
+    optimizer: A Sonnet optimiser.
+    batches: A `tf.data` iterator of training batches of one shape.
+    seed: The run's seed; step s draws with [seed, s].
+    steps_per_call: The most steps one call runs.
+    beta, kl_samples, normalization, objective, after: As for
+      `make_train_step`.
+    jit_compile: Compile the loop (under a strategy, each replica's step)
+      with XLA.
+    schedule: `schedule(step)`, run before each step.
+    strategy: A `vae.distribute` strategy, or None for one device.
   """
   if steps_per_call < 1:
     raise ValueError(f'steps_per_call must be positive, got {steps_per_call}')
@@ -327,6 +345,10 @@ def create_optimizer_state(optimizer: snt.Optimizer, variables) -> None:
   before, it creates zero moments once, or nothing if they exist (restored
   values are kept). With no variables yet (a model not yet called) it does
   nothing: `_initialize` runs once, and its first call must see them all.
+
+  Args:
+    optimizer: A Sonnet optimiser.
+    variables: The variables it will update.
   """
   initialize = getattr(optimizer, '_initialize', None)  # SGD has no state.
   if initialize is not None and variables:
