@@ -241,6 +241,7 @@ def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool = True):
   """`sizes` as a list; a `ValueError` naming `name` if any is not positive.
 
   Args:
+    name: What the sizes are, for the error ('hidden_sizes').
     sizes: Layer sizes, as given.
     allow_empty: Whether no layers is allowed.
   """
