@@ -5,13 +5,14 @@ Each part module keeps its own registry (`encoders.ENCODERS`,
 `priors.PRIORS`, `latents.LATENTS`, `objectives.OBJECTIVES`,
 `model.MODELS`). An entry is a factory `factory(config, parts) -> part`,
 where `config` is the run's `config.ModelConfig` (or `config.ObjectiveConfig`
-for objectives) and `parts` the `build.Parts` built so far, with the
+for objectives) and `parts` the `Parts` built so far, with the
 configuration fields the factory reads. A new part is its class and one
 line:
 
   PRIORS.register('student_t', lambda c, parts: StudentT(c.latent_size,
                                                          c.prior_df),
-                  'a factorised Student-t', fields=('prior_df',))
+                  'a factorised Student-t', fields=('latent_size', 'prior_df'),
+                  analytic_kl=False)
 
 The configuration's choices, the command line's allowed values and the tests
 that sweep every part read the names from here; the configuration refuses a
@@ -20,16 +21,26 @@ field set away from its default when no chosen part declares it
 """
 
 import types
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
 Factory = Callable[..., Any]
-# What a part's factory may take besides its fields (`build.Parts`), with
-# the defaults of a part made from keywords.
-PART_DEFAULTS = dict(image_shape=None, seed=None, compute_dtype=tf.float32,
-                     head=None, encoder=None, likelihood=None, decoder=None,
-                     prior=None)
+
+
+class Parts(NamedTuple):
+  """What a part's factory may use besides its fields: the data's shape,
+  the seed, the networks' compute dtype, and the parts built before it
+  (`build.build` fills them in order; a part made from keywords gets these
+  defaults but for those given)."""
+  image_shape: Optional[Tuple[int, ...]] = None
+  seed: Optional[int] = None
+  compute_dtype: tf.DType = tf.float32
+  head: Optional[Callable] = None
+  encoder: Optional[Callable] = None
+  likelihood: Optional[Callable] = None
+  decoder: Optional[Callable] = None
+  prior: Any = None
 
 
 class Registry:
@@ -59,9 +70,11 @@ class Registry:
       help: One line for the command line's help.
       fields: The configuration fields the factory reads. A choice among them
         (`prior`, say) brings in the fields of the part chosen there.
-      fixed: Fields the part sets itself, with their values: a choice here
-        is a part it always uses (the autoencoder's objective), any other
-        field a value it needs (a disentangling model's diagonal posterior).
+      fixed: Values the part needs of other fields: a field set to another
+        value is refused, and so is one left at a default that differs when
+        a chosen part reads it (the autoencoder's objective, a disentangling
+        model's diagonal posterior). A fixed choice does not bring in the
+        fields of the part it names: list those in `fields`.
       override: Replace a part registered under `name` already (as when a
         notebook cell runs again).
       **traits: What the builder and the configuration's rules ask of the
@@ -137,19 +150,18 @@ class Registry:
       return self.get(name)(*args, **kwargs)
     fields = self.fields(name)
     missing = [f for f in fields if f not in kwargs]
-    unknown = sorted(set(kwargs) - set(fields) - set(PART_DEFAULTS))
+    unknown = sorted(set(kwargs) - set(fields) - set(Parts._fields))
     if missing or unknown:
       raise ValueError(
           f'{self.kind} {name!r} is made from its fields '
           f'{", ".join(fields) or "(none)"} and the parts '
-          f'{", ".join(PART_DEFAULTS)}; '
+          f'{", ".join(Parts._fields)}; '
           + '; '.join(what for what in (
               missing and f'missing: {", ".join(missing)}',
               unknown and f'unknown: {", ".join(unknown)}') if what))
     settings = types.SimpleNamespace(
         **{f: kwargs[f] for f in fields}, **self.fixed(name))
-    parts = types.SimpleNamespace(
-        **{k: kwargs.get(k, v) for k, v in PART_DEFAULTS.items()})
+    parts = Parts(**{k: v for k, v in kwargs.items() if k in Parts._fields})
     return self.get(name)(settings, parts)
 
   def describe(self) -> str:

@@ -26,22 +26,13 @@ from vae import latents
 from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
-from vae import priors
+from vae import registry
 from vae import schedules as schedules_lib
 from vae import training
 
 
-class Parts(NamedTuple):
-  """What a part's factory may use: the data's shape, the seed, the
-  networks' compute dtype, and the parts built before it."""
-  image_shape: Tuple[int, ...]
-  seed: Optional[int] = None
-  compute_dtype: tf.DType = tf.float32
-  head: Optional[encoders.Head] = None
-  encoder: Optional[objectives.Encoder] = None
-  likelihood: Optional[decoders.Likelihood] = None
-  decoder: Optional[objectives.Decoder] = None
-  prior: Optional[priors.PriorLike] = None
+# What a part's factory may use besides its fields (`registry.Parts`).
+Parts = registry.Parts
 
 
 def _networks(config, parts: Parts) -> Parts:
