@@ -122,7 +122,7 @@ def _evaluate(output_dir: str):
   config = run_flags.config_from_values({**config.to_dict(), **given})
   split = config.data.eval_split
   num_samples = config.train.eval_num_samples
-  examples = inputs.load_examples(config.data, split)
+  examples, _ = inputs.evaluated_splits(config)
   functions, step = load_functions(output_dir, config, examples.image_shape,
                                    FLAGS.source)
   logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',

@@ -168,5 +168,38 @@ class HeadsTest(tf.test.TestCase):
                         rtol=1e-5)
 
 
+class LogVariancePosteriorTest(tf.test.TestCase):
+
+  def test_scale_is_the_clipped_log_variance(self):
+    head = encoders.LogVariancePosterior(3)
+    features = np.random.default_rng(0).normal(size=(4, 5)) * 30
+    features = features.astype(np.float32)
+    q = head(features)
+    loc = features @ head._loc.w.numpy() + head._loc.b.numpy()
+    log_variance = (features @ head._log_variance.w.numpy()
+                    + head._log_variance.b.numpy())
+    self.assertTrue((log_variance < -6).any() and (log_variance > 2).any())
+    expected_scale = np.exp(0.5 * np.clip(log_variance, -6.0, 2.0))
+    self.assertAllClose(q.mean(), loc, rtol=1e-5, atol=1e-5)
+    self.assertAllClose(q.stddev(), expected_scale, rtol=1e-5)
+    self.assertEqual(q.event_shape, [3])
+
+  def test_no_gradient_beyond_the_range(self):
+    # Hardtanh's: a log-variance pushed past a bound stops learning there.
+    head = encoders.LogVariancePosterior(1)
+    features = tf.constant([[100.0]])
+    head(features)
+    head._log_variance.w.assign([[1.0]])
+    with tf.GradientTape() as tape:
+      scale = head(features).stddev()
+    self.assertAllClose(scale, [[np.exp(1.0)]])
+    self.assertAllEqual(tape.gradient(scale, head._log_variance.w), [[0.0]])
+
+  def test_range_is_checked(self):
+    with self.assertRaisesRegex(ValueError, 'must be below'):
+      encoders.LogVariancePosterior(2, min_log_variance=1.0,
+                                    max_log_variance=1.0)
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -28,13 +28,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from vae import binarization as binarization_lib
 from vae import errors
 from vae import factors
 from vae import idx
 
-BINARIZATIONS = ('dynamic', 'static', 'none', 'dequantize')
-# The grey levels of 8-bit images, which 'dequantize' spreads over [0, 1).
-LEVELS = 256
+# The ways of serving pixels, and `binarize` itself (`vae/binarization.py`).
+BINARIZATIONS = binarization_lib.BINARIZATIONS
+LEVELS = binarization_lib.LEVELS
+binarize = binarization_lib.binarize
 # The stored value of a white pixel, where it is not 255: the static
 # binarisation of MNIST (Larochelle and Murray 2011) is stored as 0/1.
 PIXEL_MAX = {'binarized_mnist': 1, 'dsprites': 1}
@@ -302,64 +304,44 @@ def load(name: str = 'mnist',
                         f'copy. {e}') from e
 
 
-def binarize(images: tf.Tensor, binarization: str, seed=None,
-             offset=0) -> tf.Tensor:
-  """Binarises (or dequantises) float images in [0, 1].
+def binarized_once(splits: Sequence[Examples], seed: int) -> List[Examples]:
+  """The splits binarised once, in order, from one legacy NumPy stream.
 
-  'dynamic' draws each pixel from Bernoulli(intensity), anew at every call
-  (Burda et al. 2016); 'static' thresholds at 0.5; 'none' keeps grey levels.
-  'dequantize' serves an 8-bit level k as (k + u) / 256, u ~ U[0, 1) anew
-  at every call (uniform dequantisation, Theis et al. 2016): a density p on
-  such data bounds the levels' probability, -log P(k) <= E_u[-log p] +
-  D log 256 (`report.bits_per_dim`).
-  `seed`, for draws: None for the stateful generator, or a stateless seed
-  of shape [2], whose draws depend on nothing else. `offset` (with a seed)
-  makes `images` the part of a larger batch that starts at that element:
-  its pixels get the uniforms the whole batch would, without drawing the
-  rest (the Philox stream is counter-based, one counter per 4 floats).
+  Their pixels become the 0/1 draws of `binarization.binarize_once` (the
+  VampPrior code's fixed validation and test sets: seed 777, validation
+  first), stored with `pixel_max` 1, so serving them with 'none' (or
+  'dynamic', which keeps 0 and 1) gives those bits every time.
+
+  Args:
+    splits: `Examples` of one dataset, in drawing order.
+    seed: The seed of NumPy's `RandomState`.
+
+  Returns:
+    An `Examples` per split, of the same images and labels, binarised.
   """
-  if binarization not in BINARIZATIONS:
-    raise ValueError(
-        f'binarization must be one of {BINARIZATIONS}, got {binarization!r}')
-  if binarization in ('static', 'none'):
-    return (tf.cast(images > 0.5, images.dtype) if binarization == 'static'
-            else images)
-  if seed is None:
-    uniform = tf.random.uniform(tf.shape(images), dtype=images.dtype)
-  elif isinstance(offset, int) and offset == 0:
-    uniform = tf.random.stateless_uniform(tf.shape(images), seed=seed,
-                                          dtype=images.dtype)
-  else:
-    uniform = _stateless_uniform_from(tf.shape(images), seed, offset,
-                                      images.dtype)
-  if binarization == 'dequantize':
-    levels = tf.round(images * (LEVELS - 1))
-    return (levels + uniform) / LEVELS
-  return tf.cast(uniform < images, images.dtype)
+  arrays = [_as_arrays(examples) for examples in splits]
+  pixel_max = {examples.pixel_max for examples in splits}
+  if len(pixel_max) != 1:
+    raise ValueError(f'binarized_once: the splits store white as '
+                     f'{sorted(pixel_max)}; pass splits of one dataset')
+  bits = binarization_lib.binarize_once([images for images, _ in arrays],
+                                        seed, pixel_max=pixel_max.pop())
+  return [examples._replace(
+      dataset=tf.data.Dataset.from_tensor_slices(
+          {'image': images, 'label': labels}),
+      source=f'{examples.source}, binarised once with NumPy seed {seed}',
+      pixel_max=1)
+          for examples, images, (_, labels) in zip(splits, bits, arrays)]
 
 
-def _stateless_uniform_from(shape, seed, offset, dtype) -> tf.Tensor:
-  """Elements [offset, offset + prod(shape)) of the Philox stream of
-  `tf.random.stateless_uniform` with `seed`, as a tensor of `shape`.
-
-  The stream's element k comes from counter + k // 4 (4 32-bit words per
-  Philox block, one per float32), so the part starts at the block holding
-  `offset`. The counter that `StatelessRandomGetKeyCounter` derives from a
-  seed has its low 64 bits 0, so adding the block number never carries.
-  """
-  if dtype != tf.float32:
-    raise ValueError(f'offset draws are float32 only, got {dtype}')
-  key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(
-      seed=tf.cast(seed, tf.int64))
-  offset = tf.cast(offset, tf.int64)
-  skip = offset % 4
-  size = tf.reduce_prod(tf.cast(shape, tf.int64))
-  counter = tf.stack([counter[0] + tf.cast(offset // 4, tf.uint64),
-                      counter[1]])
-  flat = tf.raw_ops.StatelessRandomUniformV2(
-      shape=tf.reshape(size + skip, [1]), key=key, counter=counter,
-      alg=tf.raw_ops.StatelessRandomGetAlg(), dtype=dtype)
-  return tf.reshape(flat[skip:], shape)
+def _as_arrays(examples: Examples) -> Tuple[np.ndarray, np.ndarray]:
+  """A split's images (uint8) and labels (int64, -1 without labels)."""
+  images, labels = [], []
+  for batch in examples.dataset.batch(4096).as_numpy_iterator():
+    images.append(batch['image'])
+    labels.append(batch['label'] if 'label' in batch else
+                  np.full(len(batch['image']), -1, np.int64))
+  return np.concatenate(images), np.concatenate(labels).astype(np.int64)
 
 
 def _label(example) -> tf.Tensor:

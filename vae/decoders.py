@@ -26,6 +26,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae import encoders
+from vae import gated as gated_lib
 from vae import precision
 from vae import registry
 
@@ -318,6 +319,9 @@ class MLPDecoder(_Decoder):
       `BernoulliLikelihood`.
     compute_dtype: tf.bfloat16 computes the network in bfloat16, its
       variables and p(x|z) float32.
+    gated: Whether the hidden layers are `gated.GatedDense` layers
+      (Tomczak and Welling 2018) instead of linear maps and `activation`;
+      the output layer is linear either way.
     name: The module's name.
 
   Raises:
@@ -330,12 +334,20 @@ class MLPDecoder(_Decoder):
                activation: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                likelihood: Optional[Likelihood] = None,
                compute_dtype: tf.DType = tf.float32,
+               gated: bool = False,
                name: Optional[str] = None):
     super().__init__(output_shape, likelihood, compute_dtype, name=name)
-    hidden_sizes = encoders.check_sizes('hidden_sizes', hidden_sizes)
-    self._net = snt.nets.MLP(
-        hidden_sizes + [int(np.prod(self.param_shape))],
-        activation=activation, name='net')
+    hidden_sizes = encoders.check_sizes('hidden_sizes', hidden_sizes,
+                                        allow_empty=not gated)
+    num_params = int(np.prod(self.param_shape))
+    if gated:
+      self._net = snt.Sequential([
+          gated_lib.GatedMLP(hidden_sizes, name='torso'),
+          snt.Linear(num_params, w_init=gated_lib.he_normal(), name='out')],
+                                 name='net')
+    else:
+      self._net = snt.nets.MLP(hidden_sizes + [num_params],
+                               activation=activation, name='net')
 
   def _params(self, z: tf.Tensor) -> tf.Tensor:
     return self._net(z)
@@ -403,6 +415,12 @@ DECODERS.register('mlp', lambda c, parts: MLPDecoder(
     name='decoder'),
                   'an MLP (--hidden_sizes)',
                   fields=('hidden_sizes', 'activation'))
+DECODERS.register('gated_mlp', lambda c, parts: MLPDecoder(
+    c.hidden_sizes, parts.image_shape, likelihood=parts.likelihood,
+    compute_dtype=parts.compute_dtype, gated=True, name='decoder'),
+                  'an MLP of gated layers h(z) * sigmoid(g(z)) '
+                  '(--hidden_sizes; Tomczak and Welling 2018)',
+                  fields=('hidden_sizes',))
 DECODERS.register('conv', lambda c, parts: ConvDecoder(
     parts.image_shape, c.conv_channels[::-1],
     activation=encoders.ACTIVATIONS[c.activation],

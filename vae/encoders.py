@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae import flows
+from vae import gated as gated_lib
 from vae import precision
 from vae import registry
 
@@ -87,6 +88,52 @@ class GaussianPosterior(snt.Module):
                                  tfb.Shift(self._scale_shift)]),
         diag_shift=None)
     return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill(raw_scale))
+
+
+class LogVariancePosterior(snt.Module):
+  """A diagonal Gaussian whose log-variance is clipped to a range.
+
+  The posterior of Tomczak and Welling (2018)'s VampPrior code: the mean is
+  a linear map of the features, and the log-variance another, clipped to
+  [min_log_variance, max_log_variance] (their `Hardtanh(-6, 2)`: a scale
+  between e^-3 and e). Outside the range its gradient is zero, as there.
+
+  Args:
+    latent_size: The dimensions of z.
+    min_log_variance: The lowest log-variance.
+    max_log_variance: The highest log-variance.
+    name: The module's name.
+
+  Raises:
+    ValueError: for a size below 1 or an empty range.
+  """
+
+  def __init__(self,
+               latent_size: int,
+               min_log_variance: float = -6.0,
+               max_log_variance: float = 2.0,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if latent_size < 1:
+      raise ValueError(f'latent_size must be positive, got {latent_size}')
+    if not min_log_variance < max_log_variance:
+      raise ValueError(f'min_log_variance={min_log_variance} must be below '
+                       f'max_log_variance={max_log_variance}')
+    self.latent_size = latent_size
+    self.covariance = 'diagonal'
+    self._range = (float(min_log_variance), float(max_log_variance))
+    # He et al.'s initialiser, as that code gives every linear layer.
+    self._loc = snt.Linear(latent_size, w_init=gated_lib.he_normal(),
+                           name='loc')
+    self._log_variance = snt.Linear(latent_size, w_init=gated_lib.he_normal(),
+                                    name='log_variance')
+
+  def __call__(self, features: tf.Tensor) -> tfd.Distribution:
+    log_variance = tf.clip_by_value(self._log_variance(features),
+                                    *self._range)
+    return tfd.Independent(
+        tfd.Normal(loc=self._loc(features), scale=tf.exp(0.5 * log_variance)),
+        reinterpreted_batch_ndims=1)
 
 
 class DeterministicPosterior(snt.Module):
@@ -311,6 +358,8 @@ class MLPEncoder(_Encoder):
       or a point mass); default, the Gaussian of `covariance`.
     compute_dtype: tf.bfloat16 computes the network in bfloat16, its
       variables and q(z|x) float32.
+    gated: Whether the hidden layers are `gated.GatedDense` layers
+      (Tomczak and Welling 2018) instead of linear maps and `activation`.
     name: The module's name.
 
   Raises:
@@ -325,12 +374,15 @@ class MLPEncoder(_Encoder):
                min_scale: float = 1e-4,
                head: Optional[Head] = None,
                compute_dtype: tf.DType = tf.float32,
+               gated: bool = False,
                name: Optional[str] = None):
     super().__init__(latent_size, covariance, min_scale, head,
                      compute_dtype, name=name)
-    hidden_sizes = check_sizes('hidden_sizes', hidden_sizes)
-    self._torso = snt.nets.MLP(hidden_sizes, activation=activation,
-                               activate_final=True, name='torso')
+    hidden_sizes = check_sizes('hidden_sizes', hidden_sizes,
+                               allow_empty=not gated)
+    self._torso = (gated_lib.GatedMLP(hidden_sizes, name='torso') if gated
+                   else snt.nets.MLP(hidden_sizes, activation=activation,
+                                     activate_final=True, name='torso'))
 
   def _features(self, x: tf.Tensor) -> tf.Tensor:
     return self._torso(self._to_vector(x))
@@ -391,6 +443,12 @@ ENCODERS.register('mlp', lambda c, parts: MLPEncoder(
     head=parts.head, compute_dtype=parts.compute_dtype, name='encoder'),
                   'an MLP (--hidden_sizes)',
                   fields=('hidden_sizes', 'latent_size', 'activation'))
+ENCODERS.register('gated_mlp', lambda c, parts: MLPEncoder(
+    c.hidden_sizes, c.latent_size, head=parts.head,
+    compute_dtype=parts.compute_dtype, gated=True, name='encoder'),
+                  'an MLP of gated layers h(x) * sigmoid(g(x)) '
+                  '(--hidden_sizes; Tomczak and Welling 2018)',
+                  fields=('hidden_sizes', 'latent_size'))
 ENCODERS.register('conv', lambda c, parts: ConvEncoder(
     c.latent_size, c.conv_channels, activation=ACTIVATIONS[c.activation],
     head=parts.head, compute_dtype=parts.compute_dtype, name='encoder'),
@@ -411,6 +469,11 @@ POSTERIORS.register('diagonal', lambda c, parts: GaussianPosterior(
 POSTERIORS.register('full_covariance', lambda c, parts: GaussianPosterior(
     c.latent_size, 'full_covariance', name='posterior'),
                     'a Gaussian with full covariance (Cholesky factor)',
+                    fields=('latent_size',))
+POSTERIORS.register('log_variance', lambda c, parts: LogVariancePosterior(
+    c.latent_size, name='posterior'),
+                    'a diagonal Gaussian with its log-variance clipped to '
+                    '[-6, 2] (Tomczak and Welling 2018)',
                     fields=('latent_size',))
 POSTERIORS.register('iaf', lambda c, parts: flows.IAFPosterior(
     GaussianPosterior(c.latent_size, 'diagonal', name='base'), c.flow_steps,

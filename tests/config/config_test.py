@@ -7,6 +7,7 @@ from absl.testing import parameterized
 import tensorflow as tf
 
 from vae import config as config_lib
+from vae import encoders
 from vae import priors
 
 
@@ -67,7 +68,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       ('export', 'yes', '^export=yes: must be bool$'),
       ('prior', 'laplace', '^prior=laplace: unknown prior; the known ones '
        f'are {", ".join(priors.PRIORS.names())}$'),
-      ('encoder', 'resnet', "unknown encoder; the known ones are mlp, conv"),
+      ('encoder', 'resnet', 'unknown encoder; the known ones are '
+       f'{", ".join(encoders.ENCODERS.names())}$'),
       ('binarization', 'otsu', 'the known ones are dynamic, static, none'),
       ('activation', 'sigmoid', 'the known ones are relu, tanh, elu'),
       ('inference', 'top_down', 'the known ones are bottom_up, ladder'),
@@ -195,6 +197,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
        'latent_size does not apply'),
       (dict(latent_sizes=(3, 2), objective='dreg'), 'cannot hold'),
       (dict(likelihood='gaussian'), 'binarization=none'),
+      (dict(binarization='static', eval_binarization_seed=777),
+       'goes with dynamic binarisation'),
       (dict(likelihood='discretized_logistic'), 'models 256 grey levels'),
       (dict(likelihood='discretized_logistic', binarization='dequantize'),
        'only binarization=none'),

@@ -38,22 +38,25 @@ def _config(**choices) -> config_lib.Config:
 
 
 def _choices():
-  """Combinations of the registered parts, valid or not: every network and
-  likelihood with every model and latent, and every latent, prior and
-  objective with each model. The networks and the likelihood meet the rest
-  only through the shapes of z and x, so they need not meet every prior
-  and objective too (that product would be ten times as long)."""
-  networks = [dict(encoder=encoder, decoder=decoder, likelihood=likelihood,
-                   likelihood_scale=scale)
-              for encoder, decoder, (likelihood, scale) in itertools.product(
-                  encoders.ENCODERS, decoders.DECODERS,
-                  [(name, None) for name in decoders.LIKELIHOODS]
-                  + [('gaussian', 0.3)])]
-  kinds = ([dict(latent=name) for name in latents.LATENTS
-            if name != 'gaussian']
-           + [dict(posterior=posterior, prior=prior)
-              for posterior, prior in itertools.product(
-                  encoders.POSTERIORS, priors.PRIORS)]
+  """Combinations of the registered parts, valid or not. Each part meets
+  those it interacts with, not every other part: a decoder each likelihood
+  (the parameters it emits), an encoder the MLP decoder (they meet only
+  through z), and every network and likelihood each model and latent; a
+  posterior each prior (the VampPrior calls it) and objective; every
+  latent kind each model and objective. A new part so adds a row, not a
+  factor, to the sweep."""
+  likelihoods = ([(name, None) for name in decoders.LIKELIHOODS]
+                 + [('gaussian', 0.3)])
+  networks = ([dict(encoder='mlp', decoder=decoder, likelihood=likelihood,
+                    likelihood_scale=scale)
+               for decoder, (likelihood, scale) in itertools.product(
+                   decoders.DECODERS, likelihoods)]
+              + [dict(encoder=encoder, decoder='mlp', likelihood='bernoulli',
+                      likelihood_scale=None)
+                 for encoder in encoders.ENCODERS if encoder != 'mlp'])
+  kinds = ([dict()]
+           + [dict(latent=name) for name in latents.LATENTS
+              if name != 'gaussian']
            + [dict(latent_sizes=(3, 2), inference=inference,
                    latent_size=10, latent_hidden_sizes=(8,))
               for inference in hierarchy.INFERENCES])
@@ -68,6 +71,10 @@ def _choices():
         if network['encoder'] == network['decoder'] == 'mlp':
           yield dict(model=model, likelihood=network['likelihood'],
                      likelihood_scale=network['likelihood_scale'])
+  for posterior, prior, objective in itertools.product(
+      encoders.POSTERIORS, priors.PRIORS, objectives.OBJECTIVES):
+    yield dict(model='vae', objective=objective, posterior=posterior,
+               prior=prior)
   for latent, model, objective in itertools.product(
       kinds, model_lib.MODELS, objectives.OBJECTIVES):
     yield dict(model=model, objective=objective, **latent)

@@ -218,6 +218,16 @@ def _likelihood_rules(config):
             'or dequantize for bits per dimension.')
 
 
+def _binarization_rules(config):
+  data_config = config.data
+  if (data_config.eval_binarization_seed is not None
+      and data_config.binarization != 'dynamic'):
+    _refuse(config, ['eval_binarization_seed', 'binarization'], 'a fixed '
+            'binarisation of the evaluated splits goes with dynamic '
+            'binarisation of the training batches: pass '
+            '--binarization=dynamic, or drop --eval_binarization_seed.')
+
+
 def kl_samples(config) -> Optional[int]:
   """The `kl_samples` a run's ELBO takes: `--kl_samples` if set; else 1
   (log q(z|x) - log p(z) at the distortion's draw of z) where a chosen part
@@ -304,6 +314,7 @@ def check(config):
   `config` keeps every rule."""
   check_ownership(config)
   for rule in (_categorical_rules, _flow_rules,
-               _hierarchy_rules, _likelihood_rules, _strategy_rules,
+               _hierarchy_rules, _likelihood_rules, _binarization_rules,
+               _strategy_rules,
                _schedule_rules, _vqvae_rules, _validation_rules):
     rule(config)

@@ -23,6 +23,7 @@ from vae import metrics as metrics_lib
 from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
+from vae import optimizers
 from vae import priors
 from vae import schedules
 
@@ -211,6 +212,13 @@ class DataConfig:
       'image is served; static: threshold at 0.5; none: grey levels; '
       'dequantize: level k as (k + u) / 256, u ~ U[0, 1) fresh each time.',
       choices=data.BINARIZATIONS, is_global=True)
+  eval_binarization_seed: Optional[int] = _field(
+      None, 'With --binarization=dynamic: binarise the validation and eval '
+      'splits once, before training, from NumPy\'s legacy stream of this '
+      'seed, the validation split first (np.random.seed(777) then '
+      'np.random.binomial, as the VampPrior and Exemplar VAE code fix '
+      'theirs: 777). Unset: each evaluation draws the same bits from '
+      '--seed.', low=0, is_global=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,6 +234,10 @@ class TrainConfig:
       'burda: Burda et al. (2016)\'s staircase, 8 stages of 3^i parts of '
       'training at learning_rate * 10^(-i/7); cosine: down to 0 on a cosine.',
       choices=tuple(schedules.LEARNING_RATES), is_global=True)
+  optimizer: str = _field(
+      'adam', 'adam; adam_normgrad: Adam on each parameter\'s gradient '
+      'divided by its own L2 norm (the VampPrior code\'s AdamNormGrad).',
+      choices=tuple(optimizers.OPTIMIZERS), is_global=True)
   adam_epsilon: float = _field(
       1e-8, 'Adam\'s epsilon (Burda et al. 2016: 1e-4).', above=0.0,
       is_global=True)

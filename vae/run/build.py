@@ -26,6 +26,7 @@ from vae import latents
 from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
+from vae import optimizers as optimizers_lib
 from vae import registry
 from vae import schedules as schedules_lib
 from vae import training
@@ -193,8 +194,9 @@ def training_parts(config, image_shape: Sequence[int],
         config.objective, categorical=config.model.latent == 'categorical')
     run_phases = phases(config, model, made.beta, made.temperature)
     learning_rate, lr_assign = schedules_lib.make_learning_rate(config.train)
-    optimizers = {phase.name: snt.optimizers.Adam(
-        learning_rate, epsilon=config.train.adam_epsilon)
+    optimizers = {phase.name: optimizers_lib.make(
+        config.train.optimizer, learning_rate,
+        epsilon=config.train.adam_epsilon)
                   for phase in run_phases}
   # A model's own schedule (the annealed VAE's capacity), if it has one.
   assign = schedules_lib.both(made.assign, lr_assign,

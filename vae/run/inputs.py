@@ -1,7 +1,7 @@
 """A run's data: its splits, loaded with errors that say what to do, and
 the batches it evaluates on."""
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -33,10 +33,39 @@ def load_examples(data_config: config_lib.DataConfig, split: str,
 
 def eval_batches(examples: data.Examples, config: config_lib.Config
                  ) -> tf.data.Dataset:
-  """The eval split in order, `(images, labels)`, binarised from the seed."""
+  """An evaluated split in order, `(images, labels)`, binarised from the
+  seed; as stored if `evaluated_splits` binarised it once."""
+  fixed = config.data.eval_binarization_seed is not None
   return data.batches(examples, config.train.eval_batch_size,
-                      config.data.binarization, train=False,
-                      seed=config.train.seed + 1, labels=True)
+                      'none' if fixed else config.data.binarization,
+                      train=False, seed=config.train.seed + 1, labels=True)
+
+
+def evaluated_splits(config: config_lib.Config
+                     ) -> Tuple[data.Examples, Optional[data.Examples]]:
+  """The eval split and the validation split (None without one).
+
+  With `--eval_binarization_seed` both are binarised once, the validation
+  split first (`data.binarized_once`), so the eval split's bits depend on
+  the validation split as in the code that fixed them; `eval_batches`
+  then serves them as they are.
+
+  Raises:
+    InputError: for a split that cannot be read.
+  """
+  eval_examples = load_examples(config.data, config.data.eval_split)
+  validation = None
+  if config.data.validation_split is not None:
+    validation = load_examples(config.data, config.data.validation_split,
+                               'validation_split')
+  seed = config.data.eval_binarization_seed
+  if seed is None:
+    return eval_examples, validation
+  if validation is None:
+    return data.binarized_once([eval_examples], seed)[0], None
+  validation, eval_examples = data.binarized_once(
+      [validation, eval_examples], seed)
+  return eval_examples, validation
 
 
 class RunData(NamedTuple):
@@ -61,7 +90,7 @@ def load_data(config: config_lib.Config, replicas: int = 1) -> RunData:
   train = config.train
   train_examples = load_examples(config.data, config.data.train_split,
                                  'train_split')
-  eval_examples = load_examples(config.data, config.data.eval_split)
+  eval_examples, validation = evaluated_splits(config)
   if train.batch_size % replicas:
     raise errors.InputError(
         f'--batch_size={train.batch_size} with --strategy={train.strategy}'
@@ -69,10 +98,8 @@ def load_data(config: config_lib.Config, replicas: int = 1) -> RunData:
         f'replicas; pass a multiple of {replicas}')
   evaluated = eval_batches(eval_examples, config)
   validation_batches = None
-  if config.data.validation_split is not None:
-    validation_batches = eval_batches(
-        load_examples(config.data, config.data.validation_split,
-                      'validation_split'), config)
+  if validation is not None:
+    validation_batches = eval_batches(validation, config)
   logging.info('Training on %d examples (%s), evaluating on %d; %d '
                'replica(s), %d examples each per step.',
                train_examples.num_examples, train_examples.source,

@@ -4,7 +4,8 @@ A preset is a JSON file in `vae/run/preset_files/` (its name is the file's):
 
   paper, table   where the setup and its number are published;
   dataset        the dataset of that number (TFDS's name; mnist unless said);
-  reported       {"test_nll": nats, "eval_num_samples": k} as published
+  reported       {"test_nll": nats, "eval_num_samples": k} as published,
+                 with "spread" (the ± of the table) where it gives one
                  (test_nll null where it was not checked; see "note");
   epochs         the paper's training budget, in passes over its data;
   kl_warmup_epochs  a KL warm-up in epochs (0 if none);
