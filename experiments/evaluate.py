@@ -23,6 +23,7 @@ from vae import export
 from vae import metrics
 from vae.run import build
 from vae.run import checkpoints
+from vae.run import figures
 from vae.run import folder as run_folder
 from vae.run import inputs
 from vae.run import lock as run_lock
@@ -155,7 +156,7 @@ def _figures(output_dir: str, functions, results, batches, config) -> str:
   figures_dir = FLAGS.figures_dir or os.path.join(output_dir,
                                                   run_folder.FIGURES)
   eval_images = next(iter(batches))[0].numpy()
-  report.write_figures(functions, results, eval_images, metrics, eval_rows,
+  figures.write_figures(functions, results, eval_images, metrics, eval_rows,
                        figures_dir, config)
   return figures_dir
 

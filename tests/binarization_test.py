@@ -63,7 +63,7 @@ class BinarizedOnceTest(tf.test.TestCase):
 
   def test_examples_become_their_fixed_bits_served_as_stored(self):
     validation, test = _images(0, 6), _images(1, 5)
-    fixed = data.binarized_once(
+    fixed = binarization.binarized_once(
         [self._examples(validation), self._examples(test)], 777)
     expected = binarization.binarize_once([validation, test], 777)
     for examples, bits in zip(fixed, expected):

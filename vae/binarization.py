@@ -7,10 +7,11 @@ VampPrior code and its descendants (the Exemplar VAE's) fix their
 validation and test sets: `np.random.seed(777)`, then
 `np.random.binomial(1, x)` on the validation images and then on the test
 images. NumPy's legacy `RandomState` gives the same bits on every machine,
-so a test set binarised here is bit for bit the one those papers scored.
+so a test set binarised here is bit for bit the one those papers scored;
+`binarized_once` does it to a dataset's splits (`data.Examples`).
 """
 
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -123,3 +124,43 @@ def binarize_once(splits: Sequence[np.ndarray], seed: int,
     binarised.append(stream.binomial(1, flat).astype(np.uint8)
                      .reshape(images.shape))
   return binarised
+
+
+def binarized_once(splits: Sequence, seed: int) -> List:
+  """Splits of a dataset binarised once, in order, from one NumPy stream.
+
+  Their pixels become the 0/1 draws of `binarize_once` (the
+  VampPrior code's fixed validation and test sets: seed 777, validation
+  first), stored with `pixel_max` 1, so serving them with 'none' (or
+  'dynamic', which keeps 0 and 1) gives those bits every time.
+
+  Args:
+    splits: `data.Examples` of one dataset, in drawing order.
+    seed: The seed of NumPy's `RandomState`.
+
+  Returns:
+    A `data.Examples` per split, of the same images and labels, binarised.
+  """
+  arrays = [_as_arrays(examples) for examples in splits]
+  pixel_max = {examples.pixel_max for examples in splits}
+  if len(pixel_max) != 1:
+    raise ValueError(f'binarized_once: the splits store white as '
+                     f'{sorted(pixel_max)}; pass splits of one dataset')
+  bits = binarize_once([images for images, _ in arrays],
+                                        seed, pixel_max=pixel_max.pop())
+  return [examples._replace(
+      dataset=tf.data.Dataset.from_tensor_slices(
+          {'image': images, 'label': labels}),
+      source=f'{examples.source}, binarised once with NumPy seed {seed}',
+      pixel_max=1)
+          for examples, images, (_, labels) in zip(splits, bits, arrays)]
+
+
+def _as_arrays(examples) -> Tuple[np.ndarray, np.ndarray]:
+  """A split's images (uint8) and labels (int64, -1 without labels)."""
+  images, labels = [], []
+  for batch in examples.dataset.batch(4096).as_numpy_iterator():
+    images.append(batch['image'])
+    labels.append(batch['label'] if 'label' in batch else
+                  np.full(len(batch['image']), -1, np.int64))
+  return np.concatenate(images), np.concatenate(labels).astype(np.int64)

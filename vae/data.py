@@ -119,6 +119,9 @@ def can_reach_download_host(timeout: float = 3.0) -> bool:
   """Whether TFDS's download host answers; False on a machine offline.
 
   Checked before a download because TFDS retries for minutes before it fails.
+
+  Args:
+    timeout: Seconds to wait for the connection.
   """
   try:
     with socket.create_connection(_DOWNLOAD_HOST, timeout=timeout):
@@ -225,7 +228,11 @@ def _load_generated(name: str, split: str) -> Examples:
 
 
 def has_factors(name: str) -> bool:
-  """Whether the dataset `name` has ground-truth factors."""
+  """Whether the dataset `name` has ground-truth factors.
+
+  Args:
+    name: A dataset name (TFDS's, or one of `GENERATED`).
+  """
   return name in GENERATED or name in TFDS_FACTORS
 
 
@@ -234,7 +241,13 @@ def factor_data(name: str, data_dir: Optional[str] = None,
   """The factors and observations of dataset `name` for the
   disentanglement metrics; None if it has none. A TFDS dataset's whole
   train split is read into memory (dSprites: 3 GB as bytes), as
-  disentanglement_lib does."""
+  disentanglement_lib does.
+
+  Args:
+    name: A dataset name.
+    data_dir: TFDS's data_dir (None: its default).
+    download: Whether TFDS may download the dataset.
+  """
   if name in GENERATED:
     return GENERATED[name]()
   if name not in TFDS_FACTORS:
@@ -304,46 +317,6 @@ def load(name: str = 'mnist',
                         f'copy. {e}') from e
 
 
-def binarized_once(splits: Sequence[Examples], seed: int) -> List[Examples]:
-  """The splits binarised once, in order, from one legacy NumPy stream.
-
-  Their pixels become the 0/1 draws of `binarization.binarize_once` (the
-  VampPrior code's fixed validation and test sets: seed 777, validation
-  first), stored with `pixel_max` 1, so serving them with 'none' (or
-  'dynamic', which keeps 0 and 1) gives those bits every time.
-
-  Args:
-    splits: `Examples` of one dataset, in drawing order.
-    seed: The seed of NumPy's `RandomState`.
-
-  Returns:
-    An `Examples` per split, of the same images and labels, binarised.
-  """
-  arrays = [_as_arrays(examples) for examples in splits]
-  pixel_max = {examples.pixel_max for examples in splits}
-  if len(pixel_max) != 1:
-    raise ValueError(f'binarized_once: the splits store white as '
-                     f'{sorted(pixel_max)}; pass splits of one dataset')
-  bits = binarization_lib.binarize_once([images for images, _ in arrays],
-                                        seed, pixel_max=pixel_max.pop())
-  return [examples._replace(
-      dataset=tf.data.Dataset.from_tensor_slices(
-          {'image': images, 'label': labels}),
-      source=f'{examples.source}, binarised once with NumPy seed {seed}',
-      pixel_max=1)
-          for examples, images, (_, labels) in zip(splits, bits, arrays)]
-
-
-def _as_arrays(examples: Examples) -> Tuple[np.ndarray, np.ndarray]:
-  """A split's images (uint8) and labels (int64, -1 without labels)."""
-  images, labels = [], []
-  for batch in examples.dataset.batch(4096).as_numpy_iterator():
-    images.append(batch['image'])
-    labels.append(batch['label'] if 'label' in batch else
-                  np.full(len(batch['image']), -1, np.int64))
-  return np.concatenate(images), np.concatenate(labels).astype(np.int64)
-
-
 def _label(example) -> tf.Tensor:
   """The example's label, or -1 for datasets without one."""
   return example['label'] if 'label' in example else tf.constant(-1, tf.int64)
@@ -384,6 +357,18 @@ def batches(examples: Examples,
   for its local replicas, in the order `tf.distribute` hands elements to
   them. Part r holds exactly rows [r b, (r+1) b) of the one-device batch,
   binarised alike (`binarize`'s offset), and only those rows are read.
+
+  Args:
+    examples: The split, as `load` gives it.
+    batch_size: Examples per batch (the global batch with replicas).
+    binarization: One of `BINARIZATIONS`.
+    train: Serve shuffled full batches forever, rather than each example once
+      in order.
+    seed: The stateless seed of the shuffles and draws; None draws one.
+    labels: Serve `(images, labels)` rather than images.
+    first_step: With `train`, the batch to start at (a resumed run's step).
+    num_replicas: With `train`, the replicas each batch is split among.
+    replicas: The replicas whose parts this dataset serves; default all.
   """
   replicas = _checked_replicas(examples, batch_size, binarization, train,
                                first_step, num_replicas, replicas)
@@ -475,7 +460,11 @@ def without_tuning_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
   for up to a minute and can miss the wake-up (TensorFlow 2.21): deletions
   stalled for tens of seconds, wherever the garbage collector happened to
   free an iterator. `batches`'s pipeline is a gather from memory and a
-  binarisation, with nothing worth tuning."""
+  binarisation, with nothing worth tuning.
+
+  Args:
+    dataset: A `tf.data.Dataset`.
+  """
   options = tf.data.Options()
   options.autotune.enabled = False
   return dataset.with_options(options)

@@ -41,6 +41,11 @@ class MultiWorkerReplicator(tf.distribute.MultiWorkerMirroredStrategy):
   update to its own copy. Sonnet's optimisers accept only Sonnet's
   strategies (multi-worker GPU is a TODO there), so this class is added to
   the strategies they accept.
+
+  Args:
+    cluster_resolver: As `MultiWorkerMirroredStrategy`'s; None reads
+      `TF_CONFIG`.
+    communication_options: As `MultiWorkerMirroredStrategy`'s.
   """
 
   @contextlib.contextmanager
@@ -63,6 +68,9 @@ def split_cpu(num_devices: int) -> Sequence[str]:
 
   Must run before TensorFlow initialises its devices (before the first op),
   unless the CPU is already split that way.
+
+  Args:
+    num_devices: The logical CPU devices to make.
   """
   if num_devices < 1:
     raise ValueError(f'num_devices must be positive, got {num_devices}')
@@ -126,6 +134,11 @@ def make_strategy(name: str,
     grpc:// address; None or 'local' for a TPU VM's own).
 
   The same arguments give the same strategy object again.
+
+  Args:
+    name: One of `STRATEGIES`.
+    cpu_devices: With 'mirrored' and no GPU, the logical CPUs to replicate on.
+    tpu: With 'tpu', the TPU's name or grpc:// address.
   """
   if name not in STRATEGIES:
     raise ValueError(f'strategy must be one of {STRATEGIES}, got {name!r}')
@@ -174,6 +187,11 @@ def distribute_batches(
   arguments: the parts of each global batch for `replicas`, in order. Each
   worker (input pipeline) builds the one for its local replicas, and
   `tf.distribute` hands its elements to them in turn.
+
+  Args:
+    strategy: The strategy the batches feed.
+    make_batches: `(num_replicas, replicas)` to a dataset of those replicas'
+      parts.
   """
 
   def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
@@ -190,6 +208,9 @@ def per_worker(strategy: tf.distribute.Strategy) -> Callable[[int], List[int]]:
 
   A collective: every worker of the cluster must call it at the same point,
   and it waits for them all.
+
+  Args:
+    strategy: The cluster's strategy.
   """
   local = len(strategy.extended.worker_devices)
 
@@ -208,6 +229,11 @@ def per_worker(strategy: tf.distribute.Strategy) -> Callable[[int], List[int]]:
 
 
 def num_replicas(strategy: Optional[tf.distribute.Strategy]) -> int:
+  """The replicas of `strategy` in sync: 1 without one.
+
+  Args:
+    strategy: A strategy, or None for one device.
+  """
   return 1 if strategy is None else strategy.num_replicas_in_sync
 
 
@@ -225,6 +251,10 @@ def global_batch_draws(replica, num_replicas: int):
   its own state), around the objective; `replica` is a scalar int tensor,
   such as the replica context's `replica_id_in_sync_group`, or an argument
   of a function compiled once for every replica.
+
+  Args:
+    replica: This replica's index, a scalar int tensor.
+    num_replicas: The replicas the global batch is split among.
   """
   before = getattr(_local, 'replica', None)
   _local.replica = (replica, num_replicas)
@@ -251,6 +281,11 @@ def sample(distribution, sample_shape: Union[int, Sequence[int]] = (),
   posterior, whose bijector holds this replica's rows) draws its base so
   and maps the draws through its bijector, as its own `sample` does.
   Elsewhere this is `distribution.sample`.
+
+  Args:
+    distribution: The distribution to draw from.
+    sample_shape: As `distribution.sample`'s.
+    seed: A stateless seed [2], or None.
   """
   state = getattr(_local, 'replica', None)
   if state is None or seed is None or state[1] == 1:
@@ -283,7 +318,11 @@ def _repeat_rows(distribution, times: int, rows: int):
 
 def replica_sum(values: tf.Tensor) -> tf.Tensor:
   """`values` summed over the replicas, in replica context with N > 1;
-  else `values`."""
+  else `values`.
+
+  Args:
+    values: A tensor of this replica.
+  """
   ctx = tf.distribute.get_replica_context()
   if ctx is None or ctx.num_replicas_in_sync == 1:
     return values
@@ -296,7 +335,11 @@ def global_mean(values: tf.Tensor) -> tf.Tensor:
   all-reduce's gradient is the all-reduced sum of the replicas' upstream
   gradients, so a loss that every replica computes from it, each divided by
   the global batch (`tf.nn.compute_average_loss`), gives the gradients of
-  one device on the whole batch once the replicas' gradients are summed."""
+  one device on the whole batch once the replicas' gradients are summed.
+
+  Args:
+    values: This replica's rows, [rows, ...].
+  """
   ctx = tf.distribute.get_replica_context()
   if ctx is None or ctx.num_replicas_in_sync == 1:
     return tf.reduce_mean(values, axis=0)
@@ -307,7 +350,11 @@ def global_mean(values: tf.Tensor) -> tf.Tensor:
 
 def global_rows(values: tf.Tensor) -> tf.Tensor:
   """The global batch's rows of `values` ([rows, ...], replica 0's rows
-  first), gradients included; `values` itself on one device."""
+  first), gradients included; `values` itself on one device.
+
+  Args:
+    values: This replica's rows, [rows, ...].
+  """
   ctx = tf.distribute.get_replica_context()
   if ctx is None or ctx.num_replicas_in_sync == 1:
     return values
@@ -317,7 +364,12 @@ def global_rows(values: tf.Tensor) -> tf.Tensor:
 def local_rows(global_values: tf.Tensor, rows) -> tf.Tensor:
   """This replica's `rows` rows of a tensor over the global batch (as
   `global_rows` gives, replica 0's rows first); `global_values` itself on
-  one device."""
+  one device.
+
+  Args:
+    global_values: A tensor over the global batch, [global rows, ...].
+    rows: The rows of each replica.
+  """
   ctx = tf.distribute.get_replica_context()
   if ctx is None or ctx.num_replicas_in_sync == 1:
     return global_values
@@ -328,7 +380,11 @@ def local_rows(global_values: tf.Tensor, rows) -> tf.Tensor:
 def global_batch_mean(values: tf.Tensor) -> tf.Tensor:
   """Mean over axis 0 of the global batch, with no gradient: in replica
   context with N > 1, the sum over every replica's rows divided by the
-  total row count."""
+  total row count.
+
+  Args:
+    values: This replica's rows, [rows, ...].
+  """
   values = tf.stop_gradient(values)
   ctx = tf.distribute.get_replica_context()
   if ctx is None or ctx.num_replicas_in_sync == 1:

@@ -41,14 +41,24 @@ class FactorData(Protocol):
 
 def sample_factors(data: FactorData, num: int,
                    rng: np.random.RandomState) -> np.ndarray:
-  """[num, num_factors] factor indices, each uniform over its values."""
+  """[num, num_factors] factor indices, each uniform over its values.
+
+  Args:
+    data: The factors' dataset.
+    num: The rows to draw.
+    rng: The NumPy generator to draw with.
+  """
   return np.stack([rng.randint(size, size=num)
                    for size in data.factor_sizes], axis=1)
 
 
 def all_factors(sizes: Sequence[int]) -> np.ndarray:
   """Every combination of factor values, [prod(sizes), len(sizes)], the
-  last factor changing fastest (dSprites' order)."""
+  last factor changing fastest (dSprites' order).
+
+  Args:
+    sizes: The number of values of each factor.
+  """
   grids = np.meshgrid(*[np.arange(n) for n in sizes], indexing='ij')
   return np.stack([g.ravel() for g in grids], axis=1)
 
@@ -134,6 +144,7 @@ class GridData:
     images: [n, H, W, C] uint8 images, `pixel_max` for white.
     factors: [n, num_factors] factor indices of each image.
     factor_names, factor_sizes: of the factors, in `factors`' order.
+    pixel_max: The stored value of a white pixel.
   """
 
   def __init__(self, images: np.ndarray, factors: np.ndarray,

@@ -28,14 +28,24 @@ NUM_VALUES = 10
 
 
 def order_by_kl(kl_per_dimension: Sequence[float]) -> np.ndarray:
-  """Dimension indices, largest KL first (ties by index)."""
+  """Dimension indices, largest KL first (ties by index).
+
+  Args:
+    kl_per_dimension: The KL of each dimension.
+  """
   kl = np.asarray(kl_per_dimension, np.float64)
   return np.lexsort((np.arange(len(kl)), -kl))
 
 
 def quantile_values(num: int = NUM_VALUES, low: float = 0.05,
                     high: float = 0.95) -> np.ndarray:
-  """The standard Normal's quantiles at `num` evenly spaced levels."""
+  """The standard Normal's quantiles at `num` evenly spaced levels.
+
+  Args:
+    num: The number of levels.
+    low: The lowest level.
+    high: The highest level.
+  """
   normal = statistics.NormalDist()
   return np.array([normal.inv_cdf(u) for u in np.linspace(low, high, num)],
                   np.float32)
@@ -44,7 +54,13 @@ def quantile_values(num: int = NUM_VALUES, low: float = 0.05,
 def traversal_codes(base: np.ndarray, order: Sequence[int],
                     values: np.ndarray) -> np.ndarray:
   """[len(order) * len(values), latent] codes: row r sweeps dimension
-  order[r] through `values`, every other dimension at `base`."""
+  order[r] through `values`, every other dimension at `base`.
+
+  Args:
+    base: [latent] the code the rows start from.
+    order: The dimension each row sweeps.
+    values: The values each sweeps through.
+  """
   codes = np.tile(np.asarray(base, np.float32),
                   (len(order), len(values), 1))
   for row, dim in enumerate(order):
@@ -54,7 +70,13 @@ def traversal_codes(base: np.ndarray, order: Sequence[int],
 
 def interpolation_codes(start: np.ndarray, end: np.ndarray,
                         num: int = NUM_VALUES) -> np.ndarray:
-  """[num, latent]: start, end and the evenly spaced points between."""
+  """[num, latent]: start, end and the evenly spaced points between.
+
+  Args:
+    start: [latent] the first code.
+    end: [latent] the last code.
+    num: Codes in all, both ends included.
+  """
   t = np.linspace(0.0, 1.0, num, dtype=np.float32)[:, None]
   return (1 - t) * start[None] + t * end[None]
 
@@ -82,7 +104,16 @@ def write(functions, kl_per_dimension: Optional[Sequence[float]],
           posterior_means: np.ndarray, labels: np.ndarray,
           eval_images: np.ndarray, figures_dir: str) -> List[str]:
   """The figures above (without KL per dimension, the bars and the order
-  by index); returns their paths."""
+  by index); returns their paths.
+
+  Args:
+    functions: The model's `export.ModelFunctions`.
+    kl_per_dimension: The eval set's KL per dimension, or None.
+    posterior_means: [n, latent] eval posterior means.
+    labels: [n] their labels.
+    eval_images: Eval images [n, H, W, C] to encode.
+    figures_dir: The folder to write into.
+  """
   path = lambda name: os.path.join(figures_dir, name)
   latent = posterior_means.shape[1]
   written = []

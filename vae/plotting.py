@@ -22,7 +22,13 @@ def _save(fig, path: str) -> str:
 
 def tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
   """Tiles [rows * cols, H, W, C] images into one array: [rows * H, cols * W]
-  for one channel (or none), [rows * H, cols * W, C] for colour."""
+  for one channel (or none), [rows * H, cols * W, C] for colour.
+
+  Args:
+    images: [rows * cols, H, W(, C)] images.
+    rows: Rows of the tiling.
+    cols: Columns of the tiling.
+  """
   images = np.asarray(images)[:rows * cols]
   if images.ndim == 4 and images.shape[-1] == 1:
     images = images[..., 0]
@@ -58,6 +64,14 @@ def loss_curves(steps: Sequence[int],
   are drawn as points in the colour of their training line. Points that are
   not positive (a rate of exactly zero, say) cannot be shown on a log axis
   and are left out.
+
+  Args:
+    steps: The steps of the training lines.
+    curves: Each training line by name.
+    path: The file to write (PNG).
+    title: The figure's title.
+    eval_steps: The steps of the eval points.
+    eval_curves: Eval points by the names of `curves`.
   """
   fig, ax = plt.subplots(figsize=(6, 4))
 
@@ -93,7 +107,16 @@ def learning_curve(curves: Mapping[str, Tuple[Sequence[float],
   """Lines of (epochs, values) by label against log epochs; `quality`
   (epoch, value) marks a point, labelled `quality_label`. The first epoch
   falls by hundreds of nats and the rest by a few: the y axis shows the
-  values from the first epoch on (earlier ones run off its top)."""
+  values from the first epoch on (earlier ones run off its top).
+
+  Args:
+    curves: (epochs, values) by label.
+    path: The file to write (PNG).
+    title: The figure's title.
+    ylabel: The y axis's label.
+    quality: (epoch, value) of a point to mark, or None.
+    quality_label: The marked point's label.
+  """
   fig, ax = plt.subplots(figsize=(6, 4))
   shown, first = [], []
   for label, (epochs, values) in curves.items():
@@ -124,7 +147,15 @@ def metrics_against(x_name: str, xs: Sequence[float],
                     groups: Sequence[str], path: str) -> str:
   """A panel per metric: its value against x, a point per run and a line
   per group through the means of the runs at each x (seeds, say). Missing
-  values (None) are left out."""
+  values (None) are left out.
+
+  Args:
+    x_name: The x axis's name.
+    xs: Each run's x.
+    values: Each metric's value per run (None: missing).
+    groups: Each run's group.
+    path: The file to write (PNG).
+  """
   names = list(values)
   columns = min(3, len(names))
   rows = -(-len(names) // columns)
@@ -156,7 +187,17 @@ def metrics_against(x_name: str, xs: Sequence[float],
 def labelled_grid(images: np.ndarray, rows: int, cols: int, path: str,
                   title: str, row_labels: Sequence[str] = (),
                   col_labels: Sequence[str] = ()) -> str:
-  """A grid of images sized to its shape, rows and columns labelled."""
+  """A grid of images sized to its shape, rows and columns labelled.
+
+  Args:
+    images: [rows * cols, H, W(, C)] images.
+    rows: Rows of the grid.
+    cols: Columns of the grid.
+    path: The file to write (PNG).
+    title: The figure's title.
+    row_labels: A label per row.
+    col_labels: A label per column.
+  """
   fig, ax = plt.subplots(figsize=(min(14, 0.7 * cols + 1.8),
                                   min(14, 0.7 * rows + 1.0)))
   _show(ax, tile(images, rows, cols))
@@ -173,7 +214,15 @@ def labelled_grid(images: np.ndarray, rows: int, cols: int, path: str,
 
 def bars(names: Sequence[str], values: Sequence[float], path: str,
          title: str, ylabel: str) -> str:
-  """One bar per name, in the order given."""
+  """One bar per name, in the order given.
+
+  Args:
+    names: A name per bar.
+    values: A value per bar.
+    path: The file to write (PNG).
+    title: The figure's title.
+    ylabel: The y axis's label.
+  """
   fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(names) + 1.5), 3.5))
   ax.bar(range(len(values)), values)
   ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
@@ -187,7 +236,14 @@ def reconstructions(inputs: np.ndarray, outputs: np.ndarray, path: str,
                     title: str = 'Inputs (top) and reconstructions (bottom)'
                     ) -> str:
   """Inputs above their reconstructions, one column per example. One
-  tiled image on one axes: a subplot per image cost 0.6 s a figure."""
+  tiled image on one axes: a subplot per image cost 0.6 s a figure.
+
+  Args:
+    inputs: [n, H, W(, C)] input images.
+    outputs: Their reconstructions, alike.
+    path: The file to write (PNG).
+    title: The figure's title.
+  """
   n = len(inputs)
   images = np.concatenate([np.asarray(inputs)[:n], np.asarray(outputs)[:n]])
   fig, ax = plt.subplots(figsize=(1.2 * n, 2.8))
@@ -206,7 +262,19 @@ def image_grid(images: np.ndarray, rows: int, cols: int, path: str,
                title: str, xlabel: Optional[str] = None,
                ylabel: Optional[str] = None,
                extent: Optional[Sequence[float]] = None) -> str:
-  """A grid of images, such as samples from the prior or a traversal."""
+  """A grid of images, such as samples from the prior or a traversal.
+
+  Args:
+    images: [rows * cols, H, W(, C)] images.
+    rows: Rows of the grid.
+    cols: Columns of the grid.
+    path: The file to write (PNG).
+    title: The figure's title.
+    xlabel: The x axis's label, if any.
+    ylabel: The y axis's label, if any.
+    extent: The axes' (left, right, bottom, top) in data units; None hides the
+      ticks.
+  """
   fig, ax = plt.subplots(figsize=(7, 7))
   _show(ax, tile(images, rows, cols), extent=extent)
   ax.set_title(title)
@@ -225,6 +293,12 @@ def traversal_codes(latent_size: int, dims: Sequence[int] = (0, 1),
   Row r, column c holds z[dims[0]] = xs[c], z[dims[1]] = ys[r] with xs, ys
   evenly spaced in [-span, span]; ys run from +span at the top row down to
   -span, so the image grid reads like a plot.
+
+  Args:
+    latent_size: The dimensions of z.
+    dims: The two dimensions traversed.
+    grid_size: Points along each.
+    span: The half-width of the range.
   """
   if latent_size < 2:
     raise ValueError(f'a traversal needs latent_size >= 2, got {latent_size}')
@@ -243,6 +317,11 @@ def manifold_codes(grid_size: int = 15, low: float = 0.05,
   Evenly spaced quantiles u in [low, high] map to z = Phi^-1(u), so the grid
   covers the prior's mass evenly, as in `keras-modular-vae.txt`. Rows run
   from high z[1] at the top to low, as in `traversal_codes`.
+
+  Args:
+    grid_size: Points along each dimension.
+    low: The lowest quantile.
+    high: The highest quantile.
   """
   normal = statistics.NormalDist()
   values = np.array([normal.inv_cdf(u)
@@ -255,6 +334,9 @@ def project_2d(points: np.ndarray):
   """Points in 2-D: the first two columns, or the top two principal axes.
 
   Returns (points [n, 2], axis names, fraction of variance shown).
+
+  Args:
+    points: [n, d] points.
   """
   points = np.asarray(points, np.float64)
   if points.shape[1] <= 2:
@@ -275,6 +357,12 @@ def latent_scatter(posterior_means: np.ndarray, labels: np.ndarray,
 
   With more than two latent dimensions, the means are projected on their two
   principal axes (PCA); the title says how much variance that keeps.
+
+  Args:
+    posterior_means: [n, latent] means of q(z|x).
+    labels: [n] int labels (-1: none).
+    path: The file to write (PNG).
+    title: The figure's title.
   """
   points, (xlabel, ylabel), explained = project_2d(posterior_means)
   labels = np.asarray(labels)
@@ -301,6 +389,13 @@ def rate_distortion(rates: Sequence[float], distortions: Sequence[float],
 
   Dashed lines are equal ELBO (rate + distortion constant); runs to the lower
   left are better, and beta trades one for the other along a curve.
+
+  Args:
+    rates: Each run's rate (nats).
+    distortions: Each run's distortion (nats).
+    names: Each run's name.
+    path: The file to write (PNG).
+    title: The figure's title.
   """
   rates = np.asarray(rates, np.float64)
   distortions = np.asarray(distortions, np.float64)

@@ -10,6 +10,7 @@ from tests import data_test
 from vae import config as config_lib
 from vae.run import checkpoints
 from vae.run import early_stopping
+from vae.run import figures
 from vae.run import report
 from vae.run import runner
 
@@ -79,9 +80,9 @@ class TimeToQualityTest(tf.test.TestCase):
              'epoch': s / 4, 'training_seconds': float(s)}
             for s in (1, 2, 4, 8)]
     path = os.path.join(self.create_tempdir().full_path, 'curve.png')
-    self.assertEqual(report.learning_curve(rows, path, 100), path)
+    self.assertEqual(figures.learning_curve(rows, path, 100), path)
     self.assertGreater(os.path.getsize(path), 1000)
-    self.assertIsNone(report.learning_curve(
+    self.assertIsNone(figures.learning_curve(
         [{'step': 1, 'elbo': -1.0}], path + '2', 100))
 
 

@@ -48,7 +48,11 @@ class Reading(NamedTuple):
 
 def reading(values: Dict[str, Any]) -> Reading:
   """The fields read by the parts that `values` (fields by name) choose:
-  the global fields, then, from each choice read, the chosen part's."""
+  the global fields, then, from each choice read, the chosen part's.
+
+  Args:
+    values: Fields by name (a partial configuration).
+  """
   read = {name: None for name, (_, f) in sections.fields().items()
           if f.metadata['is_global']}
   fixed = {}
@@ -72,7 +76,11 @@ def reading(values: Dict[str, Any]) -> Reading:
 
 
 def owners(name: str) -> Dict[str, List[str]]:
-  """The parts that read field `name`: choice field to part names."""
+  """The parts that read field `name`: choice field to part names.
+
+  Args:
+    name: A field's name.
+  """
   found = {}
   for field in sections.fields():
     parts = _registry(field)
@@ -111,7 +119,11 @@ def _default(name: str) -> Any:
 
 def check_ownership(config):
   """Refuses a field that no chosen part reads, set away from its default,
-  and a field set against the value a chosen part fixes."""
+  and a field set against the value a chosen part fixes.
+
+  Args:
+    config: A `config.Config`.
+  """
   values = sections.values(config)
   read, fixed = reading(values)
   for name, value in values.items():
@@ -232,7 +244,11 @@ def kl_samples(config) -> Optional[int]:
   """The `kl_samples` a run's ELBO takes: `--kl_samples` if set; else 1
   (log q(z|x) - log p(z) at the distortion's draw of z) where a chosen part
   has no closed-form KL (its trait `analytic_kl=False`, or a hierarchy);
-  else None, the analytic KL."""
+  else None, the analytic KL.
+
+  Args:
+    config: A `config.Config`.
+  """
   if config.objective.kl_samples is not None:
     return config.objective.kl_samples
   m = config.model
@@ -247,7 +263,11 @@ def kl_samples(config) -> Optional[int]:
 
 
 def kl_estimator(config) -> str:
-  """How a run estimates the rate, for its summary."""
+  """How a run estimates the rate, for its summary.
+
+  Args:
+    config: A `config.Config`.
+  """
   samples = kl_samples(config)
   if samples is None:
     return 'analytic'
@@ -258,7 +278,11 @@ def kl_estimator(config) -> str:
 def reduces_across_replicas(config) -> bool:
   """Whether the step needs an all-reduce inside it, on a strategy other
   than the default: free bits' mean over the global batch, or a model's
-  (the VQ-VAE's codebook statistics)."""
+  (the VQ-VAE's codebook statistics).
+
+  Args:
+    config: A `config.Config`.
+  """
   return config.train.strategy != 'default' and (
       bool(config.objective.free_bits)
       or model_lib.MODELS.traits(config.model.model).get(
@@ -311,7 +335,11 @@ def _validation_rules(config):
 
 def check(config):
   """Raises a `ValueError` that says what is wrong and what to do, unless
-  `config` keeps every rule."""
+  `config` keeps every rule.
+
+  Args:
+    config: A `config.Config`.
+  """
   check_ownership(config)
   for rule in (_categorical_rules, _flow_rules,
                _hierarchy_rules, _likelihood_rules, _binarization_rules,

@@ -10,6 +10,7 @@ their registry line) and whether a resumed run may change it (`resumable`).
 """
 
 import dataclasses
+import textwrap
 import typing
 from typing import Any, Dict, Optional, Tuple
 
@@ -321,6 +322,21 @@ SECTIONS = {'model': ModelConfig, 'objective': ObjectiveConfig,
             'data': DataConfig, 'train': TrainConfig}
 
 
+def _document(cls) -> None:
+  """Appends an Args: section to a section's docstring, from its fields'
+  help texts, so help() and the flags say the same."""
+  lines = ['', '', 'Args:']
+  for f in dataclasses.fields(cls):
+    lines += textwrap.wrap(f'{f.name}: {f.metadata["help"]}', width=76,
+                           initial_indent='  ', subsequent_indent='    ',
+                           break_long_words=False, break_on_hyphens=False)
+  cls.__doc__ = cls.__doc__.rstrip() + '\n'.join(lines) + '\n'
+
+
+for _section in SECTIONS.values():
+  _document(_section)
+
+
 def fields() -> Dict[str, Tuple[str, dataclasses.Field]]:
   """Every field by name: (its section, the dataclass field)."""
   return {f.name: (section, f) for section, cls in SECTIONS.items()
@@ -328,20 +344,32 @@ def fields() -> Dict[str, Tuple[str, dataclasses.Field]]:
 
 
 def values(config) -> Dict[str, Any]:
-  """Every field of a `Config` by name, with its value."""
+  """Every field of a `Config` by name, with its value.
+
+  Args:
+    config: A `config.Config`.
+  """
   return {name: getattr(getattr(config, section), name)
           for name, (section, _) in fields().items()}
 
 
 def text(value) -> str:
-  """A value as the command line writes it: 100,100 for a list."""
+  """A value as the command line writes it: 100,100 for a list.
+
+  Args:
+    value: A field's value.
+  """
   if isinstance(value, (tuple, list)):
     return ','.join(str(v) for v in value)
   return str(value)
 
 
 def field_type(f: dataclasses.Field):
-  """(base type, optional, is a tuple) of a field."""
+  """(base type, optional, is a tuple) of a field.
+
+  Args:
+    f: A field of a section.
+  """
   hints = typing.get_type_hints(
       next(c for c in SECTIONS.values()
            if f.name in {g.name for g in dataclasses.fields(c)}))

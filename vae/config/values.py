@@ -173,6 +173,10 @@ def make(**values) -> Config:
 def check_field(name: str, value: Any):
   """`value` of field `name`, parsed.
 
+  Args:
+    name: A field's name.
+    value: Its value, or its text from a flag.
+
   Raises:
     ValueError: if it is no value of the field (whatever the other fields
       are).
@@ -185,7 +189,12 @@ def check_field(name: str, value: Any):
 
 def changed(earlier: Config, now: Config) -> List[str]:
   """The fields `now` changes from `earlier` that change what is trained
-  (those not `resumable`), described as `--name: then, now`."""
+  (those not `resumable`), described as `--name: then, now`.
+
+  Args:
+    earlier: The `Config` a run was made with.
+    now: The `Config` it is run again with.
+  """
   then, current = earlier.to_dict(), now.to_dict()
   known = sections.fields()
   return [f'--{k}: {then[k]!r} then, {v!r} now'

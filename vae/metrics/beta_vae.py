@@ -46,7 +46,16 @@ def _points(data, represent, batch_size: int, num: int,
 
 def score(train_features, train_labels, eval_features, eval_labels,
           seed: int = 0) -> Tuple[float, float]:
-  """(train accuracy, eval accuracy) of the logistic regression."""
+  """(train accuracy, eval accuracy) of the logistic regression.
+
+  Args:
+    train_features: [n, code_size] absolute code differences of the training
+      points.
+    train_labels: [n] the factor each point held fixed.
+    eval_features: The same of the eval points.
+    eval_labels: Their fixed factors.
+    seed: The classifier's seed.
+  """
   model = linear_model.LogisticRegression(random_state=seed)
   model.fit(train_features, train_labels)
   return (float(model.score(train_features, train_labels)),
@@ -55,6 +64,13 @@ def score(train_features, train_labels, eval_features, eval_labels,
 
 def compute(data, represent: common.Represent, rng: np.random.RandomState,
             points_scale: float = 1.0, batch_size: int = BATCH_SIZE) -> Dict:
+  """The BetaVAE score: {'beta_vae_score', 'beta_vae_train_accuracy'}.
+
+  Args:
+    data, represent, rng, points_scale: As every metric's
+      (`metrics.common`'s module docstring).
+    batch_size: Pairs averaged into one point.
+  """
   train = _points(data, represent, batch_size,
                   common.scaled(NUM_TRAIN, points_scale), rng)
   evaluation = _points(data, represent, batch_size,

@@ -34,7 +34,14 @@ NUM_TEST = 5000
 def importance_matrix(codes, factors, codes_test, factors_test
                       ) -> Tuple[np.ndarray, float, float]:
   """(R [code_size, num_factors], mean train accuracy, mean test
-  accuracy) of one gradient-boosted-trees classifier per factor."""
+  accuracy) of one gradient-boosted-trees classifier per factor.
+
+  Args:
+    codes: [n, code_size] training codes.
+    factors: [n, num_factors] their factors.
+    codes_test: Test codes, alike.
+    factors_test: Their factors.
+  """
   importance = np.zeros([codes.shape[1], factors.shape[1]])
   train, test = [], []
   for k in range(factors.shape[1]):
@@ -57,15 +64,31 @@ def _weighted_purity(importance: np.ndarray) -> float:
 
 
 def disentanglement(importance: np.ndarray) -> float:
+  """D: the mean purity of each code dimension over the factors, weighted by its importance.
+
+  Args:
+    importance: R, [code_size, num_factors].
+  """
   return _weighted_purity(importance)
 
 
 def completeness(importance: np.ndarray) -> float:
+  """C: the mean purity of each factor over the code dimensions, weighted by its importance.
+
+  Args:
+    importance: R, [code_size, num_factors].
+  """
   return _weighted_purity(importance.T)
 
 
 def compute(data, represent: common.Represent, rng: np.random.RandomState,
             points_scale: float = 1.0) -> Dict:
+  """DCI: {'dci_disentanglement', 'dci_completeness', 'dci_informativeness', ...}.
+
+  Args:
+    data, represent, rng, points_scale: As every metric's
+      (`metrics.common`'s module docstring).
+  """
   codes, factors = common.sample_codes(
       data, represent, common.scaled(NUM_TRAIN, points_scale), rng)
   codes_test, factors_test = common.sample_codes(

@@ -31,7 +31,18 @@ def votes(data, represent, batch_size: int, num: int,
           rng: np.random.RandomState, variances: np.ndarray,
           active: np.ndarray) -> np.ndarray:
   """[num_factors, code_size] counts: how often factor k's point voted for
-  each dimension (only active dimensions get votes)."""
+  each dimension (only active dimensions get votes).
+
+  Args:
+    data: The `factors.FactorData` to draw observations from.
+    represent: Observations [n, H, W, C] to codes [n, code_size] (the posterior
+      means).
+    batch_size: Observations per vote.
+    num: The votes.
+    rng: The NumPy generator of the draws.
+    variances: [code_size] the codes' global variances.
+    active: [code_size] whether each dimension is active.
+  """
   counts = np.zeros([len(data.factor_sizes), len(variances)], np.int64)
   active_index = np.flatnonzero(active)
   for start in range(0, num, _POINTS_PER_CALL):
@@ -53,13 +64,25 @@ def votes(data, represent, batch_size: int, num: int,
 
 
 def accuracy(classifier: np.ndarray, counts: np.ndarray) -> float:
-  """The share of votes whose dimension's predicted factor is theirs."""
+  """The share of votes whose dimension's predicted factor is theirs.
+
+  Args:
+    classifier: [code_size] the factor each dimension predicts.
+    counts: [num_factors, code_size] votes.
+  """
   return float(np.sum(counts[classifier, np.arange(counts.shape[1])])
                / np.sum(counts))
 
 
 def compute(data, represent: common.Represent, rng: np.random.RandomState,
             points_scale: float = 1.0, batch_size: int = BATCH_SIZE) -> Dict:
+  """The FactorVAE score: {'factor_vae_score', 'factor_vae_train_accuracy', 'factor_vae_active_dims'}.
+
+  Args:
+    data, represent, rng, points_scale: As every metric's
+      (`metrics.common`'s module docstring).
+    batch_size: Observations per vote.
+  """
   scale = lambda num: common.scaled(num, points_scale)
   codes, _ = common.sample_codes(data, represent,
                                  scale(NUM_VARIANCE_ESTIMATE), rng)

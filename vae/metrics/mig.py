@@ -21,7 +21,13 @@ NUM_BINS = 20
 
 def score(codes: np.ndarray, factors: np.ndarray,
           num_bins: int = NUM_BINS) -> float:
-  """MIG of codes [n, code_size] and their factors [n, num_factors]."""
+  """MIG of codes [n, code_size] and their factors [n, num_factors].
+
+  Args:
+    codes: [n, code_size] codes.
+    factors: [n, num_factors] factor indices.
+    num_bins: Bins per code dimension.
+  """
   info = common.discrete_mutual_info(
       common.histogram_discretize(codes, num_bins), factors)
   return float(np.mean(common.top_two_gap(info)
@@ -30,6 +36,13 @@ def score(codes: np.ndarray, factors: np.ndarray,
 
 def compute(data, represent: common.Represent, rng: np.random.RandomState,
             points_scale: float = 1.0, num_bins: int = NUM_BINS) -> Dict:
+  """The mutual information gap: {'mig'}.
+
+  Args:
+    data, represent, rng, points_scale: As every metric's
+      (`metrics.common`'s module docstring).
+    num_bins: Bins per code dimension.
+  """
   codes, factors = common.sample_codes(
       data, represent, common.scaled(NUM_TRAIN, points_scale), rng)
   return {'mig': score(codes, factors, num_bins)}

@@ -37,7 +37,16 @@ def _discrete_score(code, factor, code_test, factor_test) -> float:
 def score_matrix(codes: np.ndarray, factors: np.ndarray,
                  codes_test: np.ndarray, factors_test: np.ndarray,
                  continuous_factors: bool = False) -> np.ndarray:
-  """S, [code_size, num_factors]."""
+  """S, [code_size, num_factors].
+
+  Args:
+    codes: [n, code_size] training codes.
+    factors: [n, num_factors] their factors.
+    codes_test: Test codes, alike.
+    factors_test: Their factors.
+    continuous_factors: Score by R^2 of a regression rather than a classifier's
+      accuracy.
+  """
   matrix = np.zeros([codes.shape[1], factors.shape[1]])
   for j in range(codes.shape[1]):
     for k in range(factors.shape[1]):
@@ -49,13 +58,24 @@ def score_matrix(codes: np.ndarray, factors: np.ndarray,
 
 
 def score(matrix: np.ndarray) -> float:
-  """SAP of a score matrix: the mean gap between its top two rows."""
+  """SAP of a score matrix: the mean gap between its top two rows.
+
+  Args:
+    matrix: S, [code_size, num_factors].
+  """
   return float(np.mean(common.top_two_gap(matrix)))
 
 
 def compute(data, represent: common.Represent, rng: np.random.RandomState,
             points_scale: float = 1.0,
             continuous_factors: bool = False) -> Dict:
+  """The SAP score: {'sap'}.
+
+  Args:
+    data, represent, rng, points_scale: As every metric's
+      (`metrics.common`'s module docstring).
+    continuous_factors: Score by regression rather than classification.
+  """
   codes, factors = common.sample_codes(
       data, represent, common.scaled(NUM_TRAIN, points_scale), rng)
   codes_test, factors_test = common.sample_codes(

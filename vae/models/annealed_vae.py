@@ -17,7 +17,13 @@ from vae import objectives
 
 
 def capacity(step, capacity_max: float, capacity_steps: int) -> tf.Tensor:
-  """C at `step`: capacity_max reached linearly at capacity_steps."""
+  """C at `step`: capacity_max reached linearly at capacity_steps.
+
+  Args:
+    step: The training step.
+    capacity_max: The final capacity C (nats).
+    capacity_steps: The steps over which C rises from 0.
+  """
   step = tf.cast(step, tf.float32)
   return tf.minimum(capacity_max,
                     capacity_max * step / float(capacity_steps))

@@ -39,6 +39,11 @@ def total_correlation(z: tf.Tensor, mean: tf.Tensor,
   z: [batch, latent], z_i drawn from q(z|x_i); mean, stddev: [M, latent],
   those of q(z|x_j) for the M examples j the sums run over (the batch's,
   or the global batch's).
+
+  Args:
+    z: [batch, latent] draws, z_i from q(z|x_i).
+    mean: [M, latent] means of the q(z|x_j) the sums run over.
+    stddev: [M, latent] their standard deviations.
   """
   # log q(z_id | x_j), [i, j, d].
   log_q = tfd.Normal(mean[None], stddev[None]).log_prob(z[:, None])

@@ -27,7 +27,11 @@ from vae import objectives
 
 def covariance(values: tf.Tensor) -> tf.Tensor:
   """E[v v^T] - E[v] E[v]^T over axis 0 of [batch, dims] (of the global
-  batch, under a strategy)."""
+  batch, under a strategy).
+
+  Args:
+    values: [batch, dims] values.
+  """
   mean = distribute.global_mean(values)
   outer = distribute.global_mean(values[:, :, None] * values[:, None, :])
   return outer - mean[:, None] * mean[None, :]
@@ -36,7 +40,13 @@ def covariance(values: tf.Tensor) -> tf.Tensor:
 def penalty(matrix: tf.Tensor, lambda_od: float, lambda_d: float
             ) -> tf.Tensor:
   """lambda_od times the squares off the diagonal, lambda_d times the
-  squared distances of the diagonal from 1."""
+  squared distances of the diagonal from 1.
+
+  Args:
+    matrix: A [dims, dims] covariance.
+    lambda_od: The weight off the diagonal.
+    lambda_d: The weight on the diagonal.
+  """
   diagonal = tf.linalg.diag_part(matrix)
   off = matrix - tf.linalg.diag(diagonal)
   return (lambda_od * tf.reduce_sum(tf.square(off))
@@ -44,7 +54,12 @@ def penalty(matrix: tf.Tensor, lambda_od: float, lambda_d: float
 
 
 def default_lambda_d(kind: str, lambda_od: float) -> float:
-  """disentanglement_lib's: 10 lambda_od for DIP-VAE I, lambda_od for II."""
+  """disentanglement_lib's: 10 lambda_od for DIP-VAE I, lambda_od for II.
+
+  Args:
+    kind: 'i' or 'ii'.
+    lambda_od: The off-diagonal weight.
+  """
   return (10.0 if kind == 'i' else 1.0) * lambda_od
 
 

@@ -41,7 +41,12 @@ from vae import training
 
 def permute_dims(z: tf.Tensor, seed) -> tf.Tensor:
   """Each column of [batch, latent] z shuffled across the batch on its
-  own, by a stateless draw from `seed`."""
+  own, by a stateless draw from `seed`.
+
+  Args:
+    z: [batch, latent] codes.
+    seed: A stateless seed [2].
+  """
   noise = tf.random.stateless_uniform(tf.shape(z), seed)
   order = tf.transpose(tf.argsort(noise, axis=0))  # [latent, batch].
   return tf.transpose(tf.gather(tf.transpose(z), order, batch_dims=1))

@@ -59,7 +59,12 @@ tfd = tfp.distributions
 def code_shape(image_shape: Sequence[int], downsamplings: int
                ) -> Tuple[int, int]:
   """(h, w) of the code map: each stride-2 'SAME' convolution halves the
-  height and width, rounding up."""
+  height and width, rounding up.
+
+  Args:
+    image_shape: The images' [H, W, C].
+    downsamplings: The stride-2 convolutions.
+  """
   height, width = image_shape[:2]
   scale = 2 ** downsamplings
   return math.ceil(height / scale), math.ceil(width / scale)
@@ -401,20 +406,34 @@ class VQVAE(snt.Module):
 
 
 def prior_training_steps(train_config) -> int:
-  """--prior_training_steps, or half of --training_steps when unset."""
+  """--prior_training_steps, or half of --training_steps when unset.
+
+  Args:
+    train_config: A `config.TrainConfig`.
+  """
   steps = train_config.prior_training_steps
   return train_config.training_steps // 2 if steps is None else steps
 
 
 def positions(config, image_shape: Sequence[int]) -> int:
-  """h w, the code map's positions, of a `config.ModelConfig`."""
+  """h w, the code map's positions, of a `config.ModelConfig`.
+
+  Args:
+    config: A `config.ModelConfig`.
+    image_shape: The images' [H, W, C].
+  """
   height, width = code_shape(image_shape, len(config.conv_channels))
   return height * width
 
 
 def build(config, parts) -> VQVAE:
   """The VQ-VAE of a `config.ModelConfig` and `build.Parts` (which give the
-  image shape, the likelihood and the compute dtype)."""
+  image shape, the likelihood and the compute dtype).
+
+  Args:
+    config: A `config.ModelConfig`.
+    parts: The `registry.Parts` built so far.
+  """
   activation = encoders.ACTIVATIONS[config.activation]
   channels = tuple(config.conv_channels)
   height, width = code_shape(parts.image_shape, len(channels))

@@ -111,6 +111,13 @@ def objective(config, model, beta: tf.Variable,
   `objective` of its own (the autoencoder) trains on that; a model with a
   `regularized_loss(terms, x, seed)` (the disentangling models) trains on
   what that makes of the objective's terms.
+
+  Args:
+    config: A `config.ObjectiveConfig`.
+    model: The model it trains.
+    beta: The KL weight, a variable.
+    temperature: A categorical latent's relaxation temperature, a variable;
+      else None.
   """
   _section(config, 'objective', 'build.objective')
   name = getattr(model, 'objective', None) or config.objective
@@ -131,7 +138,13 @@ def objective(config, model, beta: tf.Variable,
 def model_functions(model, config, image_shape: Sequence[int]
                     ) -> export.ModelFunctions:
   """The exportable functions of the model of a `config.Config`, its ELBO's
-  rate estimated as the run's (`config.kl_samples`)."""
+  rate estimated as the run's (`config.kl_samples`).
+
+  Args:
+    model: The model, built.
+    config: A `config.Config`.
+    image_shape: The images' [H, W, C].
+  """
   return export.ModelFunctions(model, image_shape,
                                latents.latent_dims(config.model, image_shape),
                                kl_samples=config_lib.kl_samples(config))
@@ -141,7 +154,15 @@ def run_objective(config, model, beta: tf.Variable,
                   temperature: Optional[tf.Variable] = None):
   """`objective` of a whole `config.Config`'s run: its ELBO estimates the
   rate as `config.kl_samples(config)` says where the KL has no closed
-  form."""
+  form.
+
+  Args:
+    config: A `config.Config`.
+    model: The model it trains.
+    beta: The KL weight, a variable.
+    temperature: A categorical latent's relaxation temperature, a variable;
+      else None.
+  """
   return objective(
       dataclasses.replace(config.objective,
                           kl_samples=config_lib.kl_samples(config)),
@@ -152,7 +173,15 @@ def phases(config, model, beta: tf.Variable,
            temperature: Optional[tf.Variable] = None
            ) -> Tuple[training.Phase, ...]:
   """The training phases of a `config.Config`'s run: the model's own
-  (`phases`, the VQ-VAE's two), or one of every step on `objective`."""
+  (`phases`, the VQ-VAE's two), or one of every step on `objective`.
+
+  Args:
+    config: A `config.Config`.
+    model: The model.
+    beta: The KL weight, a variable.
+    temperature: A categorical latent's relaxation temperature, a variable;
+      else None.
+  """
   if hasattr(model, 'phases'):
     return model.phases(config.train)
   # A model with a second update of its own (the FactorVAE's
@@ -186,7 +215,14 @@ def training_parts(config, image_shape: Sequence[int],
                    strategy: Optional[tf.distribute.Strategy] = None
                    ) -> Training:
   """The model of a `config.Config`, its schedules, phases and optimisers,
-  with their variables made in `strategy`'s scope (one copy per replica)."""
+  with their variables made in `strategy`'s scope (one copy per replica).
+
+  Args:
+    config: A `config.Config`.
+    image_shape: The images' [H, W, C].
+    strategy: The strategy whose scope makes the variables; None for one
+      device.
+  """
   with strategy.scope() if strategy else contextlib.nullcontext():
     model = build(config.model, image_shape, seed=config.train.seed)
     # Variables, so the compiled step never retraces as they change.

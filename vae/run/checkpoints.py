@@ -23,13 +23,21 @@ def _checkpoint_number(path: str) -> int:
 
 def checkpoint_paths(directory: str) -> List[str]:
   """The checkpoints in `directory` (from their files, not from the
-  `checkpoint` state file), oldest first."""
+  `checkpoint` state file), oldest first.
+
+  Args:
+    directory: A checkpoint folder.
+  """
   return sorted((p[:-len('.index')] for p in tf.io.gfile.glob(
       os.path.join(directory, 'ckpt-*.index'))), key=_checkpoint_number)
 
 
 def newest_step(directory: str) -> int:
-  """The step of the newest checkpoint in `directory`; 0 if none."""
+  """The step of the newest checkpoint in `directory`; 0 if none.
+
+  Args:
+    directory: A checkpoint folder.
+  """
   paths = checkpoint_paths(directory)
   return _checkpoint_number(paths[-1]) if paths else 0
 
@@ -45,6 +53,12 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
   falls back to the one before. With `partial`, parts of the checkpoint that
   `checkpoint` lacks (the optimiser, say, when evaluating) are ignored.
   Returns 0 when there is no checkpoint.
+
+  Args:
+    checkpoint: The `tf.train.Checkpoint` to restore into.
+    directory: A checkpoint folder.
+    partial: Ignore what the checkpoint holds and `checkpoint` lacks.
+    at_most: The newest step to consider; None for any.
   """
   paths = [p for p in checkpoint_paths(directory)
            if at_most is None or _checkpoint_number(p) <= at_most]

@@ -27,7 +27,11 @@ _VERBOSITY_FLAGS = ('--verbosity', '-verbosity', '--v', '-v')
 
 def verbose(argv: Sequence[str]) -> bool:
   """Whether the command line asks for everything (absl's `--verbosity` or
-  `-v` at 1 or more), read before the flags are parsed."""
+  `-v` at 1 or more), read before the flags are parsed.
+
+  Args:
+    argv: The command line.
+  """
   value = None
   for i, arg in enumerate(argv):
     name, equals, text = arg.partition('=')
@@ -57,7 +61,11 @@ def _stderr_dropped():
 def before_tensorflow(argv: Sequence[str]):
   """Quiets TensorFlow's C++ logger and imports TensorFlow without its
   start-up lines, unless `argv` asks for everything. Does nothing once
-  TensorFlow is imported: its C++ logger has read the level by then."""
+  TensorFlow is imported: its C++ logger has read the level by then.
+
+  Args:
+    argv: The command line.
+  """
   if 'tensorflow' in sys.modules:
     return
   if verbose(argv):
@@ -97,7 +105,11 @@ def _ours(record: logging.LogRecord) -> bool:
 def configure_logging(verbosity: int):
   """After the flags are parsed (`verbosity`, absl's flag): plain lines, and
   INFO only from the project and the user's code; with 1 or more, absl's and
-  TensorFlow's own format and lines."""
+  TensorFlow's own format and lines.
+
+  Args:
+    verbosity: absl's `--verbosity`.
+  """
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   if verbosity >= 1:
     return

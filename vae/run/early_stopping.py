@@ -26,7 +26,11 @@ class Best(NamedTuple):
 
 
 def criterion(curve_num_samples: int) -> str:
-  """The eval row column that decides: lower is better."""
+  """The eval row column that decides: lower is better.
+
+  Args:
+    curve_num_samples: The run's `--curve_num_samples`.
+  """
   return 'validation_nll' if curve_num_samples else 'validation_loss'
 
 
@@ -38,7 +42,13 @@ def _scored(rows: List[Dict], column: str) -> List[Dict]:
 def best(rows: List[Dict], column: str,
          up_to: Optional[int] = None) -> Optional[Best]:
   """The row with the lowest `column` (the earliest of equals), among rows
-  of step `up_to` or less; None before any."""
+  of step `up_to` or less; None before any.
+
+  Args:
+    rows: The eval rows, as eval_metrics.csv holds them.
+    column: The column that decides.
+    up_to: The last step to consider; None for all.
+  """
   scored = [r for r in _scored(rows, column)
             if up_to is None or r['step'] <= up_to]
   if not scored:
@@ -51,7 +61,15 @@ def stop_step(rows: List[Dict], column: str, patience_steps: int,
               counts_from: int = 0) -> Optional[int]:
   """The first evaluated step at least `patience_steps` after both the best
   step up to it and `counts_from`; None if there is none (or
-  `patience_steps` is 0)."""
+  `patience_steps` is 0).
+
+  Args:
+    rows: The eval rows.
+    column: The column that decides.
+    patience_steps: The patience, in steps.
+    counts_from: The step the patience counts from at the earliest (the
+      warm-up's end).
+  """
   if not patience_steps:
     return None
   for row in _scored(rows, column):

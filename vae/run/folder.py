@@ -56,7 +56,12 @@ InputError = errors.InputError  # Defined without TensorFlow (`run_lock`).
 
 
 def write_json(path: str, obj):
-  """Writes through a temporary file, so a crash never leaves half a file."""
+  """Writes through a temporary file, so a crash never leaves half a file.
+
+  Args:
+    path: The file.
+    obj: What to write, JSON-serialisable.
+  """
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
     json.dump(obj, f, indent=2, sort_keys=True)
@@ -65,6 +70,11 @@ def write_json(path: str, obj):
 
 
 def read_json(path: str) -> Dict:
+  """The JSON object in `path`.
+
+  Args:
+    path: The file.
+  """
   try:
     with open(path) as f:
       return json.load(f)
@@ -74,7 +84,11 @@ def read_json(path: str) -> Dict:
 
 def read_config(output_dir: str) -> config_lib.Config:
   """The `Config` of the run in `output_dir`; fields its config.json lacks
-  (written before they existed) take their defaults."""
+  (written before they existed) take their defaults.
+
+  Args:
+    output_dir: A run folder.
+  """
   path = os.path.join(output_dir, CONFIG)
   try:
     return config_lib.from_dict(read_json(path))
@@ -86,7 +100,11 @@ def read_config(output_dir: str) -> config_lib.Config:
 
 def read_rows(path: str) -> List[Dict[str, float]]:
   """A metrics CSV as rows of floats; [] when there is none. Empty cells
-  (a column not logged) are left out of their row."""
+  (a column not logged) are left out of their row.
+
+  Args:
+    path: The CSV file.
+  """
   if not os.path.exists(path):
     return []
   with open(path, newline='') as f:
@@ -95,7 +113,13 @@ def read_rows(path: str) -> List[Dict[str, float]]:
 
 
 def write_rows(path: str, fields: Sequence[str], rows: List[Dict]):
-  """Writes a metrics CSV whole, through a temporary file."""
+  """Writes a metrics CSV whole, through a temporary file.
+
+  Args:
+    path: The CSV file.
+    fields: Its columns, in order.
+    rows: The rows, by column name.
+  """
   tmp = path + '.tmp'
   with open(tmp, 'w', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=fields)
@@ -106,7 +130,13 @@ def write_rows(path: str, fields: Sequence[str], rows: List[Dict]):
 
 
 def append_row(path: str, fields: Sequence[str], row: Dict):
-  """Appends one row to a metrics CSV that `write_rows` began."""
+  """Appends one row to a metrics CSV that `write_rows` began.
+
+  Args:
+    path: The CSV file.
+    fields: Its columns, in order.
+    row: The row, by column name.
+  """
   with open(path, 'a', newline='') as f:
     csv.DictWriter(f, fieldnames=fields).writerow(
         {k: (int(v) if k == 'step' else v) for k, v in row.items()})
@@ -114,7 +144,13 @@ def append_row(path: str, fields: Sequence[str], row: Dict):
 
 def earlier_run(output_dir: str, config: config_lib.Config,
                 restart: bool) -> bool:
-  """Whether `output_dir` holds a run to resume; refuses to mix two runs."""
+  """Whether `output_dir` holds a run to resume; refuses to mix two runs.
+
+  Args:
+    output_dir: The run folder.
+    config: The `Config` of the run starting there.
+    restart: Whether the user asked to start over (`--restart`).
+  """
   if restart or not os.path.isdir(output_dir):
     return False
   if not os.path.exists(os.path.join(output_dir, CONFIG)):
@@ -136,7 +172,11 @@ def earlier_run(output_dir: str, config: config_lib.Config,
 
 
 def clear(output_dir: str):
-  """Deletes an earlier run's files, and only those."""
+  """Deletes an earlier run's files, and only those.
+
+  Args:
+    output_dir: The run folder.
+  """
   for name in RUN_FILES:
     path = os.path.join(output_dir, name)
     if os.path.exists(path):
@@ -147,7 +187,12 @@ def clear(output_dir: str):
 
 def worker_dir(output_dir: str, task: Optional[Dict]) -> str:
   """Where this process writes: `output_dir` for the chief (or a single
-  process, `task` None); a folder of its own inside it for other workers."""
+  process, `task` None); a folder of its own inside it for other workers.
+
+  Args:
+    output_dir: The run folder.
+    task: This worker's `TF_CONFIG` task, or None.
+  """
   if task is None:
     return output_dir
   return os.path.join(output_dir, WORKERS, f'{task["type"]}-{task["index"]}')

@@ -6,6 +6,7 @@ from typing import NamedTuple, Optional, Tuple
 from absl import logging
 import tensorflow as tf
 
+from vae import binarization
 from vae import config as config_lib
 from vae import data
 from vae import errors
@@ -13,7 +14,13 @@ from vae import errors
 
 def load_examples(data_config: config_lib.DataConfig, split: str,
                   split_field: str = 'eval_split') -> data.Examples:
-  """One split of the run's dataset; bad input becomes an `InputError`."""
+  """One split of the run's dataset; bad input becomes an `InputError`.
+
+  Args:
+    data_config: A `config.DataConfig`.
+    split: The TFDS split string.
+    split_field: The field that gave it, for messages.
+  """
   given = f'--dataset={data_config.dataset} --{split_field}={split}'
   if data_config.data_dir is not None:
     given += f' --data_dir={data_config.data_dir}'
@@ -34,7 +41,12 @@ def load_examples(data_config: config_lib.DataConfig, split: str,
 def eval_batches(examples: data.Examples, config: config_lib.Config
                  ) -> tf.data.Dataset:
   """An evaluated split in order, `(images, labels)`, binarised from the
-  seed; as stored if `evaluated_splits` binarised it once."""
+  seed; as stored if `evaluated_splits` binarised it once.
+
+  Args:
+    examples: The split.
+    config: A `config.Config`.
+  """
   fixed = config.data.eval_binarization_seed is not None
   return data.batches(examples, config.train.eval_batch_size,
                       'none' if fixed else config.data.binarization,
@@ -46,9 +58,12 @@ def evaluated_splits(config: config_lib.Config
   """The eval split and the validation split (None without one).
 
   With `--eval_binarization_seed` both are binarised once, the validation
-  split first (`data.binarized_once`), so the eval split's bits depend on
+  split first (`binarization.binarized_once`), so the eval split's bits depend on
   the validation split as in the code that fixed them; `eval_batches`
   then serves them as they are.
+
+  Args:
+    config: A `config.Config`.
 
   Raises:
     InputError: for a split that cannot be read.
@@ -62,8 +77,8 @@ def evaluated_splits(config: config_lib.Config
   if seed is None:
     return eval_examples, validation
   if validation is None:
-    return data.binarized_once([eval_examples], seed)[0], None
-  validation, eval_examples = data.binarized_once(
+    return binarization.binarized_once([eval_examples], seed)[0], None
+  validation, eval_examples = binarization.binarized_once(
       [validation, eval_examples], seed)
   return eval_examples, validation
 
@@ -82,6 +97,10 @@ class RunData(NamedTuple):
 
 def load_data(config: config_lib.Config, replicas: int = 1) -> RunData:
   """The splits of `config`, with the eval and validation batches.
+
+  Args:
+    config: A `config.Config`.
+    replicas: The replicas the global batch is split among.
 
   Raises:
     InputError: for a split that cannot be read, or a global batch that

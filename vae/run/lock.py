@@ -32,7 +32,13 @@ class BusyError(errors.InputError):
 class Lock:
   """A held lock. `release()` (or leaving its `with` block) removes the lock
   file, and the folders the lock created if nothing else was written there,
-  then lets go."""
+  then lets go.
+
+  Args:
+    folder: The locked folder.
+    fd: The open lock file's descriptor.
+    created: The outermost folder taking the lock created, or None.
+  """
 
   def __init__(self, folder: str, fd: int, created: Optional[str]):
     self.folder = folder
@@ -74,7 +80,11 @@ def _describe(text: str) -> str:
 
 def holder(folder: str) -> Optional[str]:
   """Who holds the lock on `folder` ("process 1234 on host (since ...:
-  command)"), or None when it is free. Writes nothing."""
+  command)"), or None when it is free. Writes nothing.
+
+  Args:
+    folder: A run folder.
+  """
   path = os.path.join(folder, LOCK)
   try:
     fd = os.open(path, os.O_RDONLY)
@@ -125,6 +135,10 @@ def lock(folder: str, flag: str = '--output_dir') -> Lock:
 
   Raises `BusyError` when another process holds it, and `errors.InputError`
   when the folder cannot be made (`flag` names it in messages).
+
+  Args:
+    folder: The run folder.
+    flag: The flag that named it, for messages.
   """
   created = None
   parent = os.path.abspath(folder)

@@ -28,12 +28,17 @@ def resident_bytes() -> int:
 
 
 def peak_resident_bytes() -> int:
+  """The process's peak resident memory so far, in bytes."""
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   return peak if os.uname().sysname == 'Darwin' else peak * 1024
 
 
 class PeakMemory:
-  """Samples resident memory in a thread; `.peak` is the most seen."""
+  """Samples resident memory in a thread; `.peak` is the most seen.
+
+  Args:
+    interval: Seconds between samples.
+  """
 
   def __init__(self, interval: float = 0.002):
     self._interval = interval
@@ -91,6 +96,10 @@ def forward_flops(fn: Callable, *specs: tf.TensorSpec) -> int:
   multiply-adds of every MatMul, BatchMatMul, Conv2D and transposed
   convolution in the graph, from their shapes. Elementwise work is left
   out: it is small beside these for the models here.
+
+  Args:
+    fn: The function to trace.
+    specs: A `tf.TensorSpec` per argument.
   """
   graph = tf.function(fn).get_concrete_function(*specs).graph
   return sum(_flops_of_op(op) for op in graph.get_operations())
@@ -98,7 +107,13 @@ def forward_flops(fn: Callable, *specs: tf.TensorSpec) -> int:
 
 def matmul_ceiling(n: int, dtype: tf.DType = tf.float32,
                    seconds: float = 2.0) -> float:
-  """GFLOP/s of n x n matmuls in `dtype`, the best of several timings."""
+  """GFLOP/s of n x n matmuls in `dtype`, the best of several timings.
+
+  Args:
+    n: The matrices' size.
+    dtype: Their dtype.
+    seconds: How long to time.
+  """
   a = tf.cast(tf.random.normal([n, n]), dtype)
   b = tf.cast(tf.random.normal([n, n]), dtype)
   matmul = tf.function(tf.linalg.matmul)

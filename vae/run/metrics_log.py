@@ -13,7 +13,12 @@ from vae.run import progress
 
 
 class Log:
-  """The run's metric rows, in the CSVs and TensorBoard."""
+  """The run's metric rows, in the CSVs and TensorBoard.
+
+  Args:
+    output_dir: The run folder.
+    start_step: The step the run (re)starts at: rows after it are dropped.
+  """
 
   def __init__(self, output_dir: str, start_step: int):
     self.metrics_path = os.path.join(output_dir, run_folder.METRICS)

@@ -35,6 +35,21 @@ FOLDER = os.path.join(os.path.dirname(__file__), 'preset_files')
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
+  """A published setup: its citation, its number, its budget and its fields.
+
+  Args:
+    name: The file's name, without .json.
+    paper: The citation.
+    table: Where in the paper the number is.
+    reported: {"test_nll": nats or None, "eval_num_samples": k, ...} as
+      published.
+    epochs: The paper's training budget in epochs.
+    differs: What this codebase does differently.
+    config: Fields of `config.Config` by name.
+    kl_warmup_epochs: The KL warm-up in epochs (0: none).
+    early_stopping_epochs: The patience of early stopping in epochs (0: none).
+    dataset: The dataset of the published number.
+  """
   name: str
   paper: str
   table: str
@@ -54,7 +69,11 @@ def names() -> List[str]:
 
 
 def load(name: str) -> Preset:
-  """The preset `name`; a `ValueError` naming the known ones if none."""
+  """The preset `name`; a `ValueError` naming the known ones if none.
+
+  Args:
+    name: A preset's name.
+  """
   path = os.path.join(FOLDER, f'{name}.json')
   if not os.path.exists(path):
     raise ValueError(f'--preset={name}: unknown; the presets are '
@@ -68,7 +87,13 @@ def load(name: str) -> Preset:
 
 
 def steps(epochs: float, num_examples: int, batch_size: int) -> int:
-  """Training steps of `epochs` passes over `num_examples` (at least 1)."""
+  """Training steps of `epochs` passes over `num_examples` (at least 1).
+
+  Args:
+    epochs: Passes over the data.
+    num_examples: The training split's size.
+    batch_size: Examples per step.
+  """
   return max(1, math.ceil(epochs * num_examples / batch_size))
 
 
@@ -82,7 +107,15 @@ def make_config(preset: Preset, num_train_examples: int,
   in batches of the resulting batch size; its patience as
   `early_stopping_steps`, evaluating every epoch, else about 20 evaluations
   over the run. An override of any of these wins. Errors name the fields
-  as flags with `flag_names` (`config.from_dict`)."""
+  as flags with `flag_names` (`config.from_dict`).
+
+  Args:
+    preset: The preset.
+    num_train_examples: The training split's size.
+    epochs_scale: The fraction of the paper's epochs to train.
+    overrides: Fields by name over the preset's.
+    flag_names: Name fields as flags in errors.
+  """
   if not epochs_scale > 0:
     raise ValueError(f'--epochs_scale={epochs_scale}: must be positive')
   overrides = overrides or {}
@@ -109,7 +142,14 @@ def make_config(preset: Preset, num_train_examples: int,
 def record(preset: Preset, config: config_lib.Config,
            num_train_examples: int, epochs_scale: float) -> Dict[str, Any]:
   """What a run of `preset` writes beside its results (`preset.json`):
-  the citation, the published number, and the budget it actually ran."""
+  the citation, the published number, and the budget it actually ran.
+
+  Args:
+    preset: The preset.
+    config: The run's `Config`.
+    num_train_examples: The training split's size.
+    epochs_scale: The fraction of the paper's epochs asked for.
+  """
   epochs_run = (config.train.training_steps * config.train.batch_size
                 / num_train_examples)
   return {

@@ -25,7 +25,12 @@ def _is_power_of_two(step: int) -> bool:
 class Cadence:
   """Which steps log, evaluate and checkpoint. The last step evaluates
   during training too when the run logs a learning curve or a validation
-  split (`finish` evaluates it in any case)."""
+  split (`finish` evaluates it in any case).
+
+  Args:
+    train: A `config.TrainConfig`.
+    curve: Whether the run logs a learning curve or a validation split.
+  """
 
   def __init__(self, train: config_lib.TrainConfig, curve: bool = False):
     self._train = train
@@ -54,7 +59,12 @@ class Cadence:
 
 class Clock:
   """Training speed, leaving out the first call (it compiles) and the time
-  spent evaluating and saving."""
+  spent evaluating and saving.
+
+  Args:
+    elapsed_before: Wall seconds of the run before this process (resumed).
+    training_before: Training seconds before this process.
+  """
 
   def __init__(self, elapsed_before: float, training_before: float = 0.0):
     self._start = time.perf_counter()

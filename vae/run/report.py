@@ -1,4 +1,5 @@
-"""What a run reports: its eval-set numbers, figures and image summaries."""
+"""What a run reports: its eval-set numbers, rows and summaries (its
+figures are in `vae/run/figures.py`)."""
 
 import math
 import os
@@ -14,26 +15,34 @@ from vae import decoders
 from vae import distribute
 from vae import evaluation
 from vae import hierarchy
-from vae import latent_figures
 from vae import latents
 from vae import metrics
 from vae import model as model_lib
 from vae import objectives
-from vae import plotting
 from vae.run import early_stopping
 from vae.run import folder as run_folder
 
 
 def rate_weight(config) -> float:
   """The rate's weight in the training loss: beta, or the model's own (0
-  for the VQ-VAE, which trains its encoder on the distortion)."""
+  for the VQ-VAE, which trains its encoder on the distortion).
+
+  Args:
+    config: A `config.Config`.
+  """
   return model_lib.MODELS.traits(config.model.model).get(
       'rate_weight', config.objective.beta)
 
 
 def test_loss(results: evaluation.Results, config,
               image_shape: Sequence[int]) -> float:
-  """The beta-weighted loss of the eval set, as training weighs it."""
+  """The beta-weighted loss of the eval set, as training weighs it.
+
+  Args:
+    results: The split's `evaluation.Results`.
+    config: A `config.Config`.
+    image_shape: The images' [H, W, C].
+  """
   return float(objectives.weighted_loss(
       results.distortion, results.rate, rate_weight(config),
       config.objective.loss_normalization, num_pixels=int(np.prod(image_shape)),
@@ -42,7 +51,13 @@ def test_loss(results: evaluation.Results, config,
 
 def validation_columns(results: evaluation.Results, config,
                        image_shape: Sequence[int]) -> Dict[str, float]:
-  """The eval_metrics.csv columns of the validation split's `results`."""
+  """The eval_metrics.csv columns of the validation split's `results`.
+
+  Args:
+    results: The split's `evaluation.Results`.
+    config: A `config.Config`.
+    image_shape: The images' [H, W, C].
+  """
   columns = {'validation_loss': test_loss(results, config, image_shape),
              'validation_elbo': results.elbo}
   if results.nll is not None:
@@ -64,7 +79,12 @@ def time_to_quality(eval_rows: List[Dict],
                     nats: float = QUALITY_NATS) -> Dict:
   """When the learning curve's test NLL first came within `nats` of its
   last value: the training seconds to that evaluation (compiles included,
-  evaluations left out), its step and epoch. {} without a curve."""
+  evaluations left out), its step and epoch. {} without a curve.
+
+  Args:
+    eval_rows: The eval rows of eval_metrics.csv.
+    nats: How close to the last value counts.
+  """
   curve = _curve(eval_rows, 'nll')
   if not curve:
     return {}
@@ -77,27 +97,13 @@ def time_to_quality(eval_rows: List[Dict],
           'time_to_quality_nll': first['nll']}
 
 
-def learning_curve(eval_rows: List[Dict], path: str,
-                   num_samples: int) -> Optional[str]:
-  """The test (and validation) NLL against epochs, when logged (with
-  `num_samples` importance samples)."""
-  curves = {}
-  for label, column in (('test', 'nll'), ('validation', 'validation_nll')):
-    rows = _curve(eval_rows, column)
-    if rows:
-      curves[label] = ([r['epoch'] for r in rows], [r[column] for r in rows])
-  if not curves:
-    return None
-  quality = time_to_quality(eval_rows)
-  return plotting.learning_curve(
-      curves, path, title=f'NLL during training (k = {num_samples})',
-      quality=quality and (quality['time_to_quality_epoch'],
-                           quality['time_to_quality_nll']),
-      quality_label=f'first within {QUALITY_NATS:g} nats of the last')
-
-
 def disentanglement(functions, config) -> Dict:
-  """The disentanglement metrics, on a dataset with factors."""
+  """The disentanglement metrics, on a dataset with factors.
+
+  Args:
+    functions: The model's `export.ModelFunctions` (or the SavedModel).
+    config: A `config.Config`.
+  """
   if not data.has_factors(config.data.dataset):
     return {}
   logging.info('Disentanglement metrics (%g of disentanglement_lib\'s '
@@ -111,7 +117,12 @@ def disentanglement(functions, config) -> Dict:
 def disentanglement_summary(functions, config) -> Dict:
   """The disentanglement metrics of the encoder's means (`vae/metrics/`)
   that the run asks for, when its dataset has ground-truth factors; {}
-  otherwise."""
+  otherwise.
+
+  Args:
+    functions: The model's `export.ModelFunctions` (or the SavedModel).
+    config: A `config.Config`.
+  """
   if (not data.has_factors(config.data.dataset)
       or not config.train.metric_points_scale or not config.train.metrics):
     return {}
@@ -130,7 +141,11 @@ def disentanglement_summary(functions, config) -> Dict:
 def codebook_summary(code_usage: np.ndarray) -> Dict:
   """The code perplexity exp(H(p)) of the codes' frequencies p on a split
   (K when every code is used equally, 1 when one is used), and the dead
-  codes: those never used."""
+  codes: those never used.
+
+  Args:
+    code_usage: [K] how often each code was used.
+  """
   p = np.asarray(code_usage, np.float64) / np.sum(code_usage)
   used = p[p > 0]
   return {'codebook_perplexity': float(np.exp(-np.sum(used * np.log(used)))),
@@ -144,6 +159,11 @@ def bits_per_dim(nats: float, image_shape: Sequence[int],
   `dequantized`: `nats` are -log p of a density on data dequantised to
   [0, 1) (`data.binarize`), and the bits bound the 8-bit levels': (nats +
   D log 256) / (D ln 2), D = H W C (Theis et al. 2016).
+
+  Args:
+    nats: Nats per image.
+    image_shape: The images' [H, W, C].
+    dequantized: Whether `nats` are of a density on dequantised data.
   """
   dims = int(np.prod(image_shape))
   if dequantized:
@@ -153,7 +173,13 @@ def bits_per_dim(nats: float, image_shape: Sequence[int],
 
 def results_summary(results: evaluation.Results, config,
                     image_shape: Sequence[int]) -> Dict:
-  """The eval-set numbers of `summary.json`."""
+  """The eval-set numbers of `summary.json`.
+
+  Args:
+    results: The split's `evaluation.Results`.
+    config: A `config.Config`.
+    image_shape: The images' [H, W, C].
+  """
   kl = results.kl_per_dimension
   summary = {
       'test_loss': test_loss(results, config, image_shape),
@@ -211,7 +237,12 @@ _OUTPUTS = (
 
 def closing_lines(output_dir: str, summary: Dict) -> str:
   """A finished run's last words: its main numbers and where its files
-  are."""
+  are.
+
+  Args:
+    output_dir: The run folder.
+    summary: The run's summary.json.
+  """
   numbers = [f'{name} {summary[key]:.3f} nats' for name, key in (
       ('ELBO', 'test_elbo'), ('NLL', 'test_nll')) if summary.get(key)
              is not None] or [f'distortion {summary["test_distortion"]:.3f}']
@@ -241,86 +272,19 @@ def closing_lines(output_dir: str, summary: Dict) -> str:
   return '\n'.join(lines)
 
 
-def write_figures(functions, results: evaluation.Results,
-                  eval_images: np.ndarray, metrics_rows: List[Dict],
-                  eval_rows: List[Dict], figures_dir: str, config,
-                  seed: Optional[int] = None) -> List[str]:
-  """Draws every figure of a run into `figures_dir`; returns their paths.
-
-  `functions` are the model's `export.ModelFunctions` (or the SavedModel);
-  random draws use stateless seeds from `seed`, so the figures repeat.
-  """
-  os.makedirs(figures_dir, exist_ok=True)
-  seed = config.train.seed if seed is None else seed
-  latent_size = latents.latent_dims(config.model, eval_images.shape[1:])
-  traits = model_lib.MODELS.traits(config.model.model)
-  # Traversals and the manifold decode Gaussian codes around the prior's 0.
-  autoencoder = config.model.model == 'autoencoder'
-  gaussian_codes = (not autoencoder and not traits.get('code_map')
-                    and config.model.latent == 'gaussian')
-  path = lambda name: os.path.join(figures_dir, name)
-  written = []
-  names = ('loss', 'distortion', 'rate')
-  written.append(plotting.loss_curves(
-      [r['step'] for r in metrics_rows],
-      {n: [r[n] for r in metrics_rows] for n in names},
-      path('loss_curves.png'),
-      title=('autoencoder: loss = distortion (nats per example)'
-             if autoencoder else traits.get('loss_title') or
-             f'loss = distortion + {config.objective.beta:g} rate (nats per '
-             f'example)'),
-      eval_steps=[r['step'] for r in eval_rows],
-      eval_curves={n: [r[n] for r in eval_rows] for n in names}))
-  curve = learning_curve(eval_rows, path('learning_curve.png'),
-                         config.train.curve_num_samples)
-  if curve:
-    written.append(curve)
-  inputs = eval_images[:10]
-  outputs = functions.reconstruct(tf.constant(inputs),
-                                  tf.constant([seed, 0]))['mean'].numpy()
-  written.append(plotting.reconstructions(inputs, outputs,
-                                          path('reconstructions.png')))
-  if hasattr(functions, 'sample'):  # An autoencoder has no prior.
-    samples = functions.sample(tf.constant(100), tf.constant([seed, 1]))
-    written.append(plotting.image_grid(
-        samples['mean'].numpy(), 10, 10, path('samples.png'),
-        title='Samples: means of p(x|z), z ~ p(z)'))
-  if not traits.get('code_map'):  # Codebook indices have no geometry.
-    written.append(plotting.latent_scatter(
-        results.posterior_means, results.labels, path('latent_means.png'),
-        title=f'Posterior means E[z|x] of {results.num_examples} eval '
-        'images'))
-  if gaussian_codes and latent_size >= 2:
-    span = 2.0
-    codes = plotting.traversal_codes(latent_size, (0, 1), 10, span)
-    written.append(plotting.image_grid(
-        functions.decode(tf.constant(codes))['mean'].numpy(), 10, 10,
-        path('latent_traversal.png'),
-        title=f'Latent traversal: z[0] and z[1] in [{-span:g}, {span:g}], '
-        f'others 0', xlabel='z[0]', ylabel='z[1]',
-        extent=(-span, span, -span, span)))
-  if gaussian_codes:
-    written += latent_figures.write(
-        functions, results.kl_per_dimension, results.posterior_means,
-        results.labels, eval_images, figures_dir)
-  if gaussian_codes and latent_size == 2:
-    grid_size = 15
-    codes = plotting.manifold_codes(grid_size)
-    low, high = float(codes[:, 0].min()), float(codes[:, 0].max())
-    written.append(plotting.image_grid(
-        functions.decode(tf.constant(codes))['mean'].numpy(), grid_size,
-        grid_size, path('manifold.png'),
-        title='2-D manifold: z = inverse Normal CDF of a grid on '
-        '[0.05, 0.95]^2', xlabel='z[0]', ylabel='z[1]',
-        extent=(low, high, low, high)))
-  return written
-
-
 def curve_row(step: int, functions, run_data, config,
               strategy: Optional[tf.distribute.Strategy] = None) -> Dict:
   """The eval row of an evaluation during training: the eval split's terms
   (and its NLL by --curve_num_samples), the validation split's, and the
-  epoch."""
+  epoch.
+
+  Args:
+    step: The training step.
+    functions: The model's `export.ModelFunctions` (or the SavedModel).
+    run_data: The run's `inputs.RunData`.
+    config: A `config.Config`.
+    strategy: The run's strategy, or None.
+  """
   k = config.train.curve_num_samples
   evaluate = lambda batches: evaluation.evaluate(
       functions, batches, num_samples=k,
@@ -340,30 +304,27 @@ def curve_row(step: int, functions, run_data, config,
 
 def eval_row(step: int, results: evaluation.Results, config,
              image_shape: Sequence[int]) -> Dict:
-  """The eval_metrics.csv row of `results`."""
+  """The eval_metrics.csv row of `results`.
+
+  Args:
+    step: The training step.
+    results: The split's `evaluation.Results`.
+    config: A `config.Config`.
+    image_shape: The images' [H, W, C].
+  """
   return dict(step=step, loss=test_loss(results, config, image_shape),
               elbo=results.elbo, rate=results.rate,
               distortion=results.distortion)
 
 
-def image_summaries(functions, eval_images: np.ndarray, seed: int):
-  """TensorBoard images: reconstructions (input beside output) and a grid
-  of prior samples."""
-  inputs = eval_images[:8]
-  outputs = functions.reconstruct(tf.constant(inputs),
-                                  tf.constant([seed, 0]))['mean']
-  tf.summary.image('reconstructions',
-                   tf.clip_by_value(tf.concat([inputs, outputs], axis=2), 0,
-                                    1), max_outputs=8)
-  if hasattr(functions, 'sample'):  # An autoencoder has no prior.
-    samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))
-    grid = plotting.tile(np.clip(samples['mean'].numpy(), 0, 1), 8, 8)
-    tf.summary.image('samples', grid.reshape(1, *grid.shape[:2], -1))
-
-
 def curve_summary(config, eval_rows: List[Dict]) -> Dict:
   """What the eval rows say: the best validation score (and the model
-  reported when stopping early), and the time to quality."""
+  reported when stopping early), and the time to quality.
+
+  Args:
+    config: A `config.Config`.
+    eval_rows: The eval rows of eval_metrics.csv.
+  """
   summary = {}
   k = config.train.curve_num_samples
   column = early_stopping.criterion(k)
@@ -398,7 +359,16 @@ def run_summary(config, results: evaluation.Results,
                 image_shape: Sequence[int], rows: List[Dict],
                 eval_rows: List[Dict], facts: RunFacts) -> Dict:
   """The run's `summary.json`: its final numbers, the last training row's
-  terms, and how it ran."""
+  terms, and how it ran.
+
+  Args:
+    config: A `config.Config`.
+    results: The eval split's `evaluation.Results`.
+    image_shape: The images' [H, W, C].
+    rows: The training rows of metrics.csv.
+    eval_rows: The eval rows of eval_metrics.csv.
+    facts: How the run ran (`RunFacts`).
+  """
   last = rows[-1]
   return {
       'steps': config.train.training_steps,

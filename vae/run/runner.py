@@ -34,6 +34,7 @@ from vae import training
 from vae.run import build
 from vae.run import checkpoints as checkpoints_lib
 from vae.run import early_stopping
+from vae.run import figures
 from vae.run import folder as run_folder
 from vae.run import inputs
 from vae.run import lock as run_lock
@@ -48,7 +49,11 @@ InputError = errors.InputError
 def make_strategy(train: config_lib.TrainConfig
                   ) -> Optional[tf.distribute.Strategy]:
   """The run's strategy, made before TensorFlow sets up its devices; None
-  for the default (one device)."""
+  for the default (one device).
+
+  Args:
+    train: A `config.TrainConfig`.
+  """
   if train.strategy == 'default' and train.cpu_devices == 1:
     return None
   try:
@@ -64,7 +69,11 @@ def uses_xla(config: config_lib.Config) -> bool:
   unless a conv network runs on a CPU (XLA's CPU convolutions are an order of
   magnitude slower than TensorFlow's own: see BENCHMARKS.md), or free bits
   trains on several replicas (its mean over the global batch is an
-  all-reduce, which cannot sit inside a compiled replica step)."""
+  all-reduce, which cannot sit inside a compiled replica step).
+
+  Args:
+    config: A `config.Config`.
+  """
   if config.train.jit_compile is not None:
     return config.train.jit_compile
   if config_lib.reduces_across_replicas(config):
@@ -81,7 +90,16 @@ def evaluate_split(functions, batches, num_examples: int,
   """A run's full evaluation of its eval split, with a progress bar: the ELBO
   terms and the NLL from `num_samples` importance samples, drawn with the
   run's chunk size and seed, so training and re-evaluation agree (on any
-  number of replicas: see `evaluation.evaluate`)."""
+  number of replicas: see `evaluation.evaluate`).
+
+  Args:
+    functions: The model's `export.ModelFunctions`.
+    batches: The split's `(images, labels)` batches.
+    num_examples: The split's size, for the progress bar.
+    config: A `config.Config`.
+    num_samples: Importance samples of the NLL (0: none).
+    strategy: The run's strategy, or None.
+  """
   total = math.ceil(num_examples / config.train.eval_batch_size)
   return evaluation.evaluate(
       functions,
@@ -105,7 +123,15 @@ def make_train_loop(config: config_lib.Config, parts: build.Training,
                     strategy: Optional[tf.distribute.Strategy] = None):
   """`train(first_step, num_steps) -> metrics`: every step from
   `start_step` on, phase by phase, each phase's steps between two log rows
-  in one compiled call."""
+  in one compiled call.
+
+  Args:
+    config: A `config.Config`.
+    parts: The run's `build.Training`.
+    run_data: The run's `inputs.RunData`.
+    start_step: The step training starts (or resumes) at.
+    strategy: The run's strategy, or None.
+  """
   train = config.train
 
   def phase_loop(phase: training.Phase, start: int):
@@ -242,7 +268,7 @@ class Run:
     self.checkpoints.save(step)
     if self.chief:
       with self.log.eval_writer.as_default(step=step):
-        report.image_summaries(self.functions, self.eval_images,
+        figures.image_summaries(self.functions, self.eval_images,
                                self.config.train.seed)
 
   def _criterion(self) -> str:
@@ -362,7 +388,7 @@ class Run:
                        config.data.eval_split)
     # Other workers keep their logs and checkpoints only.
     if self.chief and config.train.figures:
-      report.write_figures(
+      figures.write_figures(
           self.functions, results, self.eval_images, self.log.rows,
           self.log.eval_rows,
           os.path.join(self.output_dir, run_folder.FIGURES), config)
@@ -390,7 +416,15 @@ class Run:
 
 def stopped(step: int, signum: int, worker: Optional[int], num_steps: int,
             checkpoint: Optional[str]) -> errors.Stopped:
-  """The error a run ends with when a signal stops it at `step`."""
+  """The error a run ends with when a signal stops it at `step`.
+
+  Args:
+    step: The step the run stopped at.
+    signum: The signal.
+    worker: The worker that got it, or None.
+    num_steps: The run's training steps.
+    checkpoint: The checkpoint written, or None.
+  """
   by = signal.Signals(signum).name
   if worker is not None:
     by += f' to worker {worker}'
@@ -405,7 +439,13 @@ def cluster_errors(per_worker, latest_checkpoint):
   """Under multi_worker (`per_worker` set), a worker lost mid-collective
   ends this one with `errors.WorkerLost` (TensorFlow notices within seconds
   when a worker's process dies, and within a minute, from its missed
-  heartbeats, when its machine does)."""
+  heartbeats, when its machine does).
+
+  Args:
+    per_worker: `distribute.per_worker`'s gather under multi_worker, else None.
+    latest_checkpoint: A function giving the newest checkpoint's path, for the
+      message.
+  """
   try:
     yield
   except (tf.errors.UnavailableError, tf.errors.AbortedError,
@@ -421,7 +461,12 @@ def cluster_errors(per_worker, latest_checkpoint):
 
 def export_model(functions: export.ModelFunctions, output_dir: str):
   """Exports the run's SavedModel, replacing an earlier one only once the
-  new one is whole."""
+  new one is whole.
+
+  Args:
+    functions: The model's `export.ModelFunctions`.
+    output_dir: The run folder.
+  """
   saved_model = os.path.join(output_dir, run_folder.SAVED_MODEL)
   export.save(functions, saved_model + '.tmp')
   shutil.rmtree(saved_model, ignore_errors=True)

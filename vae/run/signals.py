@@ -19,7 +19,12 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class Requests:
   """Within it (in the main thread), SIGTERM and SIGINT are requests to stop
-  rather than the end of the process."""
+  rather than the end of the process.
+
+  Args:
+    per_worker: With several workers, `distribute.per_worker`'s gather, so all
+      stop at one step; None for one process.
+  """
 
   def __init__(self, per_worker: Optional[Callable[[int], List[int]]] = None):
     """`per_worker(value)` returns every worker's value (a collective), or
