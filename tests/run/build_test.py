@@ -136,6 +136,19 @@ class SectionTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'pass config.objective'):
       build.objective(config, None, tf.Variable(1.0))
 
+  def test_factories_get_the_fields_their_parts_declare_and_no_more(self):
+    # So a factory reading a field it does not declare fails in every
+    # build, as one made from keywords (registry.build) would.
+    made_from = vars(build.settings(config_lib.make().model))
+    self.assertEqual(made_from['hidden_sizes'], (100, 100))
+    self.assertNotIn('prior_components', made_from)
+    self.assertNotIn('codebook_size', made_from)
+    vamp = vars(build.settings(config_lib.make(prior='vamp', beta=1.0).model))
+    self.assertEqual(vamp['prior_components'], 10)
+    self.assertCountEqual(
+        made_from, config_lib.fields_read() & set(vars(
+            config_lib.make().model)))
+
   def test_the_objective_takes_its_seed_as_an_option(self):
     for choices in (dict(), dict(model='beta_tcvae')):
       config = _config(**choices)

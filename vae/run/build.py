@@ -11,6 +11,7 @@ latent variable, which posterior head and which prior it has.
 
 import contextlib
 import dataclasses
+import types
 from typing import (Callable, Dict, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
@@ -36,25 +37,28 @@ from vae import training
 Parts = registry.Parts
 
 
-def _networks(config, parts: Parts) -> Parts:
+def _networks(config, parts: Parts, made_from) -> Parts:
   """`parts` with the posterior head, encoder, decoder and prior of a
-  model composed from the registries."""
+  model composed from the registries, their factories given `made_from`
+  (`settings(config)`)."""
   point_mass = model_lib.MODELS.traits(config.model).get('point_mass_code')
   if point_mass:
     head = encoders.DeterministicPosterior(config.latent_size,
                                            name='posterior')
   else:
-    head = latents.LATENTS.build(config.latent, config, parts)
+    head = latents.LATENTS.build(config.latent, made_from, parts)
   parts = parts._replace(head=head)
   parts = parts._replace(
-      encoder=encoders.ENCODERS.build(config.encoder, config, parts))
-  decoder = decoders.DECODERS.build(config.decoder, config, parts)
-  to_decoder = latents.LATENTS.traits(config.latent).get('decoder')
+      encoder=encoders.ENCODERS.build(config.encoder, made_from, parts))
+  decoder = decoders.DECODERS.build(config.decoder, made_from, parts)
+  to_decoder = (None if point_mass else
+                latents.LATENTS.traits(config.latent).get('decoder'))
   parts = parts._replace(
-      decoder=to_decoder(config, decoder) if to_decoder else decoder)
+      decoder=to_decoder(made_from, decoder) if to_decoder else decoder)
   if not point_mass:
     parts = parts._replace(
-        prior=latents.LATENTS.traits(config.latent)['prior'](config, parts))
+        prior=latents.LATENTS.traits(config.latent)['prior'](made_from,
+                                                            parts))
   return parts
 
 
@@ -64,6 +68,22 @@ def _section(config, name: str, function: str):
     raise ValueError(f'{function} takes the {name} section of a '
                      f'configuration, config.{name}, not the whole Config: '
                      f'pass config.{name}')
+
+
+def settings(config) -> types.SimpleNamespace:
+  """What the factories of a `config.ModelConfig`'s parts get: the fields
+  its chosen parts declare (`config.fields_read`), as keyword construction
+  (`registry.Registry.build(name, **settings)`) gives them, and nothing
+  else: a factory that reads a field it does not declare fails here.
+
+  Args:
+    config: A `config.ModelConfig`.
+  """
+  values = {f.name: getattr(config, f.name)
+            for f in dataclasses.fields(config)}
+  read = config_lib.fields_read(**values)
+  return types.SimpleNamespace(
+      **{name: value for name, value in values.items() if name in read})
 
 
 def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
@@ -82,16 +102,17 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
     ValueError: for a whole `Config` in place of its model section.
   """
   _section(config, 'model', 'build.build')
+  made_from = settings(config)
   # Mixed precision: the networks compute in bfloat16, all else is float32.
   parts = Parts(image_shape=tuple(int(d) for d in image_shape), seed=seed,
                 compute_dtype=(tf.bfloat16 if config.mixed_precision
                                else tf.float32))
-  parts = parts._replace(
-      likelihood=decoders.LIKELIHOODS.build(config.likelihood, config, parts))
+  parts = parts._replace(likelihood=decoders.LIKELIHOODS.build(
+      config.likelihood, made_from, parts))
   # A model with `own_networks` (the VQ-VAE) builds its own from the parts.
   if not model_lib.MODELS.traits(config.model).get('own_networks'):
-    parts = _networks(config, parts)
-  model = model_lib.MODELS.build(config.model, config, parts)
+    parts = _networks(config, parts, made_from)
+  model = model_lib.MODELS.build(config.model, made_from, parts)
   model(tf.zeros([1, *parts.image_shape]))
   if model.prior is not None:
     # Creates what a prior makes on first use: the VampPrior's encoder
