@@ -9,6 +9,12 @@ again with the same seeds, redraws the figures (unless --nofigures), writes
 OUTPUT_DIR/evaluation.json and prints each number beside the one training
 reported in summary.json. With the run's own settings they agree to float
 precision.
+
+  python -m experiments.evaluate --output_dir=runs/mnist --ais_steps=1000 \
+      --ais_chains=16 --ais_examples=500 --bdmc_examples=20
+
+adds the test NLL by annealed importance sampling (`vae/ais.py`), and
+BDMC's bounds on simulated data, to evaluation.json and summary.json.
 """
 
 import os
@@ -21,6 +27,7 @@ import tensorflow as tf
 from experiments import run_flags
 from vae import export
 from vae import metrics
+from vae.run import annealing
 from vae.run import build
 from vae.run import checkpoints
 from vae.run import figures
@@ -45,15 +52,29 @@ flags.DEFINE_enum('source', 'checkpoint', ['checkpoint', 'saved_model'],
                   'Reload the newest checkpoint, or the exported SavedModel.')
 flags.DEFINE_string('figures_dir', None,
                     'Where figures go; default: OUTPUT_DIR/figures.')
+flags.DEFINE_integer('ais_steps', 0, 'Also estimate the test NLL by annealed '
+                     'importance sampling with this many intermediate '
+                     'distributions (thousands for a tight estimate; '
+                     'vae/ais.py). 0: not.', lower_bound=0)
+flags.DEFINE_integer('ais_chains', 16, 'AIS chains per example.',
+                     lower_bound=1)
+flags.DEFINE_integer('ais_examples', 0, 'AIS on the first this many test '
+                     'examples; 0: all.', lower_bound=0)
+flags.DEFINE_integer('bdmc_examples', 0, 'Also sandwich log p(x) between '
+                     'BDMC\'s bounds on this many examples simulated from the '
+                     'model, with --ais_steps and --ais_chains. 0: not.',
+                     lower_bound=0)
 
 FLAGS = flags.FLAGS
 EVALUATION = 'evaluation.json'
-_COMPARED = ('test_elbo', 'test_nll', 'test_rate', 'test_distortion',
-             'test_loss', 'active_units') + metrics.summary_keys()
+_COMPARED = ('test_elbo', 'test_nll', 'test_nll_ais', 'test_rate',
+             'test_distortion', 'test_loss',
+             'active_units') + metrics.summary_keys()
 
 
 def load_functions(output_dir: str, config, image_shape, source: str):
-  """The run's model functions and the step they were trained to."""
+  """The run's model functions, the step they were trained to, and the
+  model (None from a SavedModel)."""
   if source == 'saved_model':
     path = os.path.join(output_dir, run_folder.SAVED_MODEL)
     if not os.path.isdir(path):
@@ -61,7 +82,7 @@ def load_functions(output_dir: str, config, image_shape, source: str):
           f'{path} does not exist: the run was not exported (or not '
           f'finished). Use --source=checkpoint.')
     try:
-      return export.load(path), None
+      return export.load(path), None, None
     except (OSError, ValueError, tf.errors.OpError) as e:
       raise run_flags.InputError(
           f'cannot load the SavedModel {path}: {e}') from e
@@ -75,7 +96,7 @@ def load_functions(output_dir: str, config, image_shape, source: str):
         f'{saved.best_directory if best else saved.directory} holds no '
         f'checkpoint: train the run first (python -m experiments.mnist '
         f'--output_dir={output_dir}).')
-  return build.model_functions(model, config, image_shape), step
+  return build.model_functions(model, config, image_shape), step, model
 
 
 def compare(reported: Dict, now: Dict) -> str:
@@ -104,8 +125,8 @@ def main(argv):
     raise run_flags.InputError(
         f'{", ".join(training_flags)}: evaluate reads the training flags from '
         f'the run\'s config.json; it takes only '
-        f'{", ".join("--" + name for name in _SHARED + _OWN)}, --source and '
-        f'--figures_dir.')
+        f'{", ".join("--" + name for name in _SHARED + _OWN)}, --source, '
+        f'--figures_dir and the AIS flags.')
   output_dir = FLAGS.output_dir
   if not os.path.exists(os.path.join(output_dir, run_folder.CONFIG)):
     raise run_flags.InputError(
@@ -124,8 +145,8 @@ def _evaluate(output_dir: str):
   split = config.data.eval_split
   num_samples = config.train.eval_num_samples
   examples, _ = inputs.evaluated_splits(config)
-  functions, step = load_functions(output_dir, config, examples.image_shape,
-                                   FLAGS.source)
+  functions, step, model = load_functions(
+      output_dir, config, examples.image_shape, FLAGS.source)
   logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',
                output_dir, FLAGS.source, f', step {step}' if step else '',
                split, num_samples)
@@ -135,6 +156,7 @@ def _evaluate(output_dir: str):
   now = report.results_summary(results, config, examples.image_shape)
   now.update(report.disentanglement_summary(functions, config))
   now.update(source=FLAGS.source, step=step, eval_split=split)
+  now.update(_annealed(model, batches, config))
   run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 
   wrote = [os.path.join(output_dir, EVALUATION)]
@@ -145,7 +167,34 @@ def _evaluate(output_dir: str):
   reported = (run_folder.read_json(summary_path)
               if os.path.exists(summary_path) else {})
   print(compare(reported, now))
+  annealed = {k: v for k, v in now.items()
+              if k.startswith(('ais_', 'bdmc_', 'test_nll_ais'))}
+  if annealed and reported:  # Beside the run's IWAE NLL.
+    run_folder.write_json(summary_path, {**reported, **annealed})
+    wrote.append(summary_path)
   logging.info('Wrote %s', ' and '.join(wrote))
+
+
+def _annealed(model, batches, config) -> Dict:
+  """The AIS and BDMC numbers the flags ask for."""
+  if not (FLAGS.ais_steps or FLAGS.bdmc_examples):
+    return {}
+  if model is None or not FLAGS.ais_steps:
+    raise run_flags.InputError(
+        '--ais_steps and --bdmc_examples need the model\'s densities: use '
+        '--source=checkpoint, and give --ais_steps' if model is None else
+        '--bdmc_examples: give the steps of its chains with --ais_steps')
+  try:
+    numbers = annealing.ais_summary(model, batches, FLAGS.ais_steps,
+                                    FLAGS.ais_chains, FLAGS.ais_examples,
+                                    seed=config.train.seed)
+    if FLAGS.bdmc_examples:
+      numbers.update(annealing.bdmc_summary(
+          model, FLAGS.bdmc_examples, FLAGS.ais_steps, FLAGS.ais_chains,
+          seed=config.train.seed))
+  except ValueError as e:
+    raise run_flags.InputError(f'--ais_steps: {e}') from e
+  return numbers
 
 
 def _figures(output_dir: str, functions, results, batches, config) -> str:

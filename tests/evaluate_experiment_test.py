@@ -8,6 +8,7 @@ from absl import flags
 from absl.testing import flagsaver
 from absl.testing import parameterized
 import pytest
+import numpy as np
 import tensorflow as tf
 
 from experiments import run_flags
@@ -80,6 +81,23 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     # The run drew none either (TINY): evaluate drew none.
     self.assertFalse(os.path.exists(os.path.join(self.output_dir,
                                                  'figures')))
+
+  def test_ais_and_bdmc_beside_the_iwae_bound(self):
+    run_evaluate([f'--output_dir={self.output_dir}', '--nofigures',
+                  '--ais_steps=20', '--ais_chains=4', '--ais_examples=6',
+                  '--bdmc_examples=3'])
+    now = mnist_experiment_test.read_summary(self.output_dir,
+                                             evaluate.EVALUATION)
+    self.assertEqual((now['ais_steps'], now['ais_chains'],
+                      now['ais_examples']), (20, 4, 6))
+    self.assertTrue(np.isfinite(now['test_nll_ais']))
+    self.assertGreater(now['test_nll_ais_stderr'], 0)
+    self.assertGreaterEqual(now['bdmc_gap'], -1.0)  # A stochastic sandwich.
+    reported = mnist_experiment_test.read_summary(self.output_dir)
+    self.assertEqual(reported['test_nll_ais'], now['test_nll_ais'])
+    with self.assertRaisesRegex(run_flags.InputError, 'source=checkpoint'):
+      run_evaluate([f'--output_dir={self.output_dir}', '--nofigures',
+                    '--source=saved_model', '--ais_steps=2'])
 
   def test_training_flags_are_refused(self):
     with self.assertRaisesRegex(run_flags.InputError,
