@@ -179,10 +179,12 @@ def _annealed(model, batches, config) -> Dict:
   """The AIS and BDMC numbers the flags ask for."""
   if not (FLAGS.ais_steps or FLAGS.bdmc_examples):
     return {}
-  if model is None or not FLAGS.ais_steps:
+  if model is None:
     raise run_flags.InputError(
         '--ais_steps and --bdmc_examples need the model\'s densities: use '
-        '--source=checkpoint, and give --ais_steps' if model is None else
+        '--source=checkpoint, and give --ais_steps')
+  if not FLAGS.ais_steps:
+    raise run_flags.InputError(
         '--bdmc_examples: give the steps of its chains with --ais_steps')
   try:
     numbers = annealing.ais_summary(model, batches, FLAGS.ais_steps,

@@ -34,18 +34,18 @@ def ais_summary(model, batches, num_steps: int, num_chains: int,
   """
   decoder, prior, _ = ais.model_parts(model)
   estimates, errors, acceptance = [], [], []
-  start = time.time()
+  start, done = time.time(), 0
   for i, (x, _) in enumerate(batches):
-    if max_examples and sum(map(len, estimates)) >= max_examples:
-      break
     if max_examples:
-      x = x[:max_examples - sum(map(len, estimates))]
+      if done >= max_examples:
+        break
+      x = x[:max_examples - done]
     estimate = ais.log_likelihood(decoder, prior, x, num_steps, num_chains,
                                   seed=(seed, i))
     estimates.append(estimate.log_likelihood.numpy())
     errors.append(estimate.standard_error.numpy())
     acceptance.append(estimate.acceptance.numpy())
-    done = sum(map(len, estimates))
+    done += len(estimates[-1])
     logging.info('AIS: %d examples, NLL so far %.3f (%.0f s)', done,
                  -np.concatenate(estimates).mean(), time.time() - start)
   estimates, errors = np.concatenate(estimates), np.concatenate(errors)
