@@ -147,6 +147,7 @@ def _evaluate(output_dir: str):
   examples, _ = inputs.evaluated_splits(config)
   functions, step, model = load_functions(
       output_dir, config, examples.image_shape, FLAGS.source)
+  _check_annealed(model)
   logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',
                output_dir, FLAGS.source, f', step {step}' if step else '',
                split, num_samples)
@@ -175,10 +176,11 @@ def _evaluate(output_dir: str):
   logging.info('Wrote %s', ' and '.join(wrote))
 
 
-def _annealed(model, batches, config) -> Dict:
-  """The AIS and BDMC numbers the flags ask for."""
+def _check_annealed(model) -> None:
+  """Refuses the AIS and BDMC flags, before any evaluation, unless they and
+  the model allow them."""
   if not (FLAGS.ais_steps or FLAGS.bdmc_examples):
-    return {}
+    return
   if model is None:
     raise run_flags.InputError(
         '--ais_steps and --bdmc_examples need the model\'s densities: use '
@@ -186,17 +188,16 @@ def _annealed(model, batches, config) -> Dict:
   if not FLAGS.ais_steps:
     raise run_flags.InputError(
         '--bdmc_examples: give the steps of its chains with --ais_steps')
-  try:
-    numbers = annealing.ais_summary(model, batches, FLAGS.ais_steps,
-                                    FLAGS.ais_chains, FLAGS.ais_examples,
-                                    seed=config.train.seed)
-    if FLAGS.bdmc_examples:
-      numbers.update(annealing.bdmc_summary(
-          model, FLAGS.bdmc_examples, FLAGS.ais_steps, FLAGS.ais_chains,
-          seed=config.train.seed))
-  except ValueError as e:
-    raise run_flags.InputError(f'--ais_steps: {e}') from e
-  return numbers
+  annealing.check(model, f'--ais_steps={FLAGS.ais_steps}')
+
+
+def _annealed(model, batches, config) -> Dict:
+  """The AIS and BDMC numbers the flags ask for (`_check_annealed` first)."""
+  if not FLAGS.ais_steps:
+    return {}
+  return annealing.summary(model, batches, annealing.Settings(
+      FLAGS.ais_steps, FLAGS.ais_chains, FLAGS.ais_examples,
+      FLAGS.bdmc_examples, config.train.eval_num_samples, config.train.seed))
 
 
 def _figures(output_dir: str, functions, results, batches, config) -> str:

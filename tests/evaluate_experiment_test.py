@@ -44,7 +44,10 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         [f'--data_dir={cls.mnist_dir}', '--training_steps=30',
          '--nojit_compile', '--strategy=mirrored', '--cpu_devices=2',
          f'--output_dir={cls.output_dir}'] + mnist_experiment_test.TINY
-        + ['--export'])
+        + ['--export', '--eval_ais_steps=10', '--eval_ais_chains=2',
+           '--eval_ais_examples=5'])
+    # As training wrote it: test_ais_and_bdmc... adds evaluate's numbers.
+    cls.trained = mnist_experiment_test.read_summary(cls.output_dir)
 
   @classmethod
   def tearDownClass(cls):
@@ -91,6 +94,7 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual((now['ais_steps'], now['ais_chains'],
                       now['ais_examples']), (20, 4, 6))
     self.assertTrue(np.isfinite(now['test_nll_ais']))
+    self.assertTrue(np.isfinite(now['ais_iwae_nll']))
     self.assertGreater(now['test_nll_ais_stderr'], 0)
     self.assertGreaterEqual(now['bdmc_gap'], -1.0)  # A stochastic sandwich.
     reported = mnist_experiment_test.read_summary(self.output_dir)
@@ -98,6 +102,17 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(run_flags.InputError, 'source=checkpoint'):
       run_evaluate([f'--output_dir={self.output_dir}', '--nofigures',
                     '--source=saved_model', '--ais_steps=2'])
+
+  def test_the_runs_own_ais_beside_its_iwae_bound(self):
+    # --eval_ais_steps at the end of training, on 2 replicas' weights.
+    self.assertEqual((self.trained['ais_steps'], self.trained['ais_chains'],
+                      self.trained['ais_examples']), (10, 2, 5))
+    self.assertEqual(self.trained['ais_iwae_samples'], 20)  # TINY's k.
+    # Both estimate the NLL of the same 5 digits (a few hundred nats): far
+    # apart only if they were not the same examples or the same model.
+    self.assertAllClose(self.trained['test_nll_ais'],
+                        self.trained['ais_iwae_nll'], rtol=0.1)
+    self.assertNotIn('bdmc_gap', self.trained)
 
   def test_training_flags_are_refused(self):
     with self.assertRaisesRegex(run_flags.InputError,

@@ -603,6 +603,8 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
       ('--hidden_sizes=100,abc', '^--hidden_sizes=100,abc: must be a list '
        'of int$'),
       ('--learning_rate=0', '^--learning_rate=0.0: must be above 0$'),
+      ('--eval_ais_chains=4', '^--eval_ais_steps=0 --eval_ais_chains=4: '
+       '--eval_ais_chains sets up the AIS estimate'),
   )
   def test_impossible_flag(self, flag, message):
     with self.assertRaisesRegex(run_flags.InputError, message):
@@ -660,6 +662,17 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
       run_main([f'--data_dir={mnist_dir}', '--train_split=test[:10]',
                 f'--output_dir={self.output_dir}'])
     self.assert_nothing_trained()
+
+  def test_ais_of_a_model_without_a_density(self):
+    # Refused before training, not after it.
+    mnist_dir = data_test.require_mnist(self)
+    with self.assertRaisesRegex(
+        run_flags.InputError, '^--eval_ais_steps=100: AIS needs a density '
+        'p\\(z\\).*Autoencoder has none'):
+      run_main(['--model=autoencoder', '--eval_ais_steps=100',
+                f'--data_dir={mnist_dir}', '--train_split=test[:100]',
+                f'--output_dir={self.output_dir}'])
+    self.assertFalse(os.path.exists(self.output_dir + '/config.json'))
 
   def test_output_dir_that_cannot_be_made(self):
     with self.assertRaisesRegex(

@@ -13,6 +13,8 @@ Every random function takes a stateless seed, an int32 tensor of shape [2]:
 the same seed gives the same output, before and after export.
 """
 
+import os
+import shutil
 from typing import Optional, Sequence
 
 import numpy as np
@@ -159,7 +161,8 @@ def _checked_latent_size(vae, image_shape: Sequence[int],
 
 
 def save(functions: ModelFunctions, path: str) -> str:
-  """Writes `functions` as a SavedModel with a signature for each of them.
+  """Writes `functions` as a SavedModel with a signature for each of them,
+  replacing one already at `path` only once the new one is whole.
 
   Args:
     functions: The `ModelFunctions` to export.
@@ -167,7 +170,12 @@ def save(functions: ModelFunctions, path: str) -> str:
   """
   signatures = {name: getattr(functions, name).get_concrete_function()
                 for name in functions.signatures}
-  tf.saved_model.save(functions, path, signatures=signatures)
+  whole = os.path.normpath(path)
+  partial = whole + '.tmp'
+  shutil.rmtree(partial, ignore_errors=True)
+  tf.saved_model.save(functions, partial, signatures=signatures)
+  shutil.rmtree(whole, ignore_errors=True)
+  os.replace(partial, whole)
   return path
 
 

@@ -328,6 +328,11 @@ def _validation_rules(config):
     _refuse(config, ['model', 'early_stopping_steps'], 'this model trains '
             'in phases (the VQ-VAE\'s prior after its autoencoder); '
             'stopping the first would skip the rest.')
+  if not train.eval_ais_steps:
+    _unused(config, 'eval_ais_steps', ['eval_ais_chains', 'eval_ais_examples',
+                                       'eval_bdmc_examples'],
+            'sets up the AIS estimate at the end of training, which '
+            '--eval_ais_steps=0 skips: give --eval_ais_steps too.')
   if train.curve_num_samples and config.model.model == 'autoencoder':
     _refuse(config, ['model', 'curve_num_samples'], 'an autoencoder has no '
             'likelihood to estimate.')

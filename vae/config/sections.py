@@ -297,6 +297,23 @@ class TrainConfig:
       0, 'Importance samples k of the NLL that each evaluation during '
       'training logs on the eval and validation splits (the learning '
       'curve); 0: the ELBO only.', low=0, is_global=True)
+  eval_ais_steps: int = _field(
+      0, 'At the end, also estimate the eval split\'s NLL by annealed '
+      'importance sampling with this many intermediate distributions '
+      '(thousands for a tight estimate; vae/ais.py), beside the IWAE '
+      'bound. 0: not. Needs a continuous latent.', low=0, is_global=True,
+      resumable=True)
+  eval_ais_chains: int = _field(
+      16, 'With --eval_ais_steps: AIS chains per example.', low=1,
+      is_global=True, resumable=True)
+  eval_ais_examples: int = _field(
+      0, 'With --eval_ais_steps: AIS on the first this many examples of '
+      'the eval split; 0: all of them.', low=0, is_global=True,
+      resumable=True)
+  eval_bdmc_examples: int = _field(
+      0, 'With --eval_ais_steps: also sandwich log p(x) between BDMC\'s '
+      'bounds on this many examples simulated from the model. 0: not.',
+      low=0, is_global=True, resumable=True)
   early_stopping_steps: int = _field(
       0, 'Stop at the first evaluation this many steps or more after the '
       'best validation score (the NLL of --curve_num_samples, else the '

@@ -15,7 +15,6 @@ import contextlib
 import math
 import os
 import random
-import shutil
 import signal
 from typing import Dict, Optional
 
@@ -31,6 +30,7 @@ from vae import evaluation
 from vae import export
 from vae import model as model_lib
 from vae import training
+from vae.run import annealing
 from vae.run import build
 from vae.run import checkpoints as checkpoints_lib
 from vae.run import early_stopping
@@ -207,6 +207,7 @@ class Run:
       self.parts = build.training_parts(config, self.image_shape,
                                         self.strategy)
       self.model = self.parts.model
+      annealing.check_run(self.model, config.train)  # Now, not at the end.
       self.functions = build.model_functions(self.model, config,
                                              self.image_shape)
       self.checkpoints = checkpoints_lib.Checkpoints(
@@ -254,14 +255,8 @@ class Run:
     if not resuming:
       return 0
     step = self.checkpoints.restore(at_most=at_most)
-    num_steps = self.config.train.training_steps
-    if step > num_steps:
-      raise InputError(
-          f'--output_dir={self.output_dir} holds a run trained to step '
-          f'{step}, past --training_steps={num_steps}. Pass '
-          f'--training_steps={step} or more to resume it, or evaluate it '
-          f'with python -m experiments.evaluate '
-          f'--output_dir={self.output_dir}.')
+    _check_not_past_the_end(step, self.config.train.training_steps,
+                            self.output_dir)
     return step
 
   def _save_checkpoint(self, step: int):
@@ -393,12 +388,15 @@ class Run:
           self.log.eval_rows,
           os.path.join(self.output_dir, run_folder.FIGURES), config)
     if config.train.export and self.chief:
-      export_model(self.functions, self.output_dir)
+      export.save(self.functions,
+                  os.path.join(self.output_dir, run_folder.SAVED_MODEL))
     summary = report.run_summary(
         config, results, self.image_shape, self.log.rows, self.log.eval_rows,
         self._facts())
     if self.chief:
       summary.update(report.disentanglement(self.functions, config))
+      summary.update(annealing.of_run(self.model, self.data.eval_batches,
+                                      config.train))
     run_folder.write_json(os.path.join(self.output_dir, run_folder.SUMMARY),
                           summary)
     return summary
@@ -412,6 +410,16 @@ class Run:
         train_examples=self.data.train_examples.num_examples,
         temperature=float(tau.numpy()) if tau is not None else None,
         checkpoint=self.checkpoints.latest())
+
+
+def _check_not_past_the_end(step: int, num_steps: int, output_dir: str):
+  """Refuses to resume a run trained beyond `num_steps`."""
+  if step > num_steps:
+    raise InputError(
+        f'--output_dir={output_dir} holds a run trained to step {step}, '
+        f'past --training_steps={num_steps}. Pass --training_steps={step} '
+        f'or more to resume it, or evaluate it with python -m '
+        f'experiments.evaluate --output_dir={output_dir}.')
 
 
 def stopped(step: int, signum: int, worker: Optional[int], num_steps: int,
@@ -457,20 +465,6 @@ def cluster_errors(per_worker, latest_checkpoint):
         f'newest checkpoint here: {latest_checkpoint() or "none yet"}. Run '
         'the same command again on every worker: they resume from the '
         'newest step all of them saved.') from e
-
-
-def export_model(functions: export.ModelFunctions, output_dir: str):
-  """Exports the run's SavedModel, replacing an earlier one only once the
-  new one is whole.
-
-  Args:
-    functions: The model's `export.ModelFunctions`.
-    output_dir: The run folder.
-  """
-  saved_model = os.path.join(output_dir, run_folder.SAVED_MODEL)
-  export.save(functions, saved_model + '.tmp')
-  shutil.rmtree(saved_model, ignore_errors=True)
-  os.replace(saved_model + '.tmp', saved_model)
 
 
 def train_and_evaluate(config: config_lib.Config, output_dir: str,
