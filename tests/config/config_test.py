@@ -90,7 +90,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(prior_components=5), '^prior_components=5 applies to '
        'prior=mixture or vamp, not prior=normal: drop it'),
       (dict(num_importance_samples=50), '^num_importance_samples=50 '
-       'applies to objective=iwae or dreg, not objective=elbo'),
+       'applies to objective=iwae, dreg, miwae, ciwae or piwae, not '
+       'objective=elbo'),
       (dict(model='autoencoder', prior='vamp'), '^prior=vamp applies to '
        'latent=gaussian; latent applies to model=vae, .*, not '
        'model=autoencoder'),
@@ -113,7 +114,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       (dict(likelihood='bernoulli', likelihood_scale=0.1),
        'applies to likelihood=gaussian'),
       (dict(model='vqvae', beta=0.5), '^beta=0.5 applies to '
-       'objective=elbo, iwae or dreg; objective applies to model=vae, '
+       'objective=elbo, iwae, dreg, miwae, ciwae or piwae; '
+       'objective applies to model=vae, '
        'not model=vqvae'),
       (dict(model='vqvae', hidden_sizes=(5,)), 'not model=vqvae'),
       (dict(codebook_size=8), 'applies to model=vqvae, not model=vae'),

@@ -26,7 +26,8 @@ _SMALL = dict(beta=1.0, latent_size=3, hidden_sizes=[16],
               conv_channels=[4, 8], seed=0, binarization='none',
               prior_components=3, num_importance_samples=2, num_classes=3,
               codebook_size=5, embedding_dim=3, pixelcnn_channels=4,
-              pixelcnn_layers=1, discriminator_hidden_sizes=[8])
+              pixelcnn_layers=1, discriminator_hidden_sizes=[8],
+              importance_groups=2, ciwae_beta=0.3)
 
 
 def _config(**choices) -> config_lib.Config:
@@ -43,8 +44,8 @@ def _choices():
   (the parameters it emits), an encoder the MLP decoder (they meet only
   through z), and every network and likelihood each model and latent; a
   posterior each prior (the VampPrior calls it) and objective; every
-  latent kind each model and objective. A new part so adds a row, not a
-  factor, to the sweep."""
+  latent kind each model and objective (of each set of traits). A new part
+  so adds a row, not a factor, to the sweep."""
   likelihoods = ([(name, None) for name in decoders.LIKELIHOODS]
                  + [('gaussian', 0.3)])
   networks = ([dict(encoder='mlp', decoder=decoder, likelihood=likelihood,
@@ -71,13 +72,32 @@ def _choices():
         if network['encoder'] == network['decoder'] == 'mlp':
           yield dict(model=model, likelihood=network['likelihood'],
                      likelihood_scale=network['likelihood_scale'])
+  heads = _objective_heads()
   for posterior, prior, objective in itertools.product(
-      encoders.POSTERIORS, priors.PRIORS, objectives.OBJECTIVES):
+      encoders.POSTERIORS, priors.PRIORS, heads):
     yield dict(model='vae', objective=objective, posterior=posterior,
                prior=prior)
   for latent, model, objective in itertools.product(
-      kinds, model_lib.MODELS, objectives.OBJECTIVES):
+      kinds, model_lib.MODELS, heads):
     yield dict(model=model, objective=objective, **latent)
+  # An objective with the traits of an earlier one meets the parts through
+  # the same functions (`objectives.importance_weights`, `_held`) and the
+  # same rules: one row of its own.
+  for objective in objectives.OBJECTIVES:
+    if objective not in heads:
+      yield dict(model='vae', **objectives.OBJECTIVES.fixed(objective),
+                 objective=objective)
+
+
+def _objective_heads():
+  """The first objective registered with each set of traits and fixed
+  parts."""
+  heads = {}
+  for name in objectives.OBJECTIVES:
+    traits = tuple(sorted(objectives.OBJECTIVES.traits(name).items())) + (
+        tuple(sorted(objectives.OBJECTIVES.fixed(name).items())))
+    heads.setdefault(traits, name)
+  return list(heads.values())
 
 
 def _accepted(**choices) -> bool:
@@ -287,6 +307,8 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
       ('ladder_iwae_discretized', dict(
           latent_sizes=(3, 2), inference='ladder', latent_size=10,
           objective='iwae', likelihood='discretized_logistic')),
+      # MIWAE's groups and the held copy (CIWAE's ops are IWAE's).
+      ('piwae', dict(objective='piwae')),
       # Both of its updates in the loop.
       ('factor_vae', dict(model='factor_vae', factor_gamma=1.0,
                           discriminator_hidden_sizes=(8,))),

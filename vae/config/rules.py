@@ -161,6 +161,8 @@ def _unused(config, owner: str, names, why: str):
   for name in names:
     if not _is_default(config, name):
       _refuse(config, [owner, name], f'--{name} {why}')
+
+
 def _categorical_rules(config):
   if config.model.latent != 'categorical':
     return

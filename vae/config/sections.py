@@ -27,10 +27,11 @@ from vae import objectives
 from vae import optimizers
 from vae import priors
 from vae import schedules
+from vae import tighter_bounds  # pylint: disable=unused-import (registers its objectives)
 
 
 def _field(default, help: str, low=None, above=None, choices=None,  # pylint: disable=redefined-builtin
-           is_global: bool = False, resumable: bool = False):
+           is_global: bool = False, resumable: bool = False, high=None):
   """A dataclass field and its metadata.
 
   Args:
@@ -38,6 +39,7 @@ def _field(default, help: str, low=None, above=None, choices=None,  # pylint: di
     help: The help text, which becomes the flag's.
     low: The smallest value allowed (value >= low).
     above: A value the field's value must be above (value > above).
+    high: The largest value allowed (value <= high).
     choices: A `registry.Registry` or a tuple of allowed values.
     is_global: Every run reads it, whatever its parts.
     resumable: A resumed run may change it: it does not change what is
@@ -48,7 +50,8 @@ def _field(default, help: str, low=None, above=None, choices=None,  # pylint: di
   """
   return dataclasses.field(
       default=default,
-      metadata=dict(help=help, low=low, above=above, choices=choices,
+      metadata=dict(help=help, low=low, above=above, high=high,
+                    choices=choices,
                     is_global=is_global, resumable=resumable))
 
 
@@ -169,7 +172,15 @@ class ObjectiveConfig:
       'per example (Higgins et al. 2017). notebook: the Sonnet notebook\'s '
       'mean over pixels + beta * mean over latents.',
       choices=objectives.NORMALIZATIONS)
-  num_importance_samples: int = _field(5, 'k of the IWAE objective.', low=1)
+  num_importance_samples: int = _field(
+      5, 'k of the IWAE objective (K of each group of MIWAE and PIWAE).',
+      low=1)
+  importance_groups: int = _field(
+      1, 'M of MIWAE and PIWAE: groups of --num_importance_samples draws.',
+      low=1)
+  ciwae_beta: float = _field(
+      0.5, 'The ELBO\'s weight in CIWAE; the IWAE bound\'s is the rest.',
+      low=0.0, high=1.0)
   kl_warmup_steps: int = _field(
       0, 'Ramp beta linearly from 0 over this many steps; 0: no warm-up.',
       low=0)

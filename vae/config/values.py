@@ -62,6 +62,9 @@ def _check_field(name: str, f: dataclasses.Field, value: Any):
       raise ValueError(f'{given}: must be at least {low:g}')
     if above is not None and v <= above:
       raise ValueError(f'{given}: must be above {above:g}')
+    high = f.metadata.get('high')
+    if high is not None and v > high:
+      raise ValueError(f'{given}: must be at most {high:g}')
     _check_choice(name, f.metadata['choices'], v)
 
 
