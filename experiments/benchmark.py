@@ -5,7 +5,8 @@
       --train_split='test[:9000]'
 
 Prints a table and writes --output (JSON):
-  - the ceiling: float32 GFLOP/s of a large `tf.linalg.matmul`;
+  - the ceilings: float32 and bfloat16 GFLOP/s of a large
+    `tf.linalg.matmul`, and the CPU's bfloat16 units (`precision`);
   - per configuration (S: the notebook's MLP [100, 100], latent 10, batch
     64; L: MLP [500, 500], latent 50, batch 128; C: the conv model), the
     training steps/s of the project's own path (`training.make_train_loop`
@@ -43,6 +44,7 @@ import tensorflow as tf
 from experiments import run_flags
 from vae import config as config_lib
 from vae import data
+from vae import precision as precision_lib
 from vae import training
 from vae.run import build
 from vae.run import folder as run_folder
@@ -367,6 +369,7 @@ def _machine(examples: data.Examples) -> Dict:
   gpus = tf.config.list_physical_devices('GPU')
   return dict(
       date=time.strftime('%Y-%m-%d'), cpus=os.cpu_count(),
+      cpu_bfloat16_units=list(precision_lib.cpu_bfloat16_units()),
       gpus=[tf.config.experimental.get_device_details(g).get('device_name',
                                                            g.name)
             for g in gpus],
@@ -378,8 +381,9 @@ def _measure_configs(examples: data.Examples, measured_presets,
                      ceilings: Dict[str, float]):
   """The summaries and rows of every configuration and preset."""
   summaries, rows = [], []
+  precisions = ['float32'] + (['bfloat16'] if FLAGS.mixed_precision else [])
   for name in FLAGS.configs:
-    for precision in ceilings:
+    for precision in precisions:
       result = measure_config(
           Config(name, examples, FLAGS.seed, precision == 'bfloat16',
                  jit_compile=FLAGS.jit_compile),
@@ -406,7 +410,9 @@ def _measure_configs(examples: data.Examples, measured_presets,
 def _print_results(results: Dict, ceilings: Dict[str, float], n: int):
   machine, memory = results['machine'], results['memory']
   print(f'\n{machine["date"]}, {machine["cpus"]} CPUs, GPUs: '
-        f'{machine["gpus"] or "none"}, TensorFlow {machine["tensorflow"]}')
+        f'{machine["gpus"] or "none"}, TensorFlow {machine["tensorflow"]}, '
+        f'bfloat16 units in the CPU: '
+        f'{", ".join(machine["cpu_bfloat16_units"]) or "none"}')
   for precision, ceiling in ceilings.items():
     print(f'Ceiling: {ceiling:,.1f} GFLOP/s ({precision} {n}x{n} matmul)')
   print()
@@ -448,9 +454,10 @@ def main(argv):
   machine = _machine(examples)
   n = FLAGS.matmul_size or (8192 if machine['gpus'] else 2048)
   logging.info('Machine: %s', machine)
-  ceilings = {'float32': measure.matmul_ceiling(n)}
-  if FLAGS.mixed_precision:
-    ceilings['bfloat16'] = measure.matmul_ceiling(n, tf.bfloat16)
+  # Both, whatever is measured: what bfloat16 could gain is a fact of the
+  # machine.
+  ceilings = {'float32': measure.matmul_ceiling(n),
+              'bfloat16': measure.matmul_ceiling(n, tf.bfloat16)}
   logging.info('Ceilings (GFLOP/s, %dx%d matmuls): %s', n, n, ceilings)
   # First, so its resident memory is that of one model's training.
   memory = (measure_memory(Config('S', examples, FLAGS.seed,
@@ -462,7 +469,7 @@ def main(argv):
                              jit_compile=FLAGS.jit_compile), iwae_samples,
                       FLAGS.iwae_batch_size, FLAGS.iwae_chunk_size)
   results = dict(machine=machine, ceiling_gflops=ceilings['float32'],
-                 bfloat16_ceiling_gflops=ceilings.get('bfloat16'),
+                 bfloat16_ceiling_gflops=ceilings['bfloat16'],
                  matmul_size=n,
                  configs=summaries, rows=rows, iwae=iwae, memory=memory,
                  peak_resident_mb=measure.peak_resident_bytes() / 2**20)

@@ -137,6 +137,8 @@ class BenchmarkRunTest(tf.test.TestCase):
     with open(output) as f:
       results = json.load(f)
     self.assertGreater(results['ceiling_gflops'], 0)
+    self.assertGreater(results['bfloat16_ceiling_gflops'], 0)
+    self.assertIsInstance(results['machine']['cpu_bfloat16_units'], list)
     summary, preset = results['configs']
     self.assertEqual(summary['flops_per_step'],
                      3 * (_linear_flops(64, [784, 100, 100, 20])

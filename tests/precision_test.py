@@ -1,5 +1,7 @@
 """Tests for vae/precision.py and mixed-precision encoders and decoders."""
 
+from unittest import mock
+
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -15,6 +17,36 @@ from vae.run import build
 # bfloat16 keeps 8 bits of mantissa: one rounding is a relative error of at
 # most 2^-8 = 0.4%; a few layers of sums of such products stay within ~2%.
 _BF16_RTOL = 2e-2
+
+
+class BFloat16UnitsTest(tf.test.TestCase):
+
+  def _cpuinfo(self, flags):
+    path = self.create_tempfile(content=(
+        'processor\t: 0\nmodel name\t: a CPU\nflags\t\t: fpu sse2 '
+        f'{flags}\n\nprocessor\t: 1\nflags\t\t: fpu {flags}\n')).full_path
+    return precision.cpu_bfloat16_units(path)
+
+  def test_reads_the_flags_of_either_unit(self):
+    self.assertEqual(self._cpuinfo('avx512f avx512_bf16'), ('avx512_bf16',))
+    self.assertEqual(self._cpuinfo('amx_tile amx_bf16 avx512_bf16'),
+                     ('amx_bf16', 'avx512_bf16'))
+    self.assertEqual(self._cpuinfo('avx512f avx2'), ())
+    self.assertEqual(precision.cpu_bfloat16_units('/no/such/file'), ())
+
+  def test_warns_once_without_units_and_accelerators(self):
+    precision.warn_if_slow.cache_clear()
+    self.addCleanup(precision.warn_if_slow.cache_clear)
+    with mock.patch.object(precision, 'cpu_bfloat16_units', return_value=()):
+      with self.assertLogs(level='WARNING') as logs:
+        self.assertTrue(precision.warn_if_slow())
+      self.assertIn('training will be slower than in float32', logs.output[0])
+      with self.assertNoLogs(level='WARNING'):
+        precision.warn_if_slow()  # Once a process.
+    precision.warn_if_slow.cache_clear()
+    with mock.patch.object(precision, 'cpu_bfloat16_units',
+                           return_value=('avx512_bf16',)):
+      self.assertFalse(precision.warn_if_slow())
 
 
 class CastCallTest(tf.test.TestCase):

@@ -9,10 +9,15 @@ its 8-bit mantissa is the price, paid in the matmuls and convolutions, where
 accelerators run it several times faster.
 """
 
-from typing import Callable
+import functools
+from typing import Callable, Tuple
 
+from absl import logging
 import sonnet as snt
 import tensorflow as tf
+
+# /proc/cpuinfo's flags of units that multiply bfloat16 matrices natively.
+BFLOAT16_FLAGS = ('amx_bf16', 'avx512_bf16')
 
 
 def cast_call(fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor,
@@ -37,3 +42,38 @@ def cast_call(fn: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor,
   with snt.custom_variable_getter(cast):
     y = fn(tf.cast(x, dtype))
   return tf.cast(y, x.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bfloat16_units(cpuinfo: str = '/proc/cpuinfo') -> Tuple[str, ...]:
+  """The CPU's bfloat16 matrix units (`BFLOAT16_FLAGS` it has): empty when
+  it has none, or where /proc/cpuinfo cannot be read.
+
+  Args:
+    cpuinfo: The file to read the CPU's flags from.
+  """
+  try:
+    with open(cpuinfo) as f:
+      flags = set()
+      for line in f:
+        if line.startswith('flags'):
+          flags.update(line.split(':', 1)[1].split())
+  except OSError:
+    return ()
+  return tuple(flag for flag in BFLOAT16_FLAGS if flag in flags)
+
+
+@functools.lru_cache(maxsize=None)
+def warn_if_slow() -> bool:
+  """Warns, once a process, that bfloat16 is slower than float32 on a
+  machine with neither an accelerator nor the CPU's bfloat16 units; returns
+  whether it warned."""
+  if (tf.config.list_physical_devices('GPU')
+      or tf.config.list_physical_devices('TPU') or cpu_bfloat16_units()):
+    return False
+  logging.warning(
+      '--mixed_precision: this machine has no GPU, no TPU and no bfloat16 '
+      'units in its CPU (%s in /proc/cpuinfo), so bfloat16 is emulated and '
+      'training will be slower than in float32. It runs anyway.',
+      ' or '.join(BFLOAT16_FLAGS))
+  return True

@@ -28,6 +28,7 @@ from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
 from vae import optimizers as optimizers_lib
+from vae import precision
 from vae import registry
 from vae import schedules as schedules_lib
 from vae import training
@@ -104,6 +105,8 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
   _section(config, 'model', 'build.build')
   made_from = settings(config)
   # Mixed precision: the networks compute in bfloat16, all else is float32.
+  if config.mixed_precision:
+    precision.warn_if_slow()
   parts = Parts(image_shape=tuple(int(d) for d in image_shape), seed=seed,
                 compute_dtype=(tf.bfloat16 if config.mixed_precision
                                else tf.float32))
