@@ -106,8 +106,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
        'model=vae and objective=dreg'),
       (dict(objective='iwae', loss_normalization='notebook'),
        'not model=vae and objective=iwae'),
-      (dict(flow_steps=3), '^flow_steps=3 applies to posterior=iaf or '
-       'realnvp, not posterior=diagonal'),
+      (dict(flow_steps=3), '^flow_steps=3 applies to posterior=iaf, '
+       'realnvp, planar or radial, not posterior=diagonal'),
       (dict(flow_hidden_sizes=(8,)), 'applies to posterior=iaf or realnvp'),
       (dict(mixture_components=3), 'applies to '
        'likelihood=discretized_logistic, not likelihood=bernoulli'),

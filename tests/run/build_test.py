@@ -43,9 +43,9 @@ def _choices():
   those it interacts with, not every other part: a decoder each likelihood
   (the parameters it emits), an encoder the MLP decoder (they meet only
   through z), and every network and likelihood each model and latent; a
-  posterior each prior (the VampPrior calls it) and objective; every
-  latent kind each model and objective (of each set of traits). A new part
-  so adds a row, not a factor, to the sweep."""
+  posterior each prior (the VampPrior calls it) and each objective (of
+  each set of traits), not each pair of them; every latent kind each model
+  and objective. A new part so adds a row, not a factor, to the sweep."""
   likelihoods = ([(name, None) for name in decoders.LIKELIHOODS]
                  + [('gaussian', 0.3)])
   networks = ([dict(encoder='mlp', decoder=decoder, likelihood=likelihood,
@@ -73,10 +73,15 @@ def _choices():
           yield dict(model=model, likelihood=network['likelihood'],
                      likelihood_scale=network['likelihood_scale'])
   heads = _objective_heads()
-  for posterior, prior, objective in itertools.product(
-      encoders.POSTERIORS, priors.PRIORS, heads):
-    yield dict(model='vae', objective=objective, posterior=posterior,
+  # A posterior meets each prior (the KL, the VampPrior's call) on the
+  # ELBO, and each objective on the standard prior.
+  for posterior, prior in itertools.product(encoders.POSTERIORS,
+                                            priors.PRIORS):
+    yield dict(model='vae', objective='elbo', posterior=posterior,
                prior=prior)
+  for posterior, objective in itertools.product(encoders.POSTERIORS,
+                                                heads[1:]):
+    yield dict(model='vae', objective=objective, posterior=posterior)
   for latent, model, objective in itertools.product(
       kinds, model_lib.MODELS, heads):
     yield dict(model=model, objective=objective, **latent)

@@ -193,10 +193,12 @@ def _flow_rules(config):
   if config.model.latent_size < traits.get('min_latent_size', 1):
     _refuse(config, ['posterior', 'latent_size'], 'this posterior needs '
             f'--latent_size of at least {traits["min_latent_size"]}.')
-  if config.model.prior == 'vamp' and not traits.get('vamp_component', True):
+  component = traits.get('vamp_component', True)
+  if config.model.prior == 'vamp' and component is not True:
     _refuse(config, ['posterior', 'prior'], 'the VampPrior evaluates '
-            'q(z|u_k) of every pseudo-input at each z, and this posterior '
-            'does not broadcast z against them; use --posterior=iaf.')
+            'q(z|u_k) of every pseudo-input at each z, and ' + (
+                component or 'this posterior does not broadcast z against '
+                'them') + '; use --posterior=iaf.')
   if traits.get('flow'):
     _holding_refused(config, 'posterior', 'a flow\'s parameters')
 

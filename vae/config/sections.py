@@ -25,6 +25,7 @@ from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
 from vae import optimizers
+from vae import planar_radial  # pylint: disable=unused-import (registers its posteriors)
 from vae import priors
 from vae import schedules
 from vae import tighter_bounds  # pylint: disable=unused-import (registers its objectives)
