@@ -59,6 +59,13 @@ class StepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(np.all(np.isfinite(
         step.forward_log_det_jacobian(z, event_ndims=1))))
 
+  def test_planar_with_w_zero_is_the_identity(self):
+    step = planar_radial.Planar(np.ones((1, 2)), np.zeros((1, 2)),
+                                np.zeros(1))
+    z = tf.constant([[0.5, -2.0]], tf.float64)
+    self.assertAllEqual(step.forward(z), z)
+    self.assertAllEqual(step.forward_log_det_jacobian(z, event_ndims=1), [0])
+
   def test_radial_beta_is_at_least_minus_alpha(self):
     rng = np.random.default_rng(1)
     step = planar_radial.Radial(np.zeros((100, 2)), rng.normal(size=100) * 3,

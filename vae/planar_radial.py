@@ -57,8 +57,10 @@ class Planar(tfb.Bijector):
       self.w, self.b = w, b
       w_dot_u = _dot(w, u)
       # Appendix A.1: w.u' = m(w.u) = -1 + softplus(w.u) > -1.
-      self.u = u + ((-1.0 + tf.math.softplus(w_dot_u) - w_dot_u)
-                    / _dot(w, w))[..., tf.newaxis] * w
+      # (At w = 0 the step is the identity whatever u is: no correction.)
+      self.u = u + tf.math.divide_no_nan(
+          -1.0 + tf.math.softplus(w_dot_u) - w_dot_u,
+          _dot(w, w))[..., tf.newaxis] * w
       super().__init__(forward_min_event_ndims=1, parameters=parameters,
                        name=name)
 

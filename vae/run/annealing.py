@@ -24,7 +24,7 @@ class Settings(NamedTuple):
   """What to estimate.
 
   Attributes:
-    steps: N, AIS's intermediate distributions; 0: no AIS.
+    steps: N, AIS's intermediate distributions (at least 1).
     chains: K, its chains per example (and BDMC's per direction).
     examples: AIS on the first this many examples of the split; 0: all.
     bdmc_examples: BDMC's simulated examples; 0: no BDMC.
