@@ -157,7 +157,8 @@ def _evaluate(output_dir: str):
   now = report.results_summary(results, config, examples.image_shape)
   now.update(report.disentanglement_summary(functions, config))
   now.update(source=FLAGS.source, step=step, eval_split=split)
-  now.update(_annealed(model, batches, config))
+  annealed = _annealed(model, batches, config)
+  now.update(annealed)
   run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 
   wrote = [os.path.join(output_dir, EVALUATION)]
@@ -168,8 +169,6 @@ def _evaluate(output_dir: str):
   reported = (run_folder.read_json(summary_path)
               if os.path.exists(summary_path) else {})
   print(compare(reported, now))
-  annealed = {k: v for k, v in now.items()
-              if k.startswith(('ais_', 'bdmc_', 'test_nll_ais'))}
   if annealed and reported:  # Beside the run's IWAE NLL.
     run_folder.write_json(summary_path, {**reported, **annealed})
     wrote.append(summary_path)

@@ -79,8 +79,8 @@ def _choices():
                                             priors.PRIORS):
     yield dict(model='vae', objective='elbo', posterior=posterior,
                prior=prior)
-  for posterior, objective in itertools.product(encoders.POSTERIORS,
-                                                heads[1:]):
+  for posterior, objective in itertools.product(
+      encoders.POSTERIORS, [head for head in heads if head != 'elbo']):
     yield dict(model='vae', objective=objective, posterior=posterior)
   for latent, model, objective in itertools.product(
       kinds, model_lib.MODELS, heads):
