@@ -253,14 +253,12 @@ def _sweep(assignments, names: List[str], output_dir: str):
       summary = run_folder.read_json(os.path.join(run_dir,
                                                   run_folder.SUMMARY))
       row.update({k: summary.get(k) for k in COLUMNS + METRIC_COLUMNS})
+      row['no_elbo'] = summary.get('no_elbo')
     rows.append(row)
 
   write_tables(rows, output_dir, names)
   done = [r for r in rows if r.get('test_rate') is not None]
-  plotting.rate_distortion(
-      [r['test_rate'] for r in done], [r['test_distortion'] for r in done],
-      [' '.join(f'{k}={r[k]}' for k in names) or r['run'] for r in done],
-      os.path.join(output_dir, RATE_DISTORTION))
+  _rate_distortion(done, names, os.path.join(output_dir, RATE_DISTORTION))
   logging.info('Wrote %s, %s and %s in %s', RESULTS_CSV, RESULTS_MD,
                RATE_DISTORTION, output_dir)
   _metrics_vs_beta(done, names, output_dir)
@@ -270,6 +268,23 @@ def _sweep(assignments, names: List[str], output_dir: str):
         + '\n  '.join(unfinished) + '\nThe tables list the others. Run the '
         'sweep again to retry these (a busy one once its process ends): '
         'finished runs are skipped.')
+
+
+def _rate_distortion(rows: List[Dict], names: List[str], path: str) -> str:
+  """The finished runs in the rate-distortion plane. A run with no ELBO
+  (a WAE's or an autoencoder's point-mass codes) has no rate to place it
+  by: it is left out, and the figure says so and why."""
+  label = lambda r: ' '.join(f'{k}={r[k]}' for k in names) or r['run']
+  placed = [r for r in rows if not r.get('no_elbo')]
+  left_out = [r for r in rows if r.get('no_elbo')]
+  note = ''
+  if left_out:
+    note = (f'Left out, with no rate: {", ".join(map(label, left_out))} '
+            f'({left_out[0]["no_elbo"]})')
+  return plotting.rate_distortion(
+      [r['test_rate'] for r in placed],
+      [r['test_distortion'] for r in placed], [label(r) for r in placed],
+      path, note=note)
 
 
 def _metrics_vs_beta(rows: List[Dict], names: List[str], output_dir: str):

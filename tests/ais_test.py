@@ -143,8 +143,9 @@ class ModelPartsTest(tf.test.TestCase):
 
   def test_models_without_a_continuous_density_are_refused(self):
     for choices, message in (
-        (dict(model='autoencoder'), 'has none'),
-        (dict(model='vqvae'), 'has none'),
+        (dict(model='autoencoder'), 'Autoencoder is not one'),
+        (dict(model='wae_mmd'), 'WAE is not one'),
+        (dict(model='vqvae'), 'VQVAE is not one'),
         (dict(latent='categorical', beta=1.0), 'continuous latent')):
       model = build.build(config_lib.make(**choices).model, (8, 8, 1),
                           seed=0)

@@ -250,6 +250,10 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
       ('annealed_vae', dict(model='annealed_vae', capacity_max=5.0,
                             capacity_steps=4, capacity_gamma=3.0), False),
       ('beta_tcvae', dict(model='beta_tcvae'), False),
+      # The MMD of every code against the same prior draws.
+      ('wae_mmd', dict(model='wae_mmd', mmd_weight=50.0), False),
+      ('info_vae', dict(model='info_vae', info_lambda=50.0,
+                        mmd_kernel='rbf'), False),
       # The discriminator's update after the VAE's, its codes permuted over
       # the global batch.
       ('factor_vae', dict(model='factor_vae', factor_gamma=5.0,

@@ -667,8 +667,8 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
     # Refused before training, not after it.
     mnist_dir = data_test.require_mnist(self)
     with self.assertRaisesRegex(
-        run_flags.InputError, '^--eval_ais_steps=100: AIS needs a density '
-        'p\\(z\\).*Autoencoder has none'):
+        run_flags.InputError, '^--eval_ais_steps=100: AIS needs a VAE: a '
+        'density p\\(z\\).*Autoencoder is not one'):
       run_main(['--model=autoencoder', '--eval_ais_steps=100',
                 f'--data_dir={mnist_dir}', '--train_split=test[:100]',
                 f'--output_dir={self.output_dir}'])

@@ -2,6 +2,7 @@
 
 import csv
 import os
+from unittest import mock
 
 from absl import flags
 from absl.testing import flagsaver
@@ -92,6 +93,25 @@ class DisentanglementTablesTest(tf.test.TestCase):
     sweep._metrics_vs_beta(rows, ['seed'], other)
     self.assertFalse(os.path.exists(os.path.join(other,
                                                  sweep.METRICS_VS_BETA)))
+
+
+class RateDistortionTest(tf.test.TestCase):
+
+  def test_runs_without_an_elbo_are_left_out_with_the_reason(self):
+    rows = [{'run': 'model-vae', 'model': 'vae', 'test_rate': 5.0,
+             'test_distortion': 90.0},
+            {'run': 'model-wae_mmd', 'model': 'wae_mmd', 'test_rate': 0.0,
+             'test_distortion': 80.0, 'no_elbo': 'point masses'}]
+    path = os.path.join(self.create_tempdir().full_path, 'rd.png')
+    with mock.patch.object(sweep.plotting, 'rate_distortion',
+                           wraps=sweep.plotting.rate_distortion) as plot:
+      sweep._rate_distortion(rows, ['model'], path)
+    rates, distortions, names, _ = plot.call_args.args
+    self.assertEqual((rates, distortions, names),
+                     ([5.0], [90.0], ['model=vae']))
+    self.assertEqual(plot.call_args.kwargs['note'], 'Left out, with no '
+                     'rate: model=wae_mmd (point masses)')
+    self.assertGreater(os.path.getsize(path), 5000)
 
 
 class SweepTest(tf.test.TestCase):

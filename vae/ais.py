@@ -305,10 +305,11 @@ def model_parts(model):
   prior = getattr(model, 'prior', None)
   if prior is None or not isinstance(model, model_lib.VAE):
     raise ValueError(
-        f'AIS needs a density p(z) to anneal from and HMC to move through; '
-        f'{type(model).__name__} has none (a plain autoencoder\'s code is a '
-        f'point, a VQ-VAE\'s is discrete). Use the importance-weighted '
-        f'bound (evaluation.evaluate) for it.')
+        f'AIS needs a VAE: a density p(z) to anneal from and HMC to move '
+        f'through, and codes with a density q(z|x); {type(model).__name__} '
+        f'is not one (a plain autoencoder\'s and a WAE\'s codes are points, '
+        f'a VQ-VAE\'s are discrete). Use the importance-weighted bound '
+        f'(evaluation.evaluate) for a VQ-VAE.')
   if isinstance(prior, priors.UniformCategorical):
     raise ValueError(
         'AIS moves z by Hamiltonian Monte Carlo, which needs a continuous '

@@ -247,8 +247,8 @@ def _model_functions(model, images):
   """`export.ModelFunctions` of `model`, its shapes read off `images`."""
   from vae import export  # pylint: disable=g-import-not-at-top (export imports this module)
   posterior = model.encoder(images[:1])
-  analytic = model.prior is None or kl.has_analytic_kl(posterior,
-                                                       model.prior)
+  analytic = (getattr(model, 'point_mass_code', False)
+              or kl.has_analytic_kl(posterior, model.prior))
   return export.ModelFunctions(model, images.shape[1:],
                                kl_samples=None if analytic else 1)
 

@@ -59,7 +59,9 @@ class ModelFunctions(tf.Module):
 
   A `model.Autoencoder` has no prior: it has no `sample` or
   `log_likelihood`, and its `elbo` gives NaN for the ELBO, rate 0 and the
-  reconstruction's distortion. `signatures` names the functions it has.
+  reconstruction's distortion. A WAE (an autoencoder with a prior) has
+  `sample` but, its codes being point masses, no `log_likelihood`, and the
+  autoencoder's `elbo`. `signatures` names the functions it has.
 
   Args:
     vae: The model (a `model.VAE`, or a zoo model with its interface).
@@ -87,11 +89,16 @@ class ModelFunctions(tf.Module):
     self.reconstruct = _function(self._reconstruct, [images, seed])
     self.elbo = _function(self._elbo, [images, seed])
     self.signatures = ('encode', 'decode', 'reconstruct', 'elbo')
+    # Codes with a density against a prior: an ELBO and log p(x).
+    self._bounded = (vae.prior is not None
+                     and not getattr(vae, 'point_mass_code', False))
     if vae.prior is not None:
       self.sample = _function(self._sample, [count, seed])
+      self.signatures += ('sample',)
+    if self._bounded:
       self.log_likelihood = _function(self._log_likelihood,
                                       [images, count, chunk, seed])
-      self.signatures += ('sample', 'log_likelihood')
+      self.signatures += ('log_likelihood',)
 
   def _encode(self, x):
     mean, stddev = encoders.moments(self.vae.encoder(x))
@@ -111,7 +118,7 @@ class ModelFunctions(tf.Module):
   def _elbo(self, x, seed):
     posterior = self.vae.encoder(x)  # Encoded once, for all the outputs.
     encoder = lambda _: posterior
-    if self.vae.prior is None:
+    if not self._bounded:
       terms = objectives.autoencoder(encoder, self.vae.decoder, x)
     else:
       terms = objectives.elbo(encoder, self.vae.decoder, self.vae.prior, x,
@@ -119,7 +126,7 @@ class ModelFunctions(tf.Module):
     outputs = {'elbo': terms.elbo, 'rate': terms.rate,
                'distortion': terms.distortion,
                'posterior_mean': encoders.moments(posterior)[0]}
-    if self.vae.prior is None:
+    if not self._bounded:
       return outputs
     try:
       outputs['kl_per_dimension'] = kl.kl_per_dimension(

@@ -116,6 +116,7 @@ class Autoencoder(snt.Module):
 
   prior = None
   objective = 'autoencoder'  # Its training objective, whatever is chosen.
+  point_mass_code = True  # No density of z given x: no ELBO, no log p(x).
 
   def __init__(self,
                encoder: objectives.Encoder,
@@ -145,7 +146,10 @@ class Autoencoder(snt.Module):
 # other traits: `own_networks` (its parts get only the likelihood),
 # `latent_dims(config, image_shape)`, `code_map` (z holds codebook indices:
 # no latent scatter or traversal), `conv` (no XLA on a CPU),
-# `reduces_across_replicas`, `rate_weight` (of the rate in its test loss),
+# `reduces_across_replicas`, `rate_weight` (of the rate in its test loss; a
+# number, or a function of the `config.ModelConfig`), `no_elbo` (why a
+# model with point-mass codes has no bound on log p(x), for its summary),
+# `refuse(settings)` (the fields and reason of a combination it refuses),
 # `bits_per_dim` (reported for any likelihood but a density) and
 # `loss_title`.
 MODELS = registry.Registry('model')
@@ -168,4 +172,6 @@ MODELS.register('autoencoder', lambda c, parts: Autoencoder(
                 'no KL',
                 fields=('encoder', 'decoder', 'latent_size',
                         'loss_normalization'),
-                fixed={'objective': 'autoencoder'}, point_mass_code=True)
+                fixed={'objective': 'autoencoder'}, point_mass_code=True,
+                no_elbo='an autoencoder has no prior: it has no ELBO and no '
+                'log p(x)')

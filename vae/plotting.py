@@ -5,6 +5,7 @@ Agg backend is used, so no display is needed.
 """
 
 import statistics
+import textwrap
 from typing import Mapping, Optional, Sequence, Tuple
 
 import matplotlib
@@ -384,7 +385,8 @@ def latent_scatter(posterior_means: np.ndarray, labels: np.ndarray,
 
 def rate_distortion(rates: Sequence[float], distortions: Sequence[float],
                     names: Sequence[str], path: str,
-                    title: str = 'Rate-distortion plane (eval set)') -> str:
+                    title: str = 'Rate-distortion plane (eval set)',
+                    note: str = '') -> str:
   """One point per run in the (rate, distortion) plane, as in Alemi et al.
 
   Dashed lines are equal ELBO (rate + distortion constant); runs to the lower
@@ -396,6 +398,7 @@ def rate_distortion(rates: Sequence[float], distortions: Sequence[float],
     names: Each run's name.
     path: The file to write (PNG).
     title: The figure's title.
+    note: A line under the plot (the runs left out, and why).
   """
   rates = np.asarray(rates, np.float64)
   distortions = np.asarray(distortions, np.float64)
@@ -416,4 +419,7 @@ def rate_distortion(rates: Sequence[float], distortions: Sequence[float],
   ax.set_ylabel('distortion: -log p(x|z), nats')
   ax.set_title(title + '\ndashed: equal ELBO')
   ax.grid(True, alpha=0.3)
+  if note:  # Under the axis label; the layout makes room for it.
+    ax.text(0.0, -0.14, textwrap.fill(note, 100), transform=ax.transAxes,
+            fontsize=7, va='top')
   return _save(fig, path)

@@ -72,6 +72,16 @@ class ResultsSummaryTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn('NLL 100.000 nats (the bound: a point-mass code)', lines)
     self.assertIn('2 of 4 codes never used', lines)
 
+  def test_a_wae_says_why_it_has_no_elbo(self):
+    results = _results(None)._replace(elbo=float('nan'), rate=0.0)
+    summary = report.results_summary(
+        results, config_lib.make(model='wae_mmd'), (28, 28, 1))
+    self.assertIsNone(summary['test_elbo'])
+    self.assertIn('point masses', summary['no_elbo'])
+    self.assertEqual(summary['test_loss'], 1080.0)  # The distortion.
+    self.assertNotIn('no_elbo', report.results_summary(
+        _results(100.0), config_lib.make(), (28, 28, 1)))
+
 
 if __name__ == '__main__':
   tf.test.main()

@@ -337,9 +337,20 @@ def _validation_rules(config):
                                        'eval_bdmc_examples'],
             'sets up the AIS estimate at the end of training, which '
             '--eval_ais_steps=0 skips: give --eval_ais_steps too.')
-  if train.curve_num_samples and config.model.model == 'autoencoder':
-    _refuse(config, ['model', 'curve_num_samples'], 'an autoencoder has no '
-            'likelihood to estimate.')
+  no_elbo = model_lib.MODELS.traits(config.model.model).get('no_elbo')
+  if train.curve_num_samples and no_elbo:
+    _refuse(config, ['model', 'curve_num_samples'], f'{no_elbo}, so there '
+            'is no likelihood to estimate: drop --curve_num_samples.')
+
+
+def _model_rules(config):
+  """The chosen model's own rule: its trait `refuse(settings)` gives the
+  fields and the reason of a combination it cannot train, or None."""
+  refuse = model_lib.MODELS.traits(config.model.model).get('refuse')
+  refused = refuse(config.model) if refuse else None
+  if refused:
+    names, why = refused
+    _refuse(config, ['model', *names], why)
 
 
 def check(config):
@@ -353,5 +364,6 @@ def check(config):
   for rule in (_categorical_rules, _flow_rules,
                _hierarchy_rules, _likelihood_rules, _binarization_rules,
                _strategy_rules,
-               _schedule_rules, _vqvae_rules, _validation_rules):
+               _schedule_rules, _vqvae_rules, _validation_rules,
+               _model_rules):
     rule(config)

@@ -21,6 +21,7 @@ from vae import encoders
 from vae import hierarchy
 from vae import latents
 from vae import metrics as metrics_lib
+from vae import mmd
 from vae import model as model_lib
 from vae import models  # pylint: disable=unused-import (registers the zoo)
 from vae import objectives
@@ -148,6 +149,23 @@ class ModelConfig:
   discriminator_learning_rate: float = _field(
       1e-4, 'Adam learning rate of the FactorVAE\'s discriminator (beta1 '
       '0.5, beta2 0.9).', above=0.0)
+  mmd_weight: float = _field(
+      10.0, 'The WAE\'s weight lambda of the MMD (Tolstikhin et al. 2018 '
+      'on MNIST: 10).', low=0.0)
+  mmd_kernel: str = _field(
+      'imq', 'The MMD\'s kernel: imq (inverse multiquadratic) or rbf.',
+      choices=mmd.KERNELS)
+  mmd_bandwidth: float = _field(
+      1.0, 'sigma of the MMD kernel\'s C = 2 d sigma^2 (the prior\'s '
+      'scale).', above=0.0)
+  mmd_scales: Tuple[float, ...] = _field(
+      (1.0,), 'Multiples of the MMD kernel\'s C, one kernel each, summed '
+      '(the WAE\'s code: .1,.2,.5,1,2,5,10).', above=0.0)
+  info_alpha: float = _field(
+      0.0, 'InfoVAE\'s alpha: the KL\'s weight is 1 - alpha.', high=1.0)
+  info_lambda: float = _field(
+      10.0, 'InfoVAE\'s lambda: the MMD\'s weight is alpha + lambda - 1.',
+      low=0.0)
   mixed_precision: bool = _field(
       False, 'Compute the encoder and decoder networks in bfloat16; '
       'variables, distributions and losses stay float32 (see BENCHMARKS.md).',

@@ -30,8 +30,9 @@ def rate_weight(config) -> float:
   Args:
     config: A `config.Config`.
   """
-  return model_lib.MODELS.traits(config.model.model).get(
+  weight = model_lib.MODELS.traits(config.model.model).get(
       'rate_weight', config.objective.beta)
+  return weight(config.model) if callable(weight) else weight
 
 
 def test_loss(results: evaluation.Results, config,
@@ -195,6 +196,9 @@ def results_summary(results: evaluation.Results, config,
       'unit_variances': [float(v) for v in results.unit_variances],
       'eval_examples': results.num_examples,
   }
+  no_elbo = model_lib.MODELS.traits(config.model.model).get('no_elbo')
+  if no_elbo:
+    summary['no_elbo'] = no_elbo
   if results.code_usage is not None:
     summary.update(codebook_summary(results.code_usage))
   if results.rate_per_layer is not None:
@@ -374,7 +378,9 @@ def run_summary(config, results: evaluation.Results,
       'steps': config.train.training_steps,
       **curve_summary(config, eval_rows),
       'resumed_from_step': facts.start_step,
-      **{f'train_{name}': last[name] for name in run_folder.TERMS},
+      # None, not NaN (which is not JSON), for a model with no ELBO.
+      **{f'train_{name}': last[name] if math.isfinite(last[name]) else None
+         for name in run_folder.TERMS},
       **results_summary(results, config, image_shape),
       'train_steps_per_second': facts.steps_per_second,
       'jit_compile': facts.jit_compile,
