@@ -146,7 +146,8 @@ class ModelPartsTest(tf.test.TestCase):
         (dict(model='autoencoder'), 'Autoencoder is not one'),
         (dict(model='wae_mmd'), 'WAE is not one'),
         (dict(model='vqvae'), 'VQVAE is not one'),
-        (dict(latent='categorical', beta=1.0), 'continuous latent')):
+        (dict(latent='categorical', beta=1.0), 'continuous latent'),
+        (dict(latent='von_mises_fisher'), 'lives on the sphere')):
       model = build.build(config_lib.make(**choices).model, (8, 8, 1),
                           seed=0)
       with self.assertRaisesRegex(ValueError, message):

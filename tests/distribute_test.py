@@ -240,6 +240,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
             kl_warmup_steps=4), False),
       ('categorical', dict(latent='categorical', temperature_decay=0.1),
        False),
+      # Wood's rejection sampler: its loop's draws are the one device's.
+      ('von_mises_fisher', dict(latent='von_mises_fisher', latent_size=4),
+       False),
       ('ladder_iwae', dict(latent_sizes=(3, 2), inference='ladder',
                            latent_size=10, objective='iwae'), False),
       ('dreg_vamp_warmup', dict(objective='dreg', prior='vamp',

@@ -310,6 +310,11 @@ def model_parts(model):
         f'is not one (a plain autoencoder\'s and a WAE\'s codes are points, '
         f'a VQ-VAE\'s are discrete). Use the importance-weighted bound '
         f'(evaluation.evaluate) for a VQ-VAE.')
+  if isinstance(priors.as_distribution(prior), tfd.SphericalUniform):
+    raise ValueError(
+        'AIS moves z by Hamiltonian Monte Carlo in R^m; a von Mises-Fisher '
+        'latent lives on the sphere, which its leapfrog steps leave. Use '
+        'the importance-weighted bound (evaluation.evaluate) for it.')
   if isinstance(prior, priors.UniformCategorical):
     raise ValueError(
         'AIS moves z by Hamiltonian Monte Carlo, which needs a continuous '

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from vae import decoders
 from vae import encoders
+from vae import latents
 from vae import model as model_lib
 from vae import objectives
 from vae import priors
@@ -343,14 +344,17 @@ def _validation_rules(config):
             'is no likelihood to estimate: drop --curve_num_samples.')
 
 
-def _model_rules(config):
-  """The chosen model's own rule: its trait `refuse(settings)` gives the
-  fields and the reason of a combination it cannot train, or None."""
-  refuse = model_lib.MODELS.traits(config.model.model).get('refuse')
-  refused = refuse(config.model) if refuse else None
-  if refused:
-    names, why = refused
-    _refuse(config, ['model', *names], why)
+def _own_rules(config):
+  """The chosen model's and latent's own rules: a trait
+  `refuse(settings)` gives the fields and the reason of a combination the
+  part cannot train, or None."""
+  for parts, field in ((model_lib.MODELS, 'model'),
+                       (latents.LATENTS, 'latent')):
+    refuse = parts.traits(getattr(config.model, field)).get('refuse')
+    refused = refuse(config.model) if refuse else None
+    if refused:
+      names, why = refused
+      _refuse(config, [field, *names], why)
 
 
 def check(config):
@@ -365,5 +369,5 @@ def check(config):
                _hierarchy_rules, _likelihood_rules, _binarization_rules,
                _strategy_rules,
                _schedule_rules, _vqvae_rules, _validation_rules,
-               _model_rules):
+               _own_rules):
     rule(config)

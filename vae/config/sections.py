@@ -29,6 +29,7 @@ from vae import optimizers
 from vae import planar_radial  # pylint: disable=unused-import (registers its posteriors)
 from vae import priors
 from vae import schedules
+from vae import spherical  # pylint: disable=unused-import (registers its latent)
 from vae import tighter_bounds  # pylint: disable=unused-import (registers its objectives)
 
 

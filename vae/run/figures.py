@@ -11,6 +11,7 @@ from vae import latent_figures
 from vae import latents
 from vae import model as model_lib
 from vae import plotting
+from vae import spherical
 from vae.run import report
 
 
@@ -129,6 +130,16 @@ def _latent_figures(functions, results: evaluation.Results,
     written += latent_figures.write(
         functions, results.kl_per_dimension, results.posterior_means,
         results.labels, eval_images, figures_dir)
+  if latents.LATENTS.traits(config.model.latent).get('sphere'):
+    circles, steps = min(latent_size, 10), 12
+    codes = spherical.great_circle_codes(latent_size, circles, steps)
+    written.append(plotting.labelled_grid(
+        functions.decode(tf.constant(codes))['mean'].numpy(), circles, steps,
+        path('great_circles.png'),
+        title='Great circles of the sphere: z = cos(t) e_i + sin(t) e_j',
+        row_labels=[f'i={d}, j={(d + 1) % latent_size}'
+                    for d in range(circles)],
+        col_labels=[f'{360 * k // steps}°' for k in range(steps)]))
   if gaussian_codes and latent_size == 2:
     grid_size = 15
     codes = plotting.manifold_codes(grid_size)
