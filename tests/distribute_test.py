@@ -253,6 +253,8 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
       ('annealed_vae', dict(model='annealed_vae', capacity_max=5.0,
                             capacity_steps=4, capacity_gamma=3.0), False),
       ('beta_tcvae', dict(model='beta_tcvae'), False),
+      # GECO's multiplier, updated from the global batch's distortion.
+      ('geco', dict(model='geco', geco_target=30.0, geco_rate=0.01), False),
       # The MMD of every code against the same prior draws.
       ('wae_mmd', dict(model='wae_mmd', mmd_weight=50.0), False),
       ('info_vae', dict(model='info_vae', info_lambda=50.0,

@@ -27,6 +27,7 @@ def _choices():
   yield dict(encoder='conv', decoder='conv', conv_channels=(4,))
   yield dict(encoder='gated_mlp', decoder='gated_mlp')
   yield dict(latent='categorical')
+  yield dict(latent='von_mises_fisher')
   yield dict(latent_sizes=(3, 2))
   for name in encoders.POSTERIORS:
     yield dict(posterior=name)
@@ -35,7 +36,11 @@ def _choices():
   for name in decoders.LIKELIHOODS:
     yield dict(likelihood=name, binarization='none')
   for name in model_lib.MODELS:
-    yield dict(model=name)
+    yield dict(model=name, **_REQUIRED.get(name, {}))
+
+
+# The settings a model has no default for.
+_REQUIRED = {'geco': dict(geco_target=100.0)}
 
 
 def part_classes():

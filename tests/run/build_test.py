@@ -27,7 +27,7 @@ _SMALL = dict(beta=1.0, latent_size=3, hidden_sizes=[16],
               prior_components=3, num_importance_samples=2, num_classes=3,
               codebook_size=5, embedding_dim=3, pixelcnn_channels=4,
               pixelcnn_layers=1, discriminator_hidden_sizes=[8],
-              importance_groups=2, ciwae_beta=0.3)
+              importance_groups=2, ciwae_beta=0.3, geco_target=50.0)
 
 
 def _config(**choices) -> config_lib.Config:
@@ -115,9 +115,26 @@ def _accepted(**choices) -> bool:
   return True
 
 
+def _loss_only(model: str) -> bool:
+  """Whether `model` trains the VAE's own parts on a loss of its own (the
+  disentangling models, InfoVAE, GECO): it meets the networks, latents and
+  priors through `objectives.elbo`'s terms, as the VAE's rows do."""
+  traits = model_lib.MODELS.traits(model)
+  return model != 'vae' and not (traits.get('own_networks')
+                                 or traits.get('point_mass_code'))
+
+
 def _combinations():
-  """Every combination of `_choices` the configuration accepts."""
-  return [choices for choices in _choices() if _accepted(**choices)]
+  """Every combination of `_choices` the configuration accepts; a model
+  that only changes the VAE's loss, in its first accepted combination."""
+  accepted, seen = [], set()
+  for choices in _choices():
+    model = choices.get('model', 'vae')
+    if _loss_only(model) and model in seen or not _accepted(**choices):
+      continue
+    seen.add(model)
+    accepted.append(choices)
+  return accepted
 
 
 def _name(choices):

@@ -167,6 +167,16 @@ class ModelConfig:
   info_lambda: float = _field(
       10.0, 'InfoVAE\'s lambda: the MMD\'s weight is alpha + lambda - 1.',
       low=0.0)
+  geco_target: Optional[float] = _field(
+      None, 'GECO\'s target distortion kappa, in nats per example (the '
+      'constraint is distortion <= kappa); required with --model=geco.',
+      above=0.0)
+  geco_rate: float = _field(
+      1e-4, 'GECO\'s step of log lambda per nat of the averaged '
+      'constraint.', above=0.0)
+  geco_decay: float = _field(
+      0.99, 'GECO\'s moving-average decay of the constraint (Rezende and '
+      'Viola 2018: 0.99).', low=0.0, high=0.999)
   mixed_precision: bool = _field(
       False, 'Compute the encoder and decoder networks in bfloat16; '
       'variables, distributions and losses stay float32 (see BENCHMARKS.md).',

@@ -8,6 +8,7 @@ from vae.models import annealed_vae
 from vae.models import beta_tcvae
 from vae.models import dip_vae
 from vae.models import factor_vae
+from vae.models import geco
 from vae.models import info_vae
 from vae.models import vqvae
 from vae.models import wae_mmd

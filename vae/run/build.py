@@ -226,10 +226,17 @@ class Training(NamedTuple):
   phases: Tuple[training.Phase, ...]
   optimizers: Dict[str, snt.Optimizer]
 
+  def state(self) -> Dict[str, tf.Variable]:
+    """The model's training state, by log column: variables the model
+    updates itself in training, outside the gradient (GECO's multiplier),
+    which metrics.csv logs and checkpoints keep with the weights."""
+    return dict(getattr(self.model, 'training_state', dict)())
+
   def scalars(self) -> Dict[str, tf.Tensor]:
     """What TensorBoard shows of them beside the terms."""
     scalars = {'learning_rate': self.learning_rate,  # As --lr_schedule says.
-               'beta': self.schedules.beta}  # Ramps over a KL warm-up.
+               'beta': self.schedules.beta,  # Ramps over a KL warm-up.
+               **self.state()}
     if self.schedules.temperature is not None:
       scalars['temperature'] = self.schedules.temperature
     return scalars

@@ -1,7 +1,7 @@
 """A run's metric rows: metrics.csv and eval_metrics.csv, and TensorBoard."""
 
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -18,17 +18,20 @@ class Log:
   Args:
     output_dir: The run folder.
     start_step: The step the run (re)starts at: rows after it are dropped.
+    state_fields: metrics.csv's columns of the model's training state
+      (`build.Training.state`), after the run's own.
   """
 
-  def __init__(self, output_dir: str, start_step: int):
+  def __init__(self, output_dir: str, start_step: int,
+               state_fields: Sequence[str] = ()):
+    self.fields = run_folder.METRIC_FIELDS + tuple(state_fields)
     self.metrics_path = os.path.join(output_dir, run_folder.METRICS)
     self.eval_path = os.path.join(output_dir, run_folder.EVAL_METRICS)
     # Rows up to the checkpoint; later ones are trained again.
     keep = lambda rows: [r for r in rows if r['step'] <= start_step]
     self.rows = keep(run_folder.read_rows(self.metrics_path))
     self.eval_rows = keep(run_folder.read_rows(self.eval_path))
-    run_folder.write_rows(self.metrics_path, run_folder.METRIC_FIELDS,
-                          self.rows)
+    run_folder.write_rows(self.metrics_path, self.fields, self.rows)
     run_folder.write_rows(self.eval_path, run_folder.EVAL_FIELDS,
                           self.eval_rows)
     self.train_writer = tf.summary.create_file_writer(
@@ -39,7 +42,7 @@ class Log:
   def train_row(self, row: Dict, scalars: Dict[str, tf.Tensor]):
     """Appends a metrics.csv row; `scalars` go to TensorBoard beside it."""
     self.rows.append(row)
-    run_folder.append_row(self.metrics_path, run_folder.METRIC_FIELDS, row)
+    run_folder.append_row(self.metrics_path, self.fields, row)
     with self.train_writer.as_default(step=row['step']):
       for name in run_folder.TERMS:
         tf.summary.scalar(name, row[name])
@@ -47,16 +50,20 @@ class Log:
         tf.summary.scalar(name, value)
 
   def steps_row(self, step: int, metrics, clock: progress.Clock,
-                scalars: Dict[str, tf.Tensor], num_steps: int
+                scalars: Dict[str, tf.Tensor], num_steps: int,
+                state: Optional[Dict[str, tf.Variable]] = None
                 ) -> Dict[str, float]:
     """Logs the means of `metrics` (the terms of the steps up to `step`)
-    with the clock's speed; returns the means."""
+    with the clock's speed, and the training `state` as it is at `step`;
+    returns the means."""
     means = {name: float(np.mean(getattr(metrics, name).numpy()))
              for name in run_folder.TERMS}
     steps_per_second = clock.tick(step)
     row = dict(step=step, **means, steps_per_second=steps_per_second,
                elapsed_seconds=clock.elapsed(),
-               training_seconds=clock.training_seconds())
+               training_seconds=clock.training_seconds(),
+               **{name: float(value.numpy())
+                  for name, value in (state or {}).items()})
     scalars = dict(scalars)
     if clock.steps_timed:
       scalars['steps_per_second'] = steps_per_second

@@ -381,6 +381,9 @@ def run_summary(config, results: evaluation.Results,
       # None, not NaN (which is not JSON), for a model with no ELBO.
       **{f'train_{name}': last[name] if math.isfinite(last[name]) else None
          for name in run_folder.TERMS},
+      # The model's training state at the last step (GECO's multiplier).
+      **{f'train_{name}': value for name, value in last.items()
+         if name not in run_folder.METRIC_FIELDS},
       **results_summary(results, config, image_shape),
       'train_steps_per_second': facts.steps_per_second,
       'jit_compile': facts.jit_compile,

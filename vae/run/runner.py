@@ -226,7 +226,8 @@ class Run:
         run_folder.clear(self.output_dir)
       run_folder.write_json(os.path.join(self.output_dir, run_folder.CONFIG),
                             config.to_dict())
-      self.log = metrics_log.Log(self.output_dir, self.start_step)
+      self.log = metrics_log.Log(self.output_dir, self.start_step,
+                                 state_fields=tuple(self.parts.state()))
     except BaseException:
       self.close()
       raise
@@ -352,7 +353,8 @@ class Run:
     """Logs the means of steps `first`..`step`; stops on divergence."""
     means = self.log.steps_row(step, metrics, self.clock,
                                self.parts.scalars(),
-                               self.config.train.training_steps)
+                               self.config.train.training_steps,
+                               state=self.parts.state())
     # An autoencoder's elbo is NaN by definition: check what it trains.
     if not all(math.isfinite(means[k])
                for k in ('loss', 'rate', 'distortion')):
