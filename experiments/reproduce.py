@@ -99,7 +99,8 @@ def comparison(record, summary) -> str:
           f'{record["paper_epochs"]:g} epochs on {record["train_examples"]} '
           'images.')
   if ours is None:
-    return line + ' No test NLL (--eval_num_samples=0).'
+    why = summary.get('no_elbo') or '--eval_num_samples=0'
+    return line + f' No test NLL ({why}).'
   line += f' Test NLL {ours:.2f} (k = {summary["eval_num_samples"]})'
   if record['dataset'] != record['paper_dataset']:
     return line + (f'; the paper\'s number is on {record["paper_dataset"]}, '

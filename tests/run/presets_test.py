@@ -154,6 +154,14 @@ class ReproduceTest(tf.test.TestCase):
                       ('burda2016_iwae50_2layer', 82.90)):
       self.assertEqual(presets.load(name).reported['test_nll'], nll)
 
+  def test_comparison_says_why_there_is_no_nll(self):
+    record = dict(preset='burda2016_vae', epochs_run=1, paper_epochs=3280,
+                  train_examples=100, reported={'test_nll': 86.76})
+    self.assertIn('No test NLL (--eval_num_samples=0).',
+                  reproduce.comparison(record, {'test_nll': None}))
+    self.assertIn('No test NLL (point masses).', reproduce.comparison(
+        record, {'test_nll': None, 'no_elbo': 'point masses'}))
+
   def test_unknown_preset_is_an_input_error(self):
     with self.assertRaisesRegex(run_flags.InputError, 'unknown; the presets'):
       self._main(['--preset=kingma2014'])
