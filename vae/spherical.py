@@ -23,8 +23,9 @@ is the implicit one (Figurnov et al. 2018): with F(w; kappa) its CDF,
 the integral over s = w - t by Gauss-Legendre quadrature on
 [0, min(1 + w, 40 / kappa)]: p(t) / p(w) = exp(-kappa s) times a ratio
 of powers of (1 - t^2), and beyond s = 40 / kappa the exponential has
-fallen by e^-40. So every draw is reparameterised in both parameters, for any
-m, as Davidson et al.'s rejection-sampler gradient gives them.
+fallen by e^-40. So every draw is reparameterised in both parameters, for
+any m; Davidson et al. reach the same expected gradient through a
+correction term of the rejection sampler.
 """
 
 from typing import Optional
