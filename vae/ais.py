@@ -303,6 +303,11 @@ def model_parts(model):
       move through, saying why.
   """
   prior = getattr(model, 'prior', None)
+  if getattr(model, 'conditional', False):
+    raise ValueError(
+        'AIS of a conditional model\'s log p(x|y) is not implemented: each '
+        'image\'s chains would need its label. Use the importance-weighted '
+        'estimate (evaluation.evaluate), which gives log p(x|y).')
   if prior is None or not isinstance(model, model_lib.VAE):
     raise ValueError(
         f'AIS needs a VAE: a density p(z) to anneal from and HMC to move '

@@ -274,6 +274,8 @@ class _Decoder(snt.Module):
   variables; the parameters are cast back, and the likelihood is float32.
   """
 
+  takes_condition = True  # `vae/conditional.py` gives it the labels.
+
   def __init__(self,
                output_shape: Sequence[int],
                likelihood: Optional[Likelihood] = None,
@@ -291,8 +293,15 @@ class _Decoder(snt.Module):
     # The network's output per example: the likelihood's parameters.
     self.param_shape = param_shape(self.likelihood, output_shape)
 
-  def __call__(self, z: tf.Tensor) -> tfd.Distribution:
+  def __call__(self, z: tf.Tensor,
+               condition: Optional[tf.Tensor] = None) -> tfd.Distribution:
+    """p(x|z), or p(x|z, c) given a `condition` c [batch, C], which is
+    concatenated to z (broadcast over z's leading sample dimensions)."""
     z = tf.convert_to_tensor(z)
+    if condition is not None:
+      condition = tf.cast(condition, z.dtype)
+      z = tf.concat([z, tf.broadcast_to(condition, tf.concat(
+          [tf.shape(z)[:-1], [condition.shape[-1]]], 0))], axis=-1)
     # One 2-D pass whatever the leading (sample, batch) dimensions are.
     flat = tf.reshape(z, [-1, z.shape[-1]])
     if self._built:  # In compute_dtype (mixed precision); params float32.

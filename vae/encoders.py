@@ -304,13 +304,16 @@ Head = Callable[[tf.Tensor], tfd.Distribution]
 class _Encoder(snt.Module):
   """What both encoders share: the head, and x to q(z|x).
 
-  Subclasses define `_features(x)`, mapping images to feature vectors. The
-  head is a `GaussianPosterior(latent_size, covariance, min_scale)` unless
+  Subclasses define `_features(x, condition)`, mapping images to feature
+  vectors; a `condition` [batch, C] (a one-hot label, `vae/conditional.py`)
+  is an input of the network beside x, or None. The head is a `GaussianPosterior(latent_size, covariance, min_scale)` unless
   `head` gives another (a `CategoricalPosterior`, say), which then decides
   the latent size. With `compute_dtype=tf.bfloat16` the torso computes in
   bfloat16 (`precision.cast_call`) after a first float32 call that creates
   the variables; the head and the distribution stay float32.
   """
+
+  takes_condition = True  # `vae/conditional.py` gives it the labels.
 
   def __init__(self,
                latent_size: int,
@@ -331,14 +334,17 @@ class _Encoder(snt.Module):
   def latent_size(self) -> int:
     return self._head.latent_size
 
-  def __call__(self, x: tf.Tensor) -> tfd.Distribution:
+  def __call__(self, x: tf.Tensor,
+               condition: Optional[tf.Tensor] = None) -> tfd.Distribution:
+    """q(z|x), or q(z|x, c) given a `condition` c [batch, C]."""
     x = tf.convert_to_tensor(x)
+    features = lambda x: self._features(
+        x, None if condition is None else tf.cast(condition, x.dtype))
     if not self._built:  # Creates the variables, in float32.
       self._built = True
-      return self._head(self._features(x))
+      return self._head(features(x))
     # The torso in compute_dtype (mixed precision); the head in float32.
-    return self._head(precision.cast_call(self._features, x,
-                                          self.compute_dtype))
+    return self._head(precision.cast_call(features, x, self.compute_dtype))
 
 
 class MLPEncoder(_Encoder):
@@ -384,8 +390,12 @@ class MLPEncoder(_Encoder):
                    else snt.nets.MLP(hidden_sizes, activation=activation,
                                      activate_final=True, name='torso'))
 
-  def _features(self, x: tf.Tensor) -> tf.Tensor:
-    return self._torso(self._to_vector(x))
+  def _features(self, x: tf.Tensor,
+                condition: Optional[tf.Tensor]) -> tf.Tensor:
+    x = self._to_vector(x)
+    if condition is not None:  # Sohn et al. 2015: beside the pixels.
+      x = tf.concat([x, condition], axis=-1)
+    return self._torso(x)
 
 
 class ConvEncoder(_Encoder):
@@ -426,10 +436,14 @@ class ConvEncoder(_Encoder):
                    for i, c in enumerate(channels)]
     self._activation = activation
 
-  def _features(self, x: tf.Tensor) -> tf.Tensor:
+  def _features(self, x: tf.Tensor,
+                condition: Optional[tf.Tensor]) -> tf.Tensor:
     if x.shape.rank != 4:
       raise ValueError(f'ConvEncoder needs images [batch, H, W, C], got '
                        f'shape {x.shape}')
+    if condition is not None:  # One constant plane per class.
+      planes = tf.ones_like(x[..., :1]) * condition[:, None, None, :]
+      x = tf.concat([x, planes], axis=-1)
     for conv in self._convs:
       x = self._activation(conv(x))
     return self._to_vector(x)

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import conditional
 from vae import kl
 from vae import objectives
 from vae import priors
@@ -155,6 +156,8 @@ def evaluate(functions,
       must call this alike; all of them get the results.
   """
   batches = _labelled(batches)
+  if conditional.is_conditional(functions):
+    batches = _with_labels(batches)
   if hasattr(functions, 'encoder'):  # A model: its functions, from a batch.
     first = next(batches)
     functions = _model_functions(functions, first[0])
@@ -162,13 +165,13 @@ def evaluate(functions,
   # An autoencoder has no prior, hence no log-likelihood.
   nll_estimated = bool(num_samples) and hasattr(functions, 'log_likelihood')
 
-  def outputs(x, i):
+  def outputs(x, labels, i):
     """Per-example results of batch i, as one device computes them."""
-    return _outputs(functions, x, i, seed, nll_estimated, num_samples,
-                    chunk_size)
+    return _outputs(functions, x, labels, i, seed, nll_estimated,
+                    num_samples, chunk_size)
 
   if strategy is None or strategy.num_replicas_in_sync == 1:
-    results = ((outputs(x, i), labels)
+    results = ((outputs(x, labels, i), labels)
                for i, (x, labels) in enumerate(batches))
   else:
     results = _distributed(functions, batches, strategy, seed,
@@ -207,15 +210,19 @@ def evaluate(functions,
       num_examples=count)
 
 
-def _outputs(functions, x, i, seed, nll: bool, num_samples, chunk_size):
+def _outputs(functions, x, labels, i, seed, nll: bool, num_samples,
+             chunk_size):
   """Per-example results of batch i, as one device computes them; the
-  log-likelihood too if `nll`."""
+  log-likelihood too if `nll`. A conditional model is given the labels."""
   i = tf.cast(i, tf.int32)
   seed = tf.cast(seed, tf.int32)
-  result = dict(functions.elbo(x, tf.stack([seed, 2 * i])))
+  given = ((tf.cast(labels, tf.int32),)
+           if conditional.is_conditional(functions) else ())
+  result = dict(functions.elbo(x, *given, tf.stack([seed, 2 * i])))
   if nll:
     result['log_likelihood'] = functions.log_likelihood(
-        x, tf.cast(num_samples, tf.int32), tf.cast(chunk_size, tf.int32),
+        x, *given, tf.cast(num_samples, tf.int32),
+        tf.cast(chunk_size, tf.int32),
         tf.stack([seed, 2 * i + 1]))['log_likelihood']
   return result
 
@@ -231,11 +238,11 @@ def _round(functions, strategy, nll: bool):
   if key not in rounds:
 
     @tf.function(reduce_retracing=True, autograph=False)
-    def round_(xs, indices, seed, num_samples, chunk_size):
+    def round_(xs, ys, indices, seed, num_samples, chunk_size):
       results = strategy.run(
-          lambda x, i: _outputs(functions, x, i, seed, nll, num_samples,
-                                chunk_size),
-          args=(xs, indices))
+          lambda x, y, i: _outputs(functions, x, y, i, seed, nll,
+                                   num_samples, chunk_size),
+          args=(xs, ys, indices))
       return tf.nest.map_structure(
           lambda v: strategy.gather(v, axis=0), results)
 
@@ -246,9 +253,10 @@ def _round(functions, strategy, nll: bool):
 def _model_functions(model, images):
   """`export.ModelFunctions` of `model`, its shapes read off `images`."""
   from vae import export  # pylint: disable=g-import-not-at-top (export imports this module)
-  posterior = model.encoder(images[:1])
+  built = conditional.view(model)
+  posterior = built.encoder(images[:1])
   analytic = (getattr(model, 'point_mass_code', False)
-              or kl.has_analytic_kl(posterior, model.prior))
+              or kl.has_analytic_kl(posterior, built.prior))
   return export.ModelFunctions(model, images.shape[1:],
                                kl_samples=None if analytic else 1)
 
@@ -266,6 +274,18 @@ def _labelled(batches: Iterable):
           f'{f" of {len(batch)}" if isinstance(batch, (tuple, list)) else ""}'
           ': pass images [batch, H, W, C], or (images, labels) pairs, as '
           'data.batches(..., labels=True) gives.')
+
+
+def _with_labels(batches: Iterable):
+  """The batches of a conditional model: a `ValueError` for one without
+  labels (-1)."""
+  for i, (images, labels) in enumerate(batches):
+    if np.min(labels) < 0:
+      raise ValueError(
+          f'batch {i} has no labels (-1): a conditional model is evaluated '
+          f'on (images, labels) batches, as data.batches(..., labels=True) '
+          f'gives them for a dataset with labels')
+    yield images, labels
 
 
 def _distributed(functions, batches: Iterable, strategy, seed: int,
@@ -288,19 +308,21 @@ def _distributed(functions, batches: Iterable, strategy, seed: int,
     # results (gathered after every real batch's) are dropped. Not an
     # empty batch: in a graph, TensorFlow's CPU convolution of an empty
     # batch returns a tensor of the wrong depth, and the next one fails.
-    blank = tf.zeros_like(group[0][1][0][:1])
+    blank = (tf.zeros_like(group[0][1][0][:1]), tf.zeros([1], tf.int32))
 
     def take(ctx, k, group=group, blank=blank):
       r = ctx.replica_id_in_sync_group
       if r < len(group):
-        return (group[r][1][0], tf.constant(group[r][0], tf.int32))[k]
-      return (blank, tf.constant(0, tf.int32))[k]
+        x, labels = group[r][1]
+        return (x, tf.cast(labels, tf.int32),
+                tf.constant(group[r][0], tf.int32))[k]
+      return (*blank, tf.constant(0, tf.int32))[k]
 
-    xs, indices = (
+    xs, ys, indices = (
         strategy.experimental_distribute_values_from_function(
-            lambda ctx, k=k: take(ctx, k)) for k in (0, 1))
+            lambda ctx, k=k: take(ctx, k)) for k in (0, 1, 2))
     gathered = {k: v.numpy()
-                for k, v in round_(xs, indices, *constants).items()}
+                for k, v in round_(xs, ys, indices, *constants).items()}
     start = 0
     for _, (x, labels) in group:
       end = start + len(x)

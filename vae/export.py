@@ -8,6 +8,8 @@ figures of the run that wrote it, with nothing but TensorFlow:
   loaded = tf.saved_model.load('runs/mnist/saved_model')
   codes = loaded.encode(images)['mean']
   images = loaded.sample(tf.constant(16), tf.constant([0, 0]))['mean']
+  # A conditional model's take the labels: 16 images of class 3.
+  images = loaded.sample(tf.fill([16], 3), tf.constant([0, 0]))['mean']
 
 Every random function takes a stateless seed, an int32 tensor of shape [2]:
 the same seed gives the same output, before and after export.
@@ -20,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from vae import conditional
 from vae import distribute
 from vae import encoders
 from vae import evaluation
@@ -63,6 +66,14 @@ class ModelFunctions(tf.Module):
   `sample` but, its codes being point masses, no `log_likelihood`, and the
   autoencoder's `elbo`. `signatures` names the functions it has.
 
+  A conditional model's functions (`vae/conditional.py`) take the labels,
+  int32 [batch], after their first input: `encode(x, labels)`,
+  `decode(z, labels)`, `reconstruct(x, labels, seed)`, `elbo(x, labels,
+  seed)` (of log p(x|y)), `log_likelihood(x, labels, num_samples,
+  chunk_size, seed)` (log p(x|y)), and `sample(labels, seed)`, one image
+  per label. Their `num_label_classes` (a variable, saved) is the number
+  of classes.
+
   Args:
     vae: The model (a `model.VAE`, or a zoo model with its interface).
     image_shape: [height, width, channels] of its images.
@@ -84,44 +95,65 @@ class ModelFunctions(tf.Module):
     seed = tf.TensorSpec([2], tf.int32, name='seed')
     count = tf.TensorSpec([], tf.int32, name='num_samples')
     chunk = tf.TensorSpec([], tf.int32, name='chunk_size')
-    self.encode = _function(self._encode, [images])
-    self.decode = _function(self._decode, [codes])
-    self.reconstruct = _function(self._reconstruct, [images, seed])
-    self.elbo = _function(self._elbo, [images, seed])
+    labels = tf.TensorSpec([None], tf.int32, name='labels')
+    given = conditional.is_conditional(vae)
+    if given:
+      # Every function takes the labels after its first input; `sample`
+      # draws one image per label. Saved, so a reloaded model says so.
+      self.num_label_classes = tf.Variable(vae.num_classes,
+                                           trainable=False)
+
+    def function(method, *specs):
+      """`method(vae, ...)` with `specs`; given labels after the first."""
+      if not given:
+        return _function(lambda *args: method(vae, *args), list(specs))
+      return _function(
+          lambda first, y, *rest: method(vae.given(y), first, *rest),
+          [specs[0], labels, *specs[1:]])
+
+    self.encode = function(self._encode, images)
+    self.decode = function(self._decode, codes)
+    self.reconstruct = function(self._reconstruct, images, seed)
+    self.elbo = function(self._elbo, images, seed)
     self.signatures = ('encode', 'decode', 'reconstruct', 'elbo')
     # Codes with a density against a prior: an ELBO and log p(x).
     self._bounded = (vae.prior is not None
                      and not getattr(vae, 'point_mass_code', False))
     if vae.prior is not None:
-      self.sample = _function(self._sample, [count, seed])
+      self.sample = _function(self._sample,
+                              [labels if given else count, seed])
       self.signatures += ('sample',)
     if self._bounded:
-      self.log_likelihood = _function(self._log_likelihood,
-                                      [images, count, chunk, seed])
+      self.log_likelihood = function(self._log_likelihood, images, count,
+                                     chunk, seed)
       self.signatures += ('log_likelihood',)
 
-  def _encode(self, x):
-    mean, stddev = encoders.moments(self.vae.encoder(x))
+  def _encode(self, vae, x):
+    mean, stddev = encoders.moments(vae.encoder(x))
     return {'mean': mean, 'stddev': stddev}
 
-  def _decode(self, z):
-    return {'mean': self.vae.decoder(z).mean()}
+  def _decode(self, vae, z):
+    return {'mean': vae.decoder(z).mean()}
 
-  def _sample(self, num_samples, seed):
-    z = self.vae.prior_distribution().sample(num_samples, seed=seed)
+  def _sample(self, count_or_labels, seed):
+    if conditional.is_conditional(self.vae):  # One draw per label.
+      labels = count_or_labels
+      z = self.vae.sample_codes(labels, seed=seed)
+      return {'z': z, 'mean': self.vae.given(labels).decoder(z).mean()}
+    z = self.vae.prior_distribution().sample(count_or_labels, seed=seed)
     return {'z': z, 'mean': self.vae.decoder(z).mean()}
 
-  def _reconstruct(self, x, seed):
-    z = self.vae.encoder(x).sample(seed=seed)
-    return {'z': z, 'mean': self.vae.decoder(z).mean()}
+  def _reconstruct(self, vae, x, seed):
+    z = vae.encoder(x).sample(seed=seed)
+    return {'z': z, 'mean': vae.decoder(z).mean()}
 
-  def _elbo(self, x, seed):
-    posterior = self.vae.encoder(x)  # Encoded once, for all the outputs.
+  def _elbo(self, vae, x, seed):
+    posterior = vae.encoder(x)  # Encoded once, for all the outputs.
     encoder = lambda _: posterior
     if not self._bounded:
-      terms = objectives.autoencoder(encoder, self.vae.decoder, x)
+      terms = objectives.autoencoder(encoder, vae.decoder, x)
     else:
-      terms = objectives.elbo(encoder, self.vae.decoder, self.vae.prior, x,
+      terms = objectives.elbo(encoder, vae.decoder, vae.prior, x,
                               kl_samples=self._kl_samples, seed=seed)
     outputs = {'elbo': terms.elbo, 'rate': terms.rate,
                'distortion': terms.distortion,
@@ -129,23 +161,22 @@ class ModelFunctions(tf.Module):
     if not self._bounded:
       return outputs
     try:
-      outputs['kl_per_dimension'] = kl.kl_per_dimension(
-          posterior, self.vae.prior)
+      outputs['kl_per_dimension'] = kl.kl_per_dimension(posterior, vae.prior)
     except NotImplementedError:
       pass  # Not defined for this prior; evaluation reports None.
     # A model's own per-example outputs (the VQ-VAE's code usage).
-    outputs.update(getattr(self.vae, 'evaluation_outputs',
-                           lambda _: {})(posterior))
+    outputs.update(getattr(vae, 'evaluation_outputs', lambda _: {})(
+        posterior))
     if hierarchy.is_layered(posterior):  # At the z of the ELBO's terms.
       outputs['rate_per_layer'] = hierarchy.rate_per_layer(
-          posterior, self.vae.prior_distribution(),
+          posterior, vae.prior_distribution(),
           distribute.sample(posterior, seed=objectives.z_seed(seed)))
     return outputs
 
-  def _log_likelihood(self, x, num_samples, chunk_size, seed):
+  def _log_likelihood(self, vae, x, num_samples, chunk_size, seed):
     return {'log_likelihood': evaluation.log_likelihood(
-        self.vae.encoder, self.vae.decoder, self.vae.prior, x, num_samples,
-        chunk_size, seed)}
+        vae.encoder, vae.decoder, vae.prior, x, num_samples, chunk_size,
+        seed)}
 
 
 def _checked_latent_size(vae, image_shape: Sequence[int],
@@ -153,7 +184,7 @@ def _checked_latent_size(vae, image_shape: Sequence[int],
   """The dimensions of the z that `vae`'s encoder gives images of
   `image_shape`; a `ValueError` unless they are `latent_size` (if given)."""
   try:
-    posterior = vae.encoder(tf.zeros([1, *image_shape]))
+    posterior = conditional.view(vae).encoder(tf.zeros([1, *image_shape]))
   except (ValueError, tf.errors.InvalidArgumentError) as e:
     raise ValueError(f'image_shape={list(image_shape)}: the encoder does not '
                      f'take images of this shape: {e}') from e

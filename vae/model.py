@@ -162,10 +162,35 @@ DISENTANGLING_FIELDS = ('encoder', 'decoder', 'latent', 'kl_samples')
 DISENTANGLING_FIXED = {'latent': 'gaussian', 'latent_sizes': (),
                        'posterior': 'diagonal', 'prior': 'normal',
                        'objective': 'elbo', 'loss_normalization': 'per_example'}
-MODELS.register('vae', lambda c, parts: VAE(parts.encoder, parts.decoder,
-                                            parts.prior),
-                'a VAE: encoder, decoder and prior',
-                fields=('encoder', 'decoder', 'latent', 'objective'))
+
+
+def _vae(c, parts):
+  """The VAE, or with --conditional the class-conditional VAE."""
+  if not c.conditional:
+    return VAE(parts.encoder, parts.decoder, parts.prior)
+  from vae import conditional  # pylint: disable=g-import-not-at-top (it imports this module)
+  return conditional.ConditionalVAE(parts.encoder, parts.decoder,
+                                    parts.prior, c.label_classes)
+
+
+def _refuse_vae(settings):
+  """The combinations of --conditional that the VAE cannot train."""
+  if not settings.conditional and settings.label_classes != 10:
+    return (('label_classes', 'conditional'), '--label_classes is the '
+            'classes of a --conditional model\'s labels: pass --conditional, '
+            'or leave --label_classes out.')
+  if settings.conditional and len(settings.latent_sizes) > 1:
+    return (('conditional', 'latent_sizes'), 'a conditional VAE gives the '
+            'label to its encoder, decoder and prior, not to the networks '
+            'between a hierarchy\'s layers: use one stochastic layer '
+            '(--latent_size).')
+  return None
+
+
+MODELS.register('vae', _vae, 'a VAE: encoder, decoder and prior; with '
+                '--conditional, of p(x|y) given the label',
+                fields=('encoder', 'decoder', 'latent', 'objective',
+                        'conditional', 'label_classes'), refuse=_refuse_vae)
 MODELS.register('autoencoder', lambda c, parts: Autoencoder(
     parts.encoder, parts.decoder),
                 'a plain autoencoder baseline: a deterministic encoder and '

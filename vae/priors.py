@@ -171,6 +171,8 @@ class MixtureOfGaussians(snt.Module):
     name: The module's name.
   """
 
+  takes_condition = True  # `vae/conditional.py` gives it the labels.
+
   def __init__(self,
                latent_size: int,
                num_components: int,
@@ -192,10 +194,23 @@ class MixtureOfGaussians(snt.Module):
         tf.fill([num_components, latent_size], float(np.log(np.expm1(1.0)))),
         name='raw_scales')
     self.logits = tf.Variable(tf.zeros([num_components]), name='logits')
+    self.class_logits = None  # [C, K], for class-conditional models.
 
-  def __call__(self) -> tfd.Distribution:
+  def __call__(self, condition: Optional[tf.Tensor] = None
+               ) -> tfd.Distribution:
+    """p(z), or p(z|c) given one-hot labels c [batch, C]: the mixture of
+    the same components with weights of each class's own, softmax(L_c),
+    L [C, K] learnt from 0 (made on the first such call)."""
+    logits = self.logits
+    if condition is not None:
+      if self.class_logits is None:
+        self.class_logits = tf.Variable(
+            tf.zeros([condition.shape[-1], self.num_components]),
+            name='class_logits')
+      logits = tf.matmul(tf.cast(condition, self.class_logits.dtype),
+                         self.class_logits)  # [batch, K]
     return DiagonalGaussianMixture(
-        mixture_distribution=tfd.Categorical(logits=self.logits),
+        mixture_distribution=tfd.Categorical(logits=logits),
         components_distribution=tfd.Independent(
             tfd.Normal(loc=self.locs,
                        scale=tf.nn.softplus(self.raw_scales)
@@ -225,6 +240,8 @@ class VampPrior(snt.Module):
     ValueError: for an encoder that is not callable, or K below 1.
   """
 
+  takes_condition = True  # `vae/conditional.py` gives it the labels.
+
   def __init__(self,
                encoder: Callable[[tf.Tensor], tfd.Distribution],
                num_pseudo_inputs: int,
@@ -246,12 +263,34 @@ class VampPrior(snt.Module):
     self.pseudo_inputs = tf.Variable(0.5 + 0.1 * _normal(shape, seed, 2),
                                      name='pseudo_inputs')
 
-  def __call__(self) -> tfd.Distribution:
+  def __call__(self, condition: Optional[tf.Tensor] = None
+               ) -> tfd.Distribution:
+    """p(z), or p(z|c) given one-hot labels c [batch, C]: pseudo-input k
+    belongs to class k mod C and is encoded with that label, and p(z|c) is
+    the mean of q(z|u_k, c) over the pseudo-inputs of class c.
+
+    Raises:
+      ValueError: given C classes and fewer pseudo-inputs.
+    """
     u = tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0)  # hardtanh to [0, 1].
+    if condition is None:
+      return DiagonalGaussianMixture(
+          mixture_distribution=tfd.Categorical(
+              logits=tf.zeros([self.num_pseudo_inputs])),
+          components_distribution=self.encoder(u))
+    num_classes = condition.shape[-1]
+    if self.num_pseudo_inputs < num_classes:
+      raise ValueError(
+          f'a class-conditional VampPrior needs a pseudo-input per class: '
+          f'{num_classes} classes, {self.num_pseudo_inputs} pseudo-inputs; '
+          f'pass --prior_components={num_classes} or more')
+    owners = tf.one_hot(tf.range(self.num_pseudo_inputs) % num_classes,
+                        num_classes, dtype=u.dtype)  # [K, C]
+    # Each example's weights: 1 on its class's pseudo-inputs, 0 elsewhere.
+    mine = tf.matmul(tf.cast(condition, u.dtype), owners, transpose_b=True)
     return DiagonalGaussianMixture(
-        mixture_distribution=tfd.Categorical(
-            logits=tf.zeros([self.num_pseudo_inputs])),
-        components_distribution=self.encoder(u))
+        mixture_distribution=tfd.Categorical(logits=tf.math.log(mine)),
+        components_distribution=self.encoder(u, condition=owners))
 
 
 @snt.allow_empty_variables

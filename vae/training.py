@@ -95,6 +95,10 @@ def _objective(model, beta, kl_samples, normalization,
     raise ValueError(f'normalization must be one of '
                      f'{objectives.NORMALIZATIONS}, got {normalization!r}')
   beta = 1.0 if beta is None else beta
+  if getattr(model, 'conditional', False):  # Batches (images, labels).
+    return lambda batch, seed: model.elbo(
+        batch[0], batch[1], beta=beta, kl_samples=kl_samples,
+        normalization=normalization, seed=seed)
   return lambda x, seed: model.elbo(x, beta=beta, kl_samples=kl_samples,
                                     normalization=normalization, seed=seed)
 
@@ -283,10 +287,11 @@ def _train_loop(update, batches: Iterator[tf.Tensor], seed: int,
                 steps_per_call: int, jit_compile: bool,
                 schedule: Optional[Callable[[tf.Tensor], None]]):
   """`make_train_loop` on one device, given the step's `update`."""
-  spec = batches.element_spec
-  if not spec.shape.is_fully_defined():
-    raise ValueError(f'batches must have a fixed shape, got {spec.shape}: '
-                     'batch with drop_remainder=True')
+  spec = batches.element_spec  # A tensor's, or (images, labels)'.
+  for part in tf.nest.flatten(spec):
+    if not part.shape.is_fully_defined():
+      raise ValueError(f'batches must have a fixed shape, got {part.shape}:'
+                       ' batch with drop_remainder=True')
 
   def run_steps(xs, first_step, num_steps):
     metrics = tf.TensorArray(tf.float32, size=steps_per_call)
@@ -295,7 +300,8 @@ def _train_loop(update, batches: Iterator[tf.Tensor], seed: int,
       step = first_step + i
       if schedule is not None:
         schedule(step)
-      terms = update(xs[i], tf.stack([tf.constant(seed, tf.int32), step]))
+      x = tf.nest.map_structure(lambda part: part[i], xs)
+      terms = update(x, tf.stack([tf.constant(seed, tf.int32), step]))
       return i + 1, metrics.write(i, tf.stack(terms))
 
     _, metrics = tf.while_loop(lambda i, _: i < num_steps, body,
@@ -307,12 +313,18 @@ def _train_loop(update, batches: Iterator[tf.Tensor], seed: int,
 
   @tf.function(autograph=False)
   def train_block(first_step, num_steps):
-    xs = tf.TensorArray(spec.dtype, size=steps_per_call,
-                        element_shape=spec.shape)
-    _, xs = tf.while_loop(lambda i, _: i < num_steps,
-                          lambda i, xs: (i + 1, xs.write(i, next(batches))),
+    xs = tf.nest.map_structure(
+        lambda part: tf.TensorArray(part.dtype, size=steps_per_call,
+                                    element_shape=part.shape), spec)
+
+    def read(i, xs):
+      return i + 1, tf.nest.map_structure(lambda array, batch: array.write(
+          i, batch), xs, next(batches))
+
+    _, xs = tf.while_loop(lambda i, _: i < num_steps, read,
                           (tf.constant(0), xs))
-    return run_steps(xs.stack(), first_step, num_steps)
+    return run_steps(tf.nest.map_structure(lambda array: array.stack(), xs),
+                     first_step, num_steps)
 
   return _checked(train_block, steps_per_call)
 
@@ -395,8 +407,9 @@ def _distributed_train_loop(model, optimizer, batches, seed, steps_per_call,
     global batch, so the replicas' gradients sum to it), metric sums."""
     with distribute.global_batch_draws(replica, replicas):
       grads, terms = _gradients(model, objective, x, step_seed)
+    rows = tf.shape(tf.nest.flatten(x)[0])[0]
     sums = tf.stack([tf.reduce_sum(t) for t in terms]
-                    + [tf.cast(tf.shape(x)[0], tf.float32)])
+                    + [tf.cast(rows, tf.float32)])
     return grads, sums
 
   if jit_compile:

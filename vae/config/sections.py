@@ -177,6 +177,13 @@ class ModelConfig:
   geco_decay: float = _field(
       0.99, 'GECO\'s moving-average decay of the constraint (Rezende and '
       'Viola 2018: 0.99).', low=0.0, high=0.999)
+  conditional: bool = _field(
+      False, 'A class-conditional VAE (Sohn et al. 2015): the encoder, the '
+      'decoder and a learnt prior see the one-hot label, and the NLL is '
+      '-log p(x|y).')
+  label_classes: int = _field(
+      10, 'The classes of the labels a --conditional model is given: the '
+      'dataset\'s.', low=2)
   mixed_precision: bool = _field(
       False, 'Compute the encoder and decoder networks in bfloat16; '
       'variables, distributions and losses stay float32 (see BENCHMARKS.md).',

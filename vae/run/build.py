@@ -19,6 +19,7 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import conditional
 from vae import config as config_lib
 from vae import decoders
 from vae import encoders
@@ -116,11 +117,12 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
   if not model_lib.MODELS.traits(config.model).get('own_networks'):
     parts = _networks(config, parts, made_from)
   model = model_lib.MODELS.build(config.model, made_from, parts)
-  model(tf.zeros([1, *parts.image_shape]))
+  built = conditional.view(model)  # Given a label, if it takes one.
+  built(tf.zeros([1, *parts.image_shape]))
   if model.prior is not None:
     # Creates what a prior makes on first use: the VampPrior's encoder
     # call, a hierarchy's conditionals (no random draw: the same weights).
-    model.prior_distribution().log_prob(
+    built.prior_distribution().log_prob(
         tf.zeros([1, latents.latent_dims(config, parts.image_shape)]))
   return model
 
@@ -128,7 +130,8 @@ def build(config, image_shape: Sequence[int], seed: Optional[int] = None):
 def objective(config, model, beta: tf.Variable,
               temperature: Optional[tf.Variable] = None):
   """`objective(x, seed=None) -> ELBOTerms` of an `config.ObjectiveConfig`
-  (a stateless `seed` [2] makes its draws repeat).
+  (a stateless `seed` [2] makes its draws repeat); of a conditional model,
+  `objective((images, labels), seed=None)`.
 
   `beta` and `temperature` (of a categorical latent's relaxation) are
   variables a schedule changes without retracing. A model with an
@@ -145,6 +148,11 @@ def objective(config, model, beta: tf.Variable,
   """
   _section(config, 'objective', 'build.objective')
   name = getattr(model, 'objective', None) or config.objective
+  if conditional.is_conditional(model):
+    # Its batches are (images, labels): the objective of the VAE given them.
+    return lambda batch, seed=None: objectives.OBJECTIVES.build(
+        name, config, model.given(batch[1]), beta, temperature)(batch[0],
+                                                                seed)
   base = objectives.OBJECTIVES.build(name, config, model, beta, temperature)
   if not hasattr(model, 'regularized_loss'):
     return base

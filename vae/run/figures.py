@@ -1,11 +1,12 @@
 """A run's figures (`figures/`) and its TensorBoard images."""
 
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from vae import conditional
 from vae import evaluation
 from vae import latent_figures
 from vae import latents
@@ -86,10 +87,13 @@ def write_figures(functions, results: evaluation.Results,
   if curve:
     written.append(curve)
   inputs = eval_images[:10]
-  outputs = functions.reconstruct(tf.constant(inputs),
-                                  tf.constant([seed, 0]))['mean'].numpy()
+  outputs = functions.reconstruct(
+      tf.constant(inputs), *_given(functions, results.labels[:10]),
+      tf.constant([seed, 0]))['mean'].numpy()
   written.append(plotting.reconstructions(inputs, outputs,
                                           path('reconstructions.png')))
+  if conditional.is_conditional(functions):
+    return written + _class_figures(functions, results, path, config, seed)
   if hasattr(functions, 'sample'):  # An autoencoder has no prior.
     samples = functions.sample(tf.constant(100), tf.constant([seed, 1]))
     written.append(plotting.image_grid(
@@ -97,6 +101,54 @@ def write_figures(functions, results: evaluation.Results,
         title='Samples: means of p(x|z), z ~ p(z)'))
   return written + _latent_figures(functions, results, eval_images,
                                    figures_dir, config)
+
+
+def _given(functions, labels) -> Tuple[tf.Tensor, ...]:
+  """What a conditional model's functions take after their first input:
+  the labels; nothing for another model's."""
+  if not conditional.is_conditional(functions):
+    return ()
+  return (tf.constant(np.asarray(labels), tf.int32),)
+
+
+def _class_figures(functions, results: evaluation.Results, path, config,
+                   seed: int) -> List[str]:
+  """A conditional model's figures: samples per class, the posterior
+  means, and for a Gaussian latent a traversal per class of the dimension
+  of most KL, the others 0."""
+  classes = int(functions.num_label_classes.numpy())
+  columns = 10
+  labels = np.repeat(np.arange(classes), columns)
+  samples = functions.sample(tf.constant(labels, tf.int32),
+                             tf.constant([seed, 1]))['mean'].numpy()
+  row_labels = [f'y={c}' for c in range(classes)]
+  written = [plotting.labelled_grid(
+      samples, classes, columns, path('samples.png'),
+      title='Samples per class: means of p(x|z, y), z ~ p(z|y)',
+      row_labels=row_labels),
+             plotting.latent_scatter(
+                 results.posterior_means, results.labels,
+                 path('latent_means.png'),
+                 title=f'Posterior means E[z|x, y] of {results.num_examples} '
+                 'eval images')]
+  if config.model.latent != 'gaussian':
+    return written
+  latent_size = results.posterior_means.shape[1]
+  dim = (0 if results.kl_per_dimension is None else
+         int(latent_figures.order_by_kl(results.kl_per_dimension)[0]))
+  values = latent_figures.quantile_values()
+  codes = np.zeros([classes * len(values), latent_size], np.float32)
+  codes[:, dim] = np.tile(values, classes)
+  images = functions.decode(
+      tf.constant(codes), tf.constant(np.repeat(np.arange(classes),
+                                                len(values)), tf.int32))
+  written.append(plotting.labelled_grid(
+      images['mean'].numpy(), classes, len(values),
+      path('latent_traversal.png'),
+      title=f'Per class: z[{dim}] (most KL) through the prior\'s 5%-95% '
+      'quantiles, others 0', row_labels=row_labels,
+      col_labels=[f'{v:.2f}' for v in values]))
+  return written
 
 
 def _latent_figures(functions, results: evaluation.Results,
@@ -153,22 +205,29 @@ def _latent_figures(functions, results: evaluation.Results,
   return written
 
 
-def image_summaries(functions, eval_images: np.ndarray, seed: int):
+def image_summaries(functions, eval_images: np.ndarray, seed: int,
+                    eval_labels: Optional[np.ndarray] = None):
   """TensorBoard images: reconstructions (input beside output) and a grid
-  of prior samples.
+  of prior samples (of a conditional model, 8 of each of 8 classes).
 
   Args:
     functions: The model's `export.ModelFunctions` (or the SavedModel).
     eval_images: Eval images [n, H, W, C].
     seed: The seed of the prior samples.
+    eval_labels: Their labels [n], which a conditional model is given.
   """
   inputs = eval_images[:8]
-  outputs = functions.reconstruct(tf.constant(inputs),
+  given = _given(functions, None if eval_labels is None else
+                 eval_labels[:8])
+  outputs = functions.reconstruct(tf.constant(inputs), *given,
                                   tf.constant([seed, 0]))['mean']
   tf.summary.image('reconstructions',
                    tf.clip_by_value(tf.concat([inputs, outputs], axis=2), 0,
                                     1), max_outputs=8)
   if hasattr(functions, 'sample'):  # An autoencoder has no prior.
-    samples = functions.sample(tf.constant(64), tf.constant([seed, 1]))
+    count = (tf.constant(np.repeat(np.arange(8), 8) % int(
+        functions.num_label_classes.numpy()), tf.int32)
+             if given else tf.constant(64))
+    samples = functions.sample(count, tf.constant([seed, 1]))
     grid = plotting.tile(np.clip(samples['mean'].numpy(), 0, 1), 8, 8)
     tf.summary.image('samples', grid.reshape(1, *grid.shape[:2], -1))

@@ -83,6 +83,32 @@ def evaluated_splits(config: config_lib.Config
   return eval_examples, validation
 
 
+def check_labels(examples: data.Examples, config: config_lib.Config,
+                 split_field: str) -> None:
+  """Refuses a split whose labels a `--conditional` model cannot take: no
+  labels, or some outside [0, --label_classes).
+
+  Args:
+    examples: The split.
+    config: A `config.Config`.
+    split_field: The field that named the split, for the message.
+  """
+  given = (f'--conditional with --dataset={config.data.dataset} '
+           f'--{split_field}={getattr(config.data, split_field)}')
+  if 'label' not in examples.dataset.element_spec:
+    raise errors.InputError(f'{given}: the examples have no labels, and a '
+                            f'conditional VAE is given each one\'s label')
+  labels = data.without_tuning_thread(examples.dataset.map(
+      lambda ex: ex['label']).batch(examples.num_examples)).get_single_element()
+  low, high = int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
+  classes = config.model.label_classes
+  if low < 0 or high >= classes:
+    raise errors.InputError(
+        f'{given} --label_classes={classes}: the labels run from {low} to '
+        f'{high}, outside [0, {classes}); pass --label_classes={high + 1} if '
+        f'they are classes 0 to {high}')
+
+
 class RunData(NamedTuple):
   """The splits of a run and the batches it evaluates on."""
   train_examples: data.Examples
@@ -115,6 +141,12 @@ def load_data(config: config_lib.Config, replicas: int = 1) -> RunData:
         f'--batch_size={train.batch_size} with --strategy={train.strategy}'
         f': the global batch must split evenly across the {replicas} '
         f'replicas; pass a multiple of {replicas}')
+  if config.model.conditional:
+    for field, examples in (('train_split', train_examples),
+                            ('eval_split', eval_examples),
+                            ('validation_split', validation)):
+      if examples is not None:
+        check_labels(examples, config, field)
   evaluated = eval_batches(eval_examples, config)
   validation_batches = None
   if validation is not None:

@@ -139,7 +139,8 @@ def make_train_loop(config: config_lib.Config, parts: build.Training,
       return data.batches(run_data.train_examples, train.batch_size,
                           config.data.binarization, train=True,
                           seed=train.seed, first_step=start,
-                          num_replicas=num_replicas, replicas=replicas)
+                          num_replicas=num_replicas, replicas=replicas,
+                          labels=config.model.conditional)
 
     try:
       iterator = iter(distribute.distribute_batches(strategy, train_batches)
@@ -235,7 +236,8 @@ class Run:
       logging.info('Resuming %s from step %d.', self.output_dir,
                    self.start_step)
     self.clock = progress.Clock.resuming(self.log.rows)
-    self.eval_images = next(iter(self.data.eval_batches))[0].numpy()
+    self.eval_images, self.eval_labels = (
+        t.numpy() for t in next(iter(self.data.eval_batches)))
     self.train_steps_per_second = None  # Measured by `train`.
 
   def close(self):
@@ -265,7 +267,7 @@ class Run:
     if self.chief:
       with self.log.eval_writer.as_default(step=step):
         figures.image_summaries(self.functions, self.eval_images,
-                               self.config.train.seed)
+                                self.config.train.seed, self.eval_labels)
 
   def _criterion(self) -> str:
     return early_stopping.criterion(self.config.train.curve_num_samples)
