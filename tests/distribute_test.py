@@ -194,7 +194,8 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
     tf.random.set_seed(0)
     examples = _examples()
     make = lambda num_replicas=1, replicas=None: data.batches(
-        examples, 16, seed=5, num_replicas=num_replicas, replicas=replicas)
+        examples, 16, seed=5, num_replicas=num_replicas, replicas=replicas,
+        labels=config.model.conditional)
     with strategy.scope() if strategy else contextlib.nullcontext():
       model = build.build(config.model, IMAGE_SHAPE, seed=0)
       # SGD: its step is continuous in the gradient. Adam's first steps move
@@ -259,6 +260,9 @@ class MirroredTrainingTest(tf.test.TestCase, parameterized.TestCase):
       ('wae_mmd', dict(model='wae_mmd', mmd_weight=50.0), False),
       ('info_vae', dict(model='info_vae', info_lambda=50.0,
                         mmd_kernel='rbf'), False),
+      # (images, labels) parts; each replica's rows given their labels.
+      ('conditional_mixture', dict(conditional=True, label_classes=96,
+                                   prior='mixture'), False),
       # The discriminator's update after the VAE's, its codes permuted over
       # the global batch.
       ('factor_vae', dict(model='factor_vae', factor_gamma=5.0,
@@ -304,6 +308,9 @@ class EvaluationTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(
       # No analytic KL: all is sampled.
       ('mixture_prior', lambda: _config(prior='mixture')),
+      # Each batch's labels go to its replica.
+      ('conditional_mixture', lambda: _config(
+          conditional=True, label_classes=83, prior='mixture')),
       # Convolutions (the VQ-VAE's, here): the replica left without a batch
       # in the last round must not get an empty one (see
       # evaluation._distributed). Its point-mass code and code usage too.

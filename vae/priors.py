@@ -199,16 +199,18 @@ class MixtureOfGaussians(snt.Module):
   def __call__(self, condition: Optional[tf.Tensor] = None
                ) -> tfd.Distribution:
     """p(z), or p(z|c) given one-hot labels c [batch, C]: the mixture of
-    the same components with weights of each class's own, softmax(L_c),
-    L [C, K] learnt from 0 (made on the first such call)."""
+    the same components with weights of each class's own,
+    softmax(logits + L_c), L [C, K] learnt from 0 (made on the first such
+    call)."""
     logits = self.logits
     if condition is not None:
       if self.class_logits is None:
         self.class_logits = tf.Variable(
             tf.zeros([condition.shape[-1], self.num_components]),
             name='class_logits')
-      logits = tf.matmul(tf.cast(condition, self.class_logits.dtype),
-                         self.class_logits)  # [batch, K]
+      logits = logits + tf.matmul(
+          tf.cast(condition, self.class_logits.dtype),
+          self.class_logits)  # [batch, K]
     return DiagonalGaussianMixture(
         mixture_distribution=tfd.Categorical(logits=logits),
         components_distribution=tfd.Independent(

@@ -92,6 +92,9 @@ def _choices():
     if objective not in heads:
       yield dict(model='vae', **objectives.OBJECTIVES.fixed(objective),
                  objective=objective)
+  # The label in the conv networks and in the prior that calls the encoder.
+  yield dict(model='vae', conditional=True, label_classes=3, encoder='conv',
+             decoder='conv', prior='vamp', posterior='full_covariance')
 
 
 def _objective_heads():
@@ -144,6 +147,13 @@ def _name(choices):
 def _images(seed=0):
   rng = np.random.default_rng(seed)
   return tf.constant(rng.uniform(size=(4,) + _IMAGE_SHAPE), tf.float32)
+
+
+def _batch(config, seed=0):
+  """`_images`, with labels 0, 1, 2, 0 for a conditional model."""
+  if not config.model.conditional:
+    return _images(seed)
+  return _images(seed), tf.constant([0, 1, 2, 0])
 
 
 def _train_every_phase(model, config, images, seed, steps=1):
@@ -241,7 +251,7 @@ class EveryCombinationTrainsTest(tf.test.TestCase, parameterized.TestCase):
     # A layer that starts at zero (the VQ-VAE prior's output) passes no
     # gradient back on the first step: a model of phases takes two.
     steps = 2 if hasattr(model, 'phases') else 1
-    metrics = _train_every_phase(model, config, _images(),
+    metrics = _train_every_phase(model, config, _batch(config),
                                  tf.constant([0, 1]), steps=steps)
     self.assertEqual(metrics.loss.dtype, tf.float32)
     self.assertEqual(metrics.loss.shape, [])
@@ -331,6 +341,10 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
           objective='iwae', likelihood='discretized_logistic')),
       # MIWAE's groups and the held copy (CIWAE's ops are IWAE's).
       ('piwae', dict(objective='piwae')),
+      # (images, labels) batches through the loop; the mixture's weights
+      # per class.
+      ('conditional_mixture', dict(conditional=True, label_classes=3,
+                                   prior='mixture')),
       # Both of its updates in the loop.
       ('factor_vae', dict(model='factor_vae', factor_gamma=1.0,
                           discriminator_hidden_sizes=(8,))),
@@ -354,7 +368,7 @@ class XLATest(tf.test.TestCase, parameterized.TestCase):
       variables = schedules.make(
           config.objective, config.model.latent == 'categorical')
       batches = data.without_tuning_thread(
-          tf.data.Dataset.from_tensors(_images()).repeat())
+          tf.data.Dataset.from_tensors(_batch(config)).repeat())
       (phase,) = build.phases(config, model, variables.beta,
                               variables.temperature)
       train = training.make_train_loop(
