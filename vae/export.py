@@ -8,8 +8,8 @@ figures of the run that wrote it, with nothing but TensorFlow:
   loaded = tf.saved_model.load('runs/mnist/saved_model')
   codes = loaded.encode(images)['mean']
   images = loaded.sample(tf.constant(16), tf.constant([0, 0]))['mean']
-  # A conditional model's take the labels: 16 images of class 3.
-  images = loaded.sample(tf.fill([16], 3), tf.constant([0, 0]))['mean']
+  # A conditional model's take the labels; 16 images of class 3:
+  # loaded.sample(tf.fill([16], 3), tf.constant([0, 0]))['mean']
 
 Every random function takes a stateless seed, an int32 tensor of shape [2]:
 the same seed gives the same output, before and after export.
