@@ -18,6 +18,7 @@ from vae import evaluation
 from vae import export
 from vae import priors
 from vae import training
+from vae.run import annealing
 from vae.run import build
 from vae.run import inputs
 from vae.run import report
@@ -288,9 +289,16 @@ class RefusalTest(tf.test.TestCase):
         (dict(conditional=True, latent_sizes=(4, 2)), 'one stochastic '
          'layer'),
         (dict(conditional=True, model='wae_mmd'), 'conditional'),
+        (dict(conditional=True, dataset='sprites'), 'pass (--)?metrics='),
     ):
       with self.assertRaisesRegex(ValueError, message, msg=values):
         config_lib.make(**values)
+
+  def test_ais_at_the_end_is_refused_before_training(self):
+    config, model = _model()
+    with self.assertRaisesRegex(ValueError, 'AIS of a conditional model'):
+      annealing.check_run(model, config_lib.make(
+          conditional=True, label_classes=3, eval_ais_steps=10).train)
 
   def test_data_without_fitting_labels_is_refused(self):
     config = config_lib.make(conditional=True, label_classes=3)

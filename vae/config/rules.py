@@ -15,6 +15,7 @@ Two kinds:
 
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from vae import data
 from vae import decoders
 from vae import encoders
 from vae import latents
@@ -344,6 +345,16 @@ def _validation_rules(config):
             'is no likelihood to estimate: drop --curve_num_samples.')
 
 
+def _conditional_rules(config):
+  if (config.model.conditional and config.train.metrics
+      and config.train.metric_points_scale
+      and data.has_factors(config.data.dataset)):
+    _refuse(config, ['conditional', 'dataset', 'metrics'], 'the '
+            'disentanglement metrics score a representation of x alone, and '
+            'a conditional VAE\'s encoder also takes y: pass --metrics= '
+            '(none).')
+
+
 def _own_rules(config):
   """The chosen model's and latent's own rules: a trait
   `refuse(settings)` gives the fields and the reason of a combination the
@@ -369,5 +380,5 @@ def check(config):
                _hierarchy_rules, _likelihood_rules, _binarization_rules,
                _strategy_rules,
                _schedule_rules, _vqvae_rules, _validation_rules,
-               _own_rules):
+               _conditional_rules, _own_rules):
     rule(config)
