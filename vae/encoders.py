@@ -306,8 +306,9 @@ class _Encoder(snt.Module):
 
   Subclasses define `_features(x, condition)`, mapping images to feature
   vectors; a `condition` [batch, C] (a one-hot label, `vae/conditional.py`)
-  is an input of the network beside x, or None. The head is a `GaussianPosterior(latent_size, covariance, min_scale)` unless
-  `head` gives another (a `CategoricalPosterior`, say), which then decides
+  is an input of the network beside x, or None. The head is a
+  `GaussianPosterior(latent_size, covariance, min_scale)` unless `head`
+  gives another (a `CategoricalPosterior`, say), which then decides
   the latent size. With `compute_dtype=tf.bfloat16` the torso computes in
   bfloat16 (`precision.cast_call`) after a first float32 call that creates
   the variables; the head and the distribution stay float32.
