@@ -53,9 +53,9 @@ class AnnealedVAE(model_lib.VAE):
     self.capacity.assign(capacity(step, self.capacity_max,
                                   self.capacity_steps))
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
-    del x, seed
+    del posterior, seed
     gap = tf.abs(distribute.global_mean(terms.rate)
                  - tf.cast(self.capacity, terms.rate.dtype))
     return terms.distortion + self.gamma * gap

@@ -66,9 +66,8 @@ class BetaTCVAE(model_lib.VAE):
     super().__init__(encoder, decoder, prior, name=name)
     self.tc_weight = tc_weight
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
-    posterior = self.encoder(x)
     z = distribute.sample(
         posterior, seed=tf.random.experimental.stateless_fold_in(seed, 1))
     tc = total_correlation(z, distribute.global_rows(posterior.mean()),

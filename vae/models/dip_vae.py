@@ -84,17 +84,18 @@ class DIPVAE(model_lib.VAE):
     self.lambda_d = (default_lambda_d(kind, lambda_od) if lambda_d is None
                      else lambda_d)
 
-  def aggregate_covariance(self, x: tf.Tensor) -> tf.Tensor:
-    posterior = self.encoder(x)
+  def aggregate_covariance(self, posterior) -> tf.Tensor:
+    """Cov of the batch's posterior means; for DIP-VAE II plus their
+    mean variance (the covariance of q(z))."""
     matrix = covariance(posterior.mean())
     if self.kind == 'ii':
       matrix += tf.linalg.diag(distribute.global_mean(posterior.variance()))
     return matrix
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
     del seed  # Nothing is drawn.
-    extra = penalty(self.aggregate_covariance(x), self.lambda_od,
+    extra = penalty(self.aggregate_covariance(posterior), self.lambda_od,
                     self.lambda_d)
     return terms.distortion + terms.rate + tf.cast(extra, terms.rate.dtype)
 

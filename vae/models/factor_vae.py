@@ -109,17 +109,19 @@ class FactorVAE(model_lib.VAE):
                                     if v.ref() not in mine))
 
   def _codes(self, x, seed):
+    return self._draw(self.encoder(x), seed)
+
+  def _draw(self, posterior, seed):
     return distribute.sample(
-        self.encoder(x), seed=tf.random.experimental.stateless_fold_in(
-            seed, 1))
+        posterior, seed=tf.random.experimental.stateless_fold_in(seed, 1))
 
   def total_correlation(self, z: tf.Tensor) -> tf.Tensor:
     logits = self.discriminator(z)
     return logits[:, 0] - logits[:, 1]
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
-    tc = self.total_correlation(self._codes(x, seed))
+    tc = self.total_correlation(self._draw(posterior, seed))
     return (terms.distortion + terms.rate
             + self.gamma * tf.cast(tc, terms.rate.dtype))
 

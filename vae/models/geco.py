@@ -64,11 +64,11 @@ class GECO(model_lib.VAE):
     return {'geco_multiplier': self.multiplier,
             'geco_constraint': self.constraint_average}
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
     """rate + lambda (distortion - kappa) per example, with lambda as it
     was before this step; then the state's update."""
-    del x, seed  # The terms hold all it needs.
+    del posterior, seed  # The terms hold all it needs.
     multiplier = tf.identity(self.multiplier)  # Read before the update.
     loss = terms.rate + multiplier * (terms.distortion - self.target)
     constraint = distribute.global_batch_mean(terms.distortion) - self.target

@@ -56,22 +56,22 @@ class InfoVAE(model_lib.VAE):
   def mmd_weight(self) -> float:
     return self.alpha + self.lambda_ - 1.0
 
-  def penalty(self, x: tf.Tensor, seed) -> tf.Tensor:
+  def penalty(self, posterior, seed) -> tf.Tensor:
     """MMD^2_u between z ~ q(z|x) of the batch and draws from p(z), over
     the global batch.
 
     Args:
-      x: Images [batch, ...].
+      posterior: q(z|x) of the batch.
       seed: A stateless seed [2]: z's draw folds in 1, the prior's 2.
     """
     fold = tf.random.experimental.stateless_fold_in
-    z = distribute.sample(self.encoder(x), seed=fold(seed, 1))
+    z = distribute.sample(posterior, seed=fold(seed, 1))
     return mmd.batch_penalty(z, self.prior_distribution(), fold(seed, 2),
                              self.kernel, self.bandwidth, self.scales)
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
-    extra = tf.cast(self.penalty(x, seed), terms.rate.dtype)
+    extra = tf.cast(self.penalty(posterior, seed), terms.rate.dtype)
     return (terms.distortion + (1.0 - self.alpha) * terms.rate
             + self.mmd_weight * extra)
 

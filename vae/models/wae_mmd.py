@@ -63,22 +63,22 @@ class WAE(model_lib.Autoencoder):
     """p(x|z) for `num_samples` draws z ~ p(z)."""
     return self.decoder(self.prior_distribution().sample(num_samples))
 
-  def penalty(self, x: tf.Tensor, seed) -> tf.Tensor:
-    """MMD^2_u between the codes of x and draws from p(z), over the
-    global batch (`mmd.batch_penalty`).
+  def penalty(self, posterior, seed) -> tf.Tensor:
+    """MMD^2_u between the codes and draws from p(z), over the global batch
+    (`mmd.batch_penalty`).
 
     Args:
-      x: Images [batch, ...].
+      posterior: The point masses at the batch's codes, q(z|x).
       seed: A stateless seed [2] of the prior's draws.
     """
-    return mmd.batch_penalty(self.encoder(x).mean(),
-                             self.prior_distribution(), seed, self.kernel,
-                             self.bandwidth, self.scales)
+    return mmd.batch_penalty(posterior.mean(), self.prior_distribution(),
+                             seed, self.kernel, self.bandwidth, self.scales)
 
-  def regularized_loss(self, terms: objectives.ELBOTerms, x: tf.Tensor,
+  def regularized_loss(self, terms: objectives.ELBOTerms, posterior,
                        seed) -> tf.Tensor:
     """The distortion plus lambda MMD^2_u, per example."""
-    extra = self.penalty(x, tf.random.experimental.stateless_fold_in(seed, 2))
+    extra = self.penalty(posterior,
+                         tf.random.experimental.stateless_fold_in(seed, 2))
     return terms.distortion + self.weight * tf.cast(extra,
                                                     terms.distortion.dtype)
 

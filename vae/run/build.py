@@ -136,8 +136,9 @@ def objective(config, model, beta: tf.Variable,
   `beta` and `temperature` (of a categorical latent's relaxation) are
   variables a schedule changes without retracing. A model with an
   `objective` of its own (the autoencoder) trains on that; a model with a
-  `regularized_loss(terms, x, seed)` (the disentangling models) trains on
-  what that makes of the objective's terms.
+  `regularized_loss(terms, posterior, seed)` (the disentangling models,
+  the WAE, InfoVAE, GECO) trains on what that makes of the objective's
+  terms and q(z|x), which both get from one pass of the encoder.
 
   Args:
     config: A `config.ObjectiveConfig`.
@@ -153,16 +154,24 @@ def objective(config, model, beta: tf.Variable,
     return lambda batch, seed=None: objectives.OBJECTIVES.build(
         name, config, model.given(batch[1]), beta, temperature)(batch[0],
                                                                 seed)
-  base = objectives.OBJECTIVES.build(name, config, model, beta, temperature)
   if not hasattr(model, 'regularized_loss'):
-    return base
+    return objectives.OBJECTIVES.build(name, config, model, beta,
+                                       temperature)
 
   def regularized(x, seed=None):
     # The models' penalties draw from stateless seeds: one of the global
     # generator's where none is given.
     seed = tfp.random.sanitize_seed(seed)
-    terms = base(x, seed)
-    return terms._replace(loss=model.regularized_loss(terms, x, seed))
+    # x is encoded once, for the objective's terms and the penalty.
+    posterior = model.encoder(x)
+    encoded = types.SimpleNamespace(
+        encoder=lambda inputs: (posterior if inputs is x
+                                else model.encoder(inputs)),
+        decoder=model.decoder, prior=model.prior)
+    terms = objectives.OBJECTIVES.build(name, config, encoded, beta,
+                                        temperature)(x, seed)
+    return terms._replace(loss=model.regularized_loss(terms, posterior,
+                                                      seed))
 
   return regularized
 
