@@ -20,6 +20,7 @@ from vae import priors
 from vae import training
 from vae.run import annealing
 from vae.run import build
+from vae.run import figures
 from vae.run import inputs
 from vae.run import report
 
@@ -27,8 +28,8 @@ _SHAPE = (3, 3, 1)
 
 
 def _model(**values):
-  config = config_lib.make(conditional=True, label_classes=3, latent_size=1,
-                           hidden_sizes=[8], beta=1.0, **values)
+  values = dict(dict(latent_size=1, hidden_sizes=[8], beta=1.0), **values)
+  config = config_lib.make(conditional=True, label_classes=3, **values)
   return config, build.build(config.model, _SHAPE, seed=0)
 
 
@@ -261,6 +262,24 @@ class ExportTest(tf.test.TestCase):
         functions, [(x, (y + 1) % 3) for x, y in batches], num_samples=5,
         seed=1)
     self.assertNotAllClose(other.elbo, results[0].elbo)
+
+  def test_figures_give_each_row_its_class(self):
+    config, model = _model(latent_size=2)
+    functions = build.model_functions(model, config, _SHAPE)
+    labels = tf.constant([0, 1, 2, 0])
+    results = evaluation.evaluate(functions, [(_images(), labels)])
+    folder = self.create_tempdir().full_path
+    rows = [dict(step=s, loss=5.0 / s, distortion=4.0 / s, rate=1.0 / s)
+            for s in (1, 2)]
+    written = figures.write_figures(functions, results, _images().numpy(),
+                                    rows, [], folder, config)
+    self.assertCountEqual(
+        [os.path.basename(p) for p in written],
+        ['loss_curves.png', 'reconstructions.png', 'samples.png',
+         'latent_means.png', 'latent_traversal.png'])
+    with tf.summary.create_file_writer(folder).as_default(step=0):
+      figures.image_summaries(functions, _images().numpy(), 0,
+                              labels.numpy())
 
   def test_evaluating_images_without_labels_is_refused(self):
     config, model = _model()

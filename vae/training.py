@@ -175,7 +175,8 @@ def make_train_step(model: model_lib.VAE,
   replica divides by the global batch and the summed gradients equal those of
   one device on the whole batch. `compile=False` returns the step as plain
   eager Python, for debugging (and as the notebook's loop runs). `after(x,
-  seed)`, if given, runs in the step after the update (`Phase.after`).
+  seed)`, if given, runs in the step after the update (`Phase.after`). A
+  conditional model's (`vae/conditional.py`) x is `(images, labels)`.
 
   Args:
     model: The model: a `VAE`, or any module with `encoder`, `decoder` and
@@ -238,7 +239,8 @@ def make_train_loop(model: model_lib.VAE,
   the loop before step s: it assigns the variables that beta or a
   temperature are read from. One trace and one XLA compilation serve every
   `first_step` and `num_steps`. Batches must all have the same shape (as
-  `data.batches(..., train=True)` gives).
+  `data.batches(..., train=True)` gives); they are images, or a
+  conditional model's `(images, labels)` (`labels=True`).
 
   With a `strategy` (a `vae.distribute` one), the model, optimiser and
   scheduled variables must have been created in its scope, and `batches` is
