@@ -15,6 +15,11 @@ precision.
 
 adds the test NLL by annealed importance sampling (`vae/ais.py`), and
 BDMC's bounds on simulated data, to evaluation.json and summary.json.
+
+  python -m experiments.evaluate --output_dir=runs/cvae --marginal_num_samples=1000
+
+adds a --conditional run's -log p(x), its classes summed out
+(`evaluation.marginal_log_likelihood`), as `test_nll_marginal`.
 """
 
 import os
@@ -25,6 +30,7 @@ from absl import logging
 import tensorflow as tf
 
 from experiments import run_flags
+from vae import evaluation
 from vae import export
 from vae import metrics
 from vae.run import annealing
@@ -60,6 +66,13 @@ flags.DEFINE_integer('ais_chains', 16, 'AIS chains per example.',
                      lower_bound=1)
 flags.DEFINE_integer('ais_examples', 0, 'AIS on the first this many test '
                      'examples; 0: all.', lower_bound=0)
+flags.DEFINE_integer('marginal_num_samples', 0, 'For a --conditional run: '
+                     'also estimate -log p(x) = -log sum_y p(y) p(x|y), p(y) '
+                     'uniform over its classes, each p(x|y) with this many '
+                     'importance samples (the NLL\'s cost times the '
+                     'classes). 0: not.', lower_bound=0)
+flags.DEFINE_integer('marginal_examples', 0, 'The marginal NLL on the first '
+                     'this many test examples; 0: all.', lower_bound=0)
 flags.DEFINE_integer('bdmc_examples', 0, 'Also sandwich log p(x) between '
                      'BDMC\'s bounds on this many examples simulated from the '
                      'model, with --ais_steps and --ais_chains. 0: not.',
@@ -67,8 +80,8 @@ flags.DEFINE_integer('bdmc_examples', 0, 'Also sandwich log p(x) between '
 
 FLAGS = flags.FLAGS
 EVALUATION = 'evaluation.json'
-_COMPARED = ('test_elbo', 'test_nll', 'test_nll_ais', 'test_rate',
-             'test_distortion', 'test_loss',
+_COMPARED = ('test_elbo', 'test_nll', 'test_nll_ais', 'test_nll_marginal',
+             'test_rate', 'test_distortion', 'test_loss',
              'active_units') + metrics.summary_keys()
 
 
@@ -148,6 +161,10 @@ def _evaluate(output_dir: str):
   functions, step, model = load_functions(
       output_dir, config, examples.image_shape, FLAGS.source)
   _check_annealed(model)
+  if FLAGS.marginal_num_samples and not config.model.conditional:
+    raise run_flags.InputError(
+        f'--marginal_num_samples={FLAGS.marginal_num_samples}: the run is '
+        f'not --conditional; its test_nll is already -log p(x)')
   logging.info('Evaluating %s (%s%s) on %s, %d importance samples.',
                output_dir, FLAGS.source, f', step {step}' if step else '',
                split, num_samples)
@@ -158,6 +175,7 @@ def _evaluate(output_dir: str):
   now.update(report.disentanglement_summary(functions, config))
   now.update(source=FLAGS.source, step=step, eval_split=split)
   annealed = _annealed(model, batches, config)
+  annealed.update(_marginal(functions, batches, config))
   now.update(annealed)
   run_folder.write_json(os.path.join(output_dir, EVALUATION), now)
 
@@ -197,6 +215,28 @@ def _annealed(model, batches, config) -> Dict:
   return annealing.summary(model, batches, annealing.Settings(
       FLAGS.ais_steps, FLAGS.ais_chains, FLAGS.ais_examples,
       FLAGS.bdmc_examples, config.train.eval_num_samples, config.train.seed))
+
+
+def _marginal(functions, batches, config) -> Dict:
+  """A conditional run's -log p(x) on the split (or its first
+  --marginal_examples), if --marginal_num_samples asks for it."""
+  if not FLAGS.marginal_num_samples:
+    return {}
+  total, count = 0.0, 0
+  for i, (x, _) in enumerate(batches):
+    if FLAGS.marginal_examples:
+      x = x[:FLAGS.marginal_examples - count]
+    if not len(x):
+      break
+    total += float(tf.reduce_sum(evaluation.marginal_log_likelihood(
+        functions, x, FLAGS.marginal_num_samples, seed=(config.train.seed,
+                                                        i))))
+    count += len(x)
+  logging.info('-log p(x) (uniform p(y), k = %d per class) on %d examples: '
+               '%.3f', FLAGS.marginal_num_samples, count, -total / count)
+  return {'test_nll_marginal': -total / count,
+          'marginal_num_samples': FLAGS.marginal_num_samples,
+          'marginal_examples': count}
 
 
 def _figures(output_dir: str, functions, results, batches, config) -> str:

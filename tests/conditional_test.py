@@ -150,11 +150,10 @@ class PartsTest(tf.test.TestCase):
 
 class LikelihoodTest(tf.test.TestCase):
 
-  def test_log_likelihood_given_the_label_is_the_integral(self):
-    # log p(x|y) = log int p(x|z, y) p(z|y) dz over a 1-d z, by quadrature,
-    # with p(z|y) the class's mixture in NumPy: the IWAE estimate at large
-    # k must reach it. A model ignoring y, or the wrong class's prior,
-    # misses by nats.
+  def _model_and_exact(self):
+    """A model of a 1-d z with a class-weighted mixture prior, three
+    images, and `exact(i, y)`: log p(x_i|y) = log int p(x_i|z, y) p(z|y) dz
+    by quadrature, with p(z|y) the class's mixture in NumPy."""
     config, model = _model(prior='mixture', prior_components=3)
     prior = model.prior
     prior.class_logits.assign(
@@ -168,14 +167,11 @@ class LikelihoodTest(tf.test.TestCase):
       variable.assign(tf.zeros_like(variable))
       if name.endswith('b:0'):
         variable.assign([0.0, np.log(np.expm1(3.0)) - np.log(np.expm1(1.0))])
-    x, labels = _images(n=3, seed=1), tf.constant([2, 0, 1])
-    functions = build.model_functions(model, config, _SHAPE)
-    estimate = functions.log_likelihood(
-        x, labels, tf.constant(20000), tf.constant(5000),
-        tf.constant([0, 1]))['log_likelihood'].numpy()
+    x = _images(n=3, seed=1)
     grid = np.linspace(-12.0, 12.0, 4801)
     scales = np.log1p(np.exp(prior.raw_scales.numpy()[:, 0])) + 1e-4
-    for i, label in enumerate(labels.numpy()):
+
+    def exact(i, label):
       log_pi = special.log_softmax(prior.logits.numpy()
                                    + prior.class_logits.numpy()[label])
       log_prior = special.logsumexp(
@@ -188,9 +184,30 @@ class LikelihoodTest(tf.test.TestCase):
       flat = logits.numpy().reshape(len(grid), -1).astype(np.float64)
       log_lik = -np.sum(np.logaddexp(0, -flat) * pixels
                         + np.logaddexp(0, flat) * (1 - pixels), axis=1)
-      exact = special.logsumexp(log_prior + log_lik) + np.log(
+      return special.logsumexp(log_prior + log_lik) + np.log(
           grid[1] - grid[0])
-      self.assertAllClose(estimate[i], exact, atol=0.02)
+
+    return build.model_functions(model, config, _SHAPE), x, exact
+
+  def test_log_likelihood_given_the_label_is_the_integral(self):
+    # The IWAE estimate at large k must reach the integral. A model ignoring
+    # y, or the wrong class's prior, misses by nats.
+    functions, x, exact = self._model_and_exact()
+    labels = tf.constant([2, 0, 1])
+    estimate = functions.log_likelihood(
+        x, labels, tf.constant(20000), tf.constant(5000),
+        tf.constant([0, 1]))['log_likelihood'].numpy()
+    for i, label in enumerate(labels.numpy()):
+      self.assertAllClose(estimate[i], exact(i, label), atol=0.02)
+
+  def test_marginal_log_likelihood_sums_the_classes_out(self):
+    # log p(x) = log (1/C) sum_y p(x|y).
+    functions, x, exact = self._model_and_exact()
+    marginal = evaluation.marginal_log_likelihood(functions, x, 20000,
+                                                  chunk_size=5000)
+    for i in range(len(x)):
+      want = special.logsumexp([exact(i, c) for c in range(3)]) - np.log(3)
+      self.assertAllClose(marginal[i], want, atol=0.02)
 
 
 class TrainingTest(tf.test.TestCase):

@@ -89,6 +89,36 @@ def log_likelihood(encoder: objectives.Encoder,
   return total - tf.math.log(tf.cast(num_samples, dtype))
 
 
+def marginal_log_likelihood(functions, x: tf.Tensor, num_samples: int,
+                            chunk_size: int = 100, seed=(0, 0)) -> tf.Tensor:
+  """log p(x) = log sum_y p(y) p(x|y) of a conditional model, with p(y)
+  uniform over its C classes, per example [batch].
+
+  Each p(x|y) is the IWAE estimate of `functions.log_likelihood(x, y, ...)`
+  (class c draws from `stateless_fold_in(seed, c)`). The sum of unbiased
+  estimates of p(x|y) is an unbiased estimate of p(x), so the result is,
+  as each L_k is, a lower bound on log p(x) in expectation. It costs C
+  times the NLL.
+
+  Args:
+    functions: A conditional model's `export.ModelFunctions`, or the
+      SavedModel.
+    x: Images [batch, ...].
+    num_samples: k of each class's estimate.
+    chunk_size: Samples per chunk.
+    seed: A stateless seed [2].
+  """
+  classes = int(functions.num_label_classes.numpy())
+  seed = tf.constant(seed, tf.int32)
+  per_class = [functions.log_likelihood(
+      x, tf.fill(tf.shape(x)[:1], c), tf.constant(num_samples, tf.int32),
+      tf.constant(chunk_size, tf.int32),
+      tf.random.experimental.stateless_fold_in(seed, c))['log_likelihood']
+               for c in range(classes)]
+  return (tf.reduce_logsumexp(tf.stack(per_class), axis=0)
+          - tf.math.log(float(classes)))
+
+
 def is_point_mass(posterior) -> bool:
   """Whether q(z|x) is a point mass (the VQ-VAE's code map).
 
