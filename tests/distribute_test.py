@@ -16,10 +16,10 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import categorical
 from vae import config as config_lib
 from vae import data
 from vae import distribute
-from vae import encoders
 from vae import evaluation
 from vae import schedules
 from vae import training
@@ -65,8 +65,8 @@ class SampleTest(tf.test.TestCase, parameterized.TestCase):
     return {
         'diagonal': tfd.Independent(tfd.Normal(loc, scale), 1),
         'full_covariance': tfd.MultivariateNormalTriL(loc, tril),
-        'relaxed_categorical': encoders.relax(
-            encoders.categorical(logits), 0.5),
+        'relaxed_categorical': categorical.relax(
+            categorical.categorical(logits), 0.5),
     }
 
   @parameterized.product(

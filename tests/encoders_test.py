@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import categorical
 from vae import encoders
 
 tfd = tfp.distributions
@@ -136,14 +137,14 @@ class HeadsTest(tf.test.TestCase):
     self.assertEqual(encoder.latent_size, 3)
 
   def test_categorical_samples_are_one_hot_and_relaxed_ones_on_simplex(self):
-    head = encoders.CategoricalPosterior(num_variables=5, num_classes=4)
+    head = categorical.CategoricalPosterior(num_variables=5, num_classes=4)
     q = head(tf.random.normal([3, 7]))
     self.assertEqual(q.event_shape, [20])
     hard = q.sample(10, seed=[0, 1]).numpy().reshape(10, 3, 5, 4)
     self.assertAllEqual(hard.sum(-1), np.ones([10, 3, 5]))
     self.assertTrue(np.all(np.isin(hard, [0.0, 1.0])))
     for temperature in (5.0, 1.0, 0.1):
-      soft = encoders.relax(q, temperature).sample(
+      soft = categorical.relax(q, temperature).sample(
           10, seed=[0, 2]).numpy().reshape(10, 3, 5, 4)
       self.assertAllGreaterEqual(soft, 0.0)
       self.assertAllClose(soft.sum(-1), np.ones([10, 3, 5]), rtol=1e-5)
@@ -153,7 +154,7 @@ class HeadsTest(tf.test.TestCase):
   def test_relaxed_samples_are_reparameterised(self):
     logits = tf.Variable(tf.random.normal([2, 3, 4]))
     with tf.GradientTape() as tape:
-      z = encoders.relax(encoders.categorical(logits), 0.5).sample(
+      z = categorical.relax(categorical.categorical(logits), 0.5).sample(
           seed=[1, 1])
       loss = tf.reduce_sum(z * tf.range(12, dtype=tf.float32))
     self.assertGreater(np.abs(tape.gradient(loss, logits).numpy()).sum(), 0)
@@ -161,7 +162,7 @@ class HeadsTest(tf.test.TestCase):
   def test_moments_of_a_categorical_are_its_probabilities(self):
     logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(
         np.float32)
-    mean, stddev = encoders.moments(encoders.categorical(logits))
+    mean, stddev = encoders.moments(categorical.categorical(logits))
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     self.assertAllClose(mean, probs.reshape(2, 12), rtol=1e-5)
     self.assertAllClose(stddev, np.sqrt(probs * (1 - probs)).reshape(2, 12),

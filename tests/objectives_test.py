@@ -6,7 +6,7 @@ import scipy.special
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vae import encoders
+from vae import categorical
 from vae import kl
 from vae import objectives
 from vae import priors
@@ -412,7 +412,7 @@ class ZooKLTest(tf.test.TestCase):
   def test_categorical_kl_matches_numpy_and_monte_carlo(self):
     logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(
         np.float32)
-    posterior = encoders.categorical(logits)
+    posterior = categorical.categorical(logits)
     prior = priors.UniformCategorical(3, 4)
     q = scipy.special.softmax(logits, axis=-1)
     expected = np.sum(q * np.log(4 * q), axis=(-2, -1))
@@ -522,7 +522,7 @@ class ZooObjectivesTest(tf.test.TestCase):
     prior = priors.UniformCategorical(3, 4)
     x = tf.zeros([2, 12])
     with tf.GradientTape() as tape:
-      terms = objectives.elbo(lambda _: encoders.categorical(logits),
+      terms = objectives.elbo(lambda _: categorical.categorical(logits),
                               decoder, prior, x, temperature=0.5,
                               seed=[0, 1])
       distortion = tf.reduce_sum(terms.distortion)
@@ -532,10 +532,10 @@ class ZooObjectivesTest(tf.test.TestCase):
     self.assertFalse(np.all(np.isin(z, [0.0, 1.0])))  # Relaxed, not one-hot.
     self.assertIsNotNone(tape.gradient(distortion, logits))
     self.assertAllClose(terms.rate, kl.kl_divergence(
-        encoders.categorical(logits), prior))
+        categorical.categorical(logits), prior))
     # Without a temperature, z is one-hot: the discrete model's ELBO.
     seen.clear()
-    objectives.elbo(lambda _: encoders.categorical(logits), decoder, prior,
+    objectives.elbo(lambda _: categorical.categorical(logits), decoder, prior,
                     x, seed=[0, 1])
     self.assertTrue(np.all(np.isin(seen[0].numpy(), [0.0, 1.0])))
 

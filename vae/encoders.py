@@ -4,21 +4,22 @@ An encoder is a torso (an MLP, or convolutions) that maps x to features, and
 a head that maps the features to a distribution over z:
 
 - `GaussianPosterior`: diagonal or full-covariance Gaussian (the default);
-- `CategoricalPosterior`: independent one-hot categoricals, trained through
-  their Gumbel-softmax relaxation `relax` (Jang et al. 2017);
+- `categorical.CategoricalPosterior`: independent one-hot categoricals
+  (`vae/categorical.py`);
 - `DeterministicPosterior`: a point mass, for a plain autoencoder.
 
 Every head returns a distribution whose event shape is `[latent_size]`, so
 priors, decoders and the objectives treat all latents alike.
 """
 
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import categorical
 from vae import flows
 from vae import gated as gated_lib
 from vae import precision
@@ -161,109 +162,6 @@ class DeterministicPosterior(snt.Module):
                            reinterpreted_batch_ndims=1)
 
 
-def categorical(logits: tf.Tensor) -> tfd.Distribution:
-  """Independent one-hot categoricals, flattened to a vector latent.
-
-  `logits` [..., num_variables, num_classes] give `num_variables`
-  independent `OneHotCategorical`s (float32 one-hot samples); the event is
-  flattened to `[num_variables * num_classes]`, like a Gaussian latent, so
-  the decoder, the KL against `priors.UniformCategorical` (exact, through
-  TFP's registered KLs) and the IWAE estimate treat it as any other latent.
-
-  Args:
-    logits: [..., num_variables, num_classes].
-  """
-  logits = tf.convert_to_tensor(logits)
-  num_variables, num_classes = logits.shape[-2:]
-  return tfd.TransformedDistribution(
-      tfd.Independent(tfd.OneHotCategorical(logits=logits, dtype=tf.float32),
-                      reinterpreted_batch_ndims=1),
-      tfb.Reshape([num_variables * num_classes], [num_variables, num_classes]))
-
-
-def categorical_logits(distribution: tfd.Distribution) -> tf.Tensor:
-  """The logits [..., num_variables, num_classes] of `categorical`.
-
-  Args:
-    distribution: A posterior of `categorical`.
-  """
-  return distribution.distribution.distribution.logits
-
-
-def is_categorical(distribution: tfd.Distribution) -> bool:
-  """Whether `distribution` is a posterior of `categorical`.
-
-  Args:
-    distribution: A posterior.
-  """
-  return (isinstance(distribution, tfd.TransformedDistribution)
-          and isinstance(distribution.distribution, tfd.Independent)
-          and isinstance(distribution.distribution.distribution,
-                         tfd.OneHotCategorical))
-
-
-def relax(posterior: tfd.Distribution,
-          temperature: Union[float, tf.Tensor]) -> tfd.Distribution:
-  """The Gumbel-softmax relaxation of a `categorical` posterior.
-
-  `RelaxedOneHotCategorical(temperature, logits)` per variable (Jang et al.
-  2017, eq. 1; the Concrete of Maddison et al. 2017), flattened the same
-  way: its samples lie on the simplex of each variable, are reparameterised
-  (gradients reach the logits) and tend to one-hot samples of the posterior
-  as the temperature falls.
-
-  Args:
-    posterior: A categorical posterior of `CategoricalPosterior`.
-    temperature: The relaxation's temperature, above 0.
-
-  Returns:
-    The relaxed distribution, flattened as the posterior is.
-  """
-  logits = categorical_logits(posterior)
-  num_variables, num_classes = logits.shape[-2:]
-  return tfd.TransformedDistribution(
-      tfd.Independent(
-          tfd.RelaxedOneHotCategorical(temperature, logits=logits),
-          reinterpreted_batch_ndims=1),
-      tfb.Reshape([num_variables * num_classes], [num_variables, num_classes]))
-
-
-class CategoricalPosterior(snt.Module):
-  """`num_variables` independent categoricals of `num_classes` classes.
-
-  z is their one-hot codes concatenated, `num_variables * num_classes`
-  dimensions. Evaluation uses this discrete posterior exactly; training
-  draws relaxed samples from `relax(q, temperature)`, the Gumbel-softmax
-  estimator (see `objectives.elbo`).
-
-  Args:
-    num_variables: The number of categorical variables.
-    num_classes: The classes of each.
-    name: The module's name.
-  """
-
-  def __init__(self,
-               num_variables: int,
-               num_classes: int,
-               name: Optional[str] = None):
-    super().__init__(name=name)
-    if num_variables < 1:
-      raise ValueError(
-          f'num_variables must be positive, got {num_variables}')
-    if num_classes < 2:
-      raise ValueError(f'num_classes must be at least 2, got {num_classes}')
-    self.num_variables = num_variables
-    self.num_classes = num_classes
-    self.latent_size = num_variables * num_classes
-    self._logits = snt.Linear(self.latent_size, name='logits')
-
-  def __call__(self, features: tf.Tensor) -> tfd.Distribution:
-    logits = self._logits(features)
-    logits = tf.reshape(logits, tf.concat(
-        [tf.shape(logits)[:-1], [self.num_variables, self.num_classes]], 0))
-    return categorical(logits)
-
-
 def moments(posterior: tfd.Distribution):
   """(mean, stddev) of z under q(z|x) per example, each [batch, latent].
 
@@ -275,8 +173,8 @@ def moments(posterior: tfd.Distribution):
   Args:
     posterior: q(z|x).
   """
-  if is_categorical(posterior):
-    probs = tf.nn.softmax(categorical_logits(posterior))
+  if categorical.is_categorical(posterior):
+    probs = tf.nn.softmax(categorical.categorical_logits(posterior))
     probs = tf.reshape(probs, tf.concat([tf.shape(probs)[:-2], [-1]], 0))
     return probs, tf.sqrt(probs * (1.0 - probs))
   if flows.is_flow(posterior):

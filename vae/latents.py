@@ -9,6 +9,7 @@ shares, and the decoder sees the bottom layer.
 
 from typing import Optional, Sequence
 
+from vae import categorical
 from vae import encoders
 from vae import hierarchy
 from vae import model as model_lib
@@ -38,7 +39,7 @@ LATENTS.register(
         if _hierarchical(c) else decoder))
 LATENTS.register(
     'categorical',
-    lambda c, parts: encoders.CategoricalPosterior(
+    lambda c, parts: categorical.CategoricalPosterior(
         c.latent_size, c.num_classes, name='posterior'),
     '--latent_size one-hot categoricals of --num_classes classes, trained '
     'through the Gumbel-softmax relaxation',

@@ -33,8 +33,8 @@ from typing import Callable, NamedTuple, Optional, Union
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import categorical
 from vae import distribute
-from vae import encoders
 from vae import kl
 from vae import priors
 from vae import registry
@@ -137,9 +137,9 @@ def elbo(encoder: Encoder,
     free_bits: lambda > 0 replaces the loss's rate by the free-bits rate
       sum_j max(lambda, E_x[KL_j]) (Kingma et al. 2016, eq. 15;
       `kl.free_bits_rate`); `elbo` and `rate` stay the true ones.
-    temperature: for a categorical posterior (`encoders.categorical`), the
+    temperature: for a categorical posterior (`categorical.categorical`), the
       Gumbel-softmax estimator of Jang et al. (2017): z is drawn from the
-      relaxation `encoders.relax(q, temperature)`, so gradients reach the
+      relaxation `categorical.relax(q, temperature)`, so gradients reach the
       logits, while the rate stays the exact categorical KL. The distortion
       is then that of the relaxed z, a surrogate; None (as in evaluation)
       draws one-hot z and gives the discrete model's exact ELBO.
@@ -163,7 +163,7 @@ def elbo(encoder: Encoder,
   if temperature is None:
     z = distribute.sample(posterior, seed=draw_seed)
   else:
-    z = distribute.sample(encoders.relax(posterior, temperature),
+    z = distribute.sample(categorical.relax(posterior, temperature),
                           seed=draw_seed)
   likelihood = decoder(z)
   _check_batch_shape(likelihood, 'decoder', 1, 'the pixels')

@@ -19,7 +19,7 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vae import encoders
+from vae import categorical
 from vae import registry
 
 tfd = tfp.distributions
@@ -298,7 +298,7 @@ class VampPrior(snt.Module):
 @snt.allow_empty_variables
 class UniformCategorical(snt.Module):
   """Independent uniform one-hot categoricals: the prior of
-  `encoders.CategoricalPosterior` (Jang et al. 2017), with the exact KL
+  `categorical.CategoricalPosterior` (Jang et al. 2017), with the exact KL
   sum_n sum_k q_nk log(K q_nk).
 
   Args:
@@ -320,7 +320,7 @@ class UniformCategorical(snt.Module):
     self.latent_size = num_variables * num_classes
 
   def __call__(self) -> tfd.Distribution:
-    return encoders.categorical(
+    return categorical.categorical(
         tf.zeros([self.num_variables, self.num_classes]))
 
 

@@ -120,6 +120,10 @@ class RunData(NamedTuple):
   def image_shape(self):
     return self.train_examples.image_shape
 
+  def first_eval_batch(self):
+    """The eval split's first (images, labels), as NumPy arrays."""
+    return tuple(t.numpy() for t in next(iter(self.eval_batches)))
+
 
 def load_data(config: config_lib.Config, replicas: int = 1) -> RunData:
   """The splits of `config`, with the eval and validation batches.

@@ -236,8 +236,7 @@ class Run:
       logging.info('Resuming %s from step %d.', self.output_dir,
                    self.start_step)
     self.clock = progress.Clock.resuming(self.log.rows)
-    self.eval_images, self.eval_labels = (
-        t.numpy() for t in next(iter(self.data.eval_batches)))
+    self.eval_images, self.eval_labels = self.data.first_eval_batch()
     self.train_steps_per_second = None  # Measured by `train`.
 
   def close(self):
