@@ -413,7 +413,7 @@ class ZooKLTest(tf.test.TestCase):
     logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(
         np.float32)
     posterior = categorical.categorical(logits)
-    prior = priors.UniformCategorical(3, 4)
+    prior = categorical.UniformCategorical(3, 4)
     q = scipy.special.softmax(logits, axis=-1)
     expected = np.sum(q * np.log(4 * q), axis=(-2, -1))
     self.assertAllClose(kl.kl_divergence(posterior, prior), expected,
@@ -519,7 +519,7 @@ class ZooObjectivesTest(tf.test.TestCase):
       seen.append(z)
       return _diag(z, 1.0)
 
-    prior = priors.UniformCategorical(3, 4)
+    prior = categorical.UniformCategorical(3, 4)
     x = tf.zeros([2, 12])
     with tf.GradientTape() as tape:
       terms = objectives.elbo(lambda _: categorical.categorical(logits),

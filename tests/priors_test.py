@@ -8,6 +8,7 @@ import scipy.stats
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import categorical
 from vae import priors
 
 tfd = tfp.distributions
@@ -226,7 +227,7 @@ class VampPriorTest(tf.test.TestCase):
 class UniformCategoricalTest(tf.test.TestCase):
 
   def test_uniform_over_one_hot_codes(self):
-    prior = priors.UniformCategorical(num_variables=2, num_classes=4)()
+    prior = categorical.UniformCategorical(num_variables=2, num_classes=4)()
     self.assertEqual(prior.event_shape, [8])
     z = prior.sample(100, seed=[0, 1]).numpy()
     self.assertAllEqual(z.reshape(100, 2, 4).sum(-1), np.ones([100, 2]))

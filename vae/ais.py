@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae import categorical
 from vae import model as model_lib
 from vae import priors
 
@@ -320,7 +321,7 @@ def model_parts(model):
         'AIS moves z by Hamiltonian Monte Carlo in R^m; a von Mises-Fisher '
         'latent lives on the sphere, which its leapfrog steps leave. Use '
         'the importance-weighted bound (evaluation.evaluate) for it.')
-  if isinstance(prior, priors.UniformCategorical):
+  if isinstance(prior, categorical.UniformCategorical):
     raise ValueError(
         'AIS moves z by Hamiltonian Monte Carlo, which needs a continuous '
         'latent; a categorical latent has none. Use the importance-weighted '

@@ -7,7 +7,8 @@ Concrete of Maddison et al. 2017).
   latent's is;
 - `relax(posterior, temperature)`: its relaxation, which training draws
   from (`objectives.elbo`);
-- `CategoricalPosterior`: the head that maps features to it.
+- `CategoricalPosterior`: the head that maps features to it;
+- `UniformCategorical`: the prior.
 """
 
 from typing import Optional, Union
@@ -26,7 +27,7 @@ def categorical(logits: tf.Tensor) -> tfd.Distribution:
   `logits` [..., num_variables, num_classes] give `num_variables`
   independent `OneHotCategorical`s (float32 one-hot samples); the event is
   flattened to `[num_variables * num_classes]`, like a Gaussian latent, so
-  the decoder, the KL against `priors.UniformCategorical` (exact, through
+  the decoder, the KL against `UniformCategorical` (exact, through
   TFP's registered KLs) and the IWAE estimate treat it as any other latent.
 
   Args:
@@ -106,14 +107,7 @@ class CategoricalPosterior(snt.Module):
                num_classes: int,
                name: Optional[str] = None):
     super().__init__(name=name)
-    if num_variables < 1:
-      raise ValueError(
-          f'num_variables must be positive, got {num_variables}')
-    if num_classes < 2:
-      raise ValueError(f'num_classes must be at least 2, got {num_classes}')
-    self.num_variables = num_variables
-    self.num_classes = num_classes
-    self.latent_size = num_variables * num_classes
+    _shape(self, num_variables, num_classes)
     self._logits = snt.Linear(self.latent_size, name='logits')
 
   def __call__(self, features: tf.Tensor) -> tfd.Distribution:
@@ -121,3 +115,38 @@ class CategoricalPosterior(snt.Module):
     logits = tf.reshape(logits, tf.concat(
         [tf.shape(logits)[:-1], [self.num_variables, self.num_classes]], 0))
     return categorical(logits)
+
+
+@snt.allow_empty_variables
+class UniformCategorical(snt.Module):
+  """Independent uniform one-hot categoricals: the prior of
+  `CategoricalPosterior` (Jang et al. 2017), with the exact KL
+  sum_n sum_k q_nk log(K q_nk).
+
+  Args:
+    num_variables: The number of categorical variables.
+    num_classes: The classes of each.
+    name: The module's name.
+  """
+
+  def __init__(self,
+               num_variables: int,
+               num_classes: int,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    _shape(self, num_variables, num_classes)
+
+  def __call__(self) -> tfd.Distribution:
+    return categorical(tf.zeros([self.num_variables, self.num_classes]))
+
+
+def _shape(module, num_variables: int, num_classes: int) -> None:
+  """Sets `module`'s num_variables, num_classes and latent_size (their
+  product); a `ValueError` for no variables or fewer than 2 classes."""
+  if num_variables < 1:
+    raise ValueError(f'num_variables must be positive, got {num_variables}')
+  if num_classes < 2:
+    raise ValueError(f'num_classes must be at least 2, got {num_classes}')
+  module.num_variables = num_variables
+  module.num_classes = num_classes
+  module.latent_size = num_variables * num_classes

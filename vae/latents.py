@@ -45,7 +45,7 @@ LATENTS.register(
     'through the Gumbel-softmax relaxation',
     fields=('latent_size', 'num_classes', 'temperature', 'min_temperature',
             'temperature_decay'),
-    prior=lambda c, parts: priors.UniformCategorical(
+    prior=lambda c, parts: categorical.UniformCategorical(
         c.latent_size, c.num_classes, name='prior'),
     dims=lambda c: c.latent_size * c.num_classes)
 

@@ -6,7 +6,6 @@
   Monte Carlo (`kl_samples`).
 - `VampPrior`: the mixture of the posteriors of learnable pseudo-inputs,
   p(z) = (1/K) sum_k q(z|u_k) (Tomczak and Welling 2018, eq. 9).
-- `UniformCategorical`: the prior of categorical latents.
 
 The two mixtures are `DiagonalGaussianMixture`s: TFP's `MixtureSameFamily`,
 whose `log_prob` on draws z [samples, batch, D] is matmuls.
@@ -19,7 +18,6 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vae import categorical
 from vae import registry
 
 tfd = tfp.distributions
@@ -293,35 +291,6 @@ class VampPrior(snt.Module):
     return DiagonalGaussianMixture(
         mixture_distribution=tfd.Categorical(logits=tf.math.log(mine)),
         components_distribution=self.encoder(u, condition=owners))
-
-
-@snt.allow_empty_variables
-class UniformCategorical(snt.Module):
-  """Independent uniform one-hot categoricals: the prior of
-  `categorical.CategoricalPosterior` (Jang et al. 2017), with the exact KL
-  sum_n sum_k q_nk log(K q_nk).
-
-  Args:
-    num_variables: The number of categorical variables.
-    num_classes: The classes of each.
-    name: The module's name.
-  """
-
-  def __init__(self,
-               num_variables: int,
-               num_classes: int,
-               name: Optional[str] = None):
-    super().__init__(name=name)
-    if num_variables < 1 or num_classes < 2:
-      raise ValueError(f'need num_variables >= 1 and num_classes >= 2, got '
-                       f'{num_variables} and {num_classes}')
-    self.num_variables = num_variables
-    self.num_classes = num_classes
-    self.latent_size = num_variables * num_classes
-
-  def __call__(self) -> tfd.Distribution:
-    return categorical.categorical(
-        tf.zeros([self.num_variables, self.num_classes]))
 
 
 # The priors of a Gaussian latent, by name (see `vae/registry.py`).
