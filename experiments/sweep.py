@@ -254,6 +254,7 @@ def _sweep(assignments, names: List[str], output_dir: str):
                                                   run_folder.SUMMARY))
       row.update({k: summary.get(k) for k in COLUMNS + METRIC_COLUMNS})
       row['no_elbo'] = summary.get('no_elbo')
+      row['conditional'] = 'conditional_on' in summary
     rows.append(row)
 
   write_tables(rows, output_dir, names)
@@ -273,14 +274,20 @@ def _sweep(assignments, names: List[str], output_dir: str):
 def _rate_distortion(rows: List[Dict], names: List[str], path: str) -> str:
   """The finished runs in the rate-distortion plane. A run with no ELBO
   (a WAE's or an autoencoder's point-mass codes) has no rate to place it
-  by: it is left out, and the figure says so and why."""
-  label = lambda r: ' '.join(f'{k}={r[k]}' for k in names) or r['run']
+  by: it is left out, and the figure says so and why. A conditional run's
+  rate and distortion are of p(x|y): its label says 'given y'."""
+  label = lambda r: (' '.join(f'{k}={r[k]}' for k in names) or r['run']) + (
+      ' (given y)' if r.get('conditional') else '')
   placed = [r for r in rows if not r.get('no_elbo')]
   left_out = [r for r in rows if r.get('no_elbo')]
-  note = ''
+  notes = []
   if left_out:
-    note = (f'Left out, with no rate: {", ".join(map(label, left_out))} '
-            f'({left_out[0]["no_elbo"]})')
+    notes.append(f'Left out, with no rate: {", ".join(map(label, left_out))}'
+                 f' ({left_out[0]["no_elbo"]})')
+  if any(r.get('conditional') for r in placed):
+    notes.append('Given y: a conditional VAE\'s rate KL(q(z|x, y) || '
+                 'p(z|y)) and distortion -log p(x|z, y)')
+  note = '. '.join(notes)
   return plotting.rate_distortion(
       [r['test_rate'] for r in placed],
       [r['test_distortion'] for r in placed], [label(r) for r in placed],

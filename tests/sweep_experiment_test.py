@@ -113,6 +113,15 @@ class RateDistortionTest(tf.test.TestCase):
                      'rate: model=wae_mmd (point masses)')
     self.assertGreater(os.path.getsize(path), 5000)
 
+  def test_conditional_runs_are_marked(self):
+    rows = [{'run': 'beta-1', 'beta': 1.0, 'test_rate': 5.0,
+             'test_distortion': 90.0, 'conditional': True}]
+    path = os.path.join(self.create_tempdir().full_path, 'rd.png')
+    with mock.patch.object(sweep.plotting, 'rate_distortion') as plot:
+      sweep._rate_distortion(rows, ['beta'], path)
+    self.assertEqual(plot.call_args.args[2], ['beta=1.0 (given y)'])
+    self.assertIn('p(x|z, y)', plot.call_args.kwargs['note'])
+
 
 class SweepTest(tf.test.TestCase):
 
