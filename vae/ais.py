@@ -30,6 +30,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae import categorical
+from vae import conditional
 from vae import model as model_lib
 from vae import priors
 
@@ -304,7 +305,7 @@ def model_parts(model):
       move through, saying why.
   """
   prior = getattr(model, 'prior', None)
-  if getattr(model, 'conditional', False):
+  if conditional.is_conditional(model):
     raise ValueError(
         'AIS of a conditional model\'s log p(x|y) is not implemented: each '
         'image\'s chains would need its label. Use the importance-weighted '

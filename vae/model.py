@@ -1,5 +1,6 @@
 """The VAE: an encoder, a decoder and a prior composed into one module."""
 
+import dataclasses
 from typing import NamedTuple, Optional, Union
 
 import sonnet as snt
@@ -175,7 +176,9 @@ def _vae(c, parts):
 
 def _refuse_vae(settings):
   """The combinations of --conditional that the VAE cannot train."""
-  if not settings.conditional and settings.label_classes != 10:
+  default = {f.name: f.default for f in dataclasses.fields(settings)}
+  if (not settings.conditional
+      and settings.label_classes != default['label_classes']):
     return (('label_classes', 'conditional'), '--label_classes is the '
             'classes of a --conditional model\'s labels: pass --conditional, '
             'or leave --label_classes out.')

@@ -19,6 +19,7 @@ from typing import (Any, Callable, Iterator, NamedTuple, Optional, Sequence,
 import sonnet as snt
 import tensorflow as tf
 
+from vae import conditional
 from vae import distribute
 from vae import model as model_lib
 from vae import objectives
@@ -95,7 +96,7 @@ def _objective(model, beta, kl_samples, normalization,
     raise ValueError(f'normalization must be one of '
                      f'{objectives.NORMALIZATIONS}, got {normalization!r}')
   beta = 1.0 if beta is None else beta
-  if getattr(model, 'conditional', False):  # Batches (images, labels).
+  if conditional.is_conditional(model):  # Batches (images, labels).
     return lambda batch, seed: model.elbo(
         batch[0], batch[1], beta=beta, kl_samples=kl_samples,
         normalization=normalization, seed=seed)
