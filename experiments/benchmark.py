@@ -38,12 +38,12 @@ from typing import Callable, Dict, List, Optional, Sequence
 from absl import flags
 from absl import logging
 import numpy as np
-import sonnet as snt
 import tensorflow as tf
 
 from experiments import run_flags
 from vae import config as config_lib
 from vae import data
+from vae import optimizers
 from vae import precision as precision_lib
 from vae import training
 from vae.run import build
@@ -157,7 +157,7 @@ class Config:
     tf.random.set_seed(self.seed)
     model = build.build(self.config.model, self.examples.image_shape,
                         seed=self.seed)
-    optimizer = snt.optimizers.Adam(1e-3)
+    optimizer = optimizers.Adam(1e-3)
     beta = tf.Variable(self.config.objective.beta, trainable=False)
     return model, optimizer, build.run_objective(self.config, model, beta)
 

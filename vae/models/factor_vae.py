@@ -36,6 +36,7 @@ import tensorflow as tf
 from vae import distribute
 from vae import model as model_lib
 from vae import objectives
+from vae import optimizers
 from vae import training
 
 
@@ -87,7 +88,7 @@ class FactorVAE(model_lib.VAE):
     self.gamma = gamma
     self.discriminator = snt.allow_empty_variables(
         Discriminator(hidden_sizes, name='discriminator'))
-    self.discriminator_optimizer = snt.optimizers.Adam(
+    self.discriminator_optimizer = optimizers.Adam(
         learning_rate, beta1=0.5, beta2=0.9, name='discriminator_optimizer')
 
   def __call__(self, x, num_samples=None) -> model_lib.VAEOutput:
