@@ -63,7 +63,8 @@ CONFIGS = {
 # Flags shared with experiments.mnist (`run_flags` defines them). Here
 # --mixed_precision measures each configuration in bfloat16 as well, against
 # a bfloat16 matmul ceiling; --jit_compile sets the loops' XLA as it does a
-# run's (unset: XLA unless a conv network runs on a CPU).
+# run's (unset: XLA unless a conv network runs on a CPU). Of --compare, the
+# bfloat16 rows take only xla_toggled.
 for _name in ('dataset', 'data_dir', 'download', 'train_split', 'seed',
               'mixed_precision', 'jit_compile'):
   flags.declare_key_flag(_name)
@@ -389,7 +390,7 @@ def _measure_configs(examples: data.Examples, measured_presets,
                  jit_compile=FLAGS.jit_compile),
           ceilings[precision], FLAGS.seconds, FLAGS.steps_per_call,
           FLAGS.rounds, compare=FLAGS.compare if precision == 'float32'
-          else ())
+          else [way for way in FLAGS.compare if way == 'xla_toggled'])
       summaries.append(result['summary'])
       rows += result['rows']
   # The presets' own XLA setting, unless --jit_compile says otherwise.

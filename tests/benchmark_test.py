@@ -3,6 +3,7 @@
 No speed is asserted here: speed claims come from running the benchmark.
 """
 
+import importlib.util
 import json
 import logging
 import os
@@ -102,6 +103,49 @@ class WaysTest(tf.test.TestCase):
                                            'xla_toggled'))),
                      ['loop, real pipeline', 'loop, fixed batch',
                       'loop, XLA on', 'tf.function per step'])
+
+
+def _ab_tool():
+  """tool/ab_benchmark.py as a module (tool/ is not a package)."""
+  path = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'tool',
+                      'ab_benchmark.py')
+  spec = importlib.util.spec_from_file_location('ab_benchmark', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+class ABBenchmarkTest(tf.test.TestCase):
+
+  def test_medians_and_ratios(self):
+    ab = _ab_tool()
+
+    def run(s32, s16, xla=None):
+      rows = [dict(config='L', precision='float32', way='loop',
+                   steps_per_second=s32),
+              dict(config='L', precision='bfloat16', way='loop',
+                   steps_per_second=s16)]
+      if xla is not None:
+        rows.append(dict(config='L', precision='bfloat16',
+                         way='loop, XLA off', steps_per_second=xla))
+      return dict(rows=rows, ceiling_gflops=s32)
+
+    old = ab.medians([run(100, 80), run(150, 60), run(120, 90)])
+    new = ab.medians([run(150, 200, 210), run(130, 240, 190)])
+    self.assertEqual(old, {('L', 'float32', 'loop'): 120,
+                           ('L', 'bfloat16', 'loop'): 80})
+    self.assertEqual(new[('L', 'bfloat16', 'loop')], 220)  # Mean of two.
+    rows = {(r['precision'], r['way']): r for r in ab.table(old, new)}
+    self.assertAllClose(rows['float32', 'loop']['ratio'], 140 / 120)
+    self.assertAllClose(rows['bfloat16', 'loop']['ratio'], 220 / 80)
+    self.assertAllClose(rows['bfloat16', 'loop']['over_baseline_float32'],
+                        220 / 120)
+    # A way only one side measured has no ratio.
+    self.assertIsNone(rows['bfloat16', 'loop, XLA off']['ratio'])
+    self.assertIsNone(rows['bfloat16', 'loop, XLA off']['baseline'])
+    self.assertEqual(ab.ceiling([run(1, 1), run(3, 1), run(2, 1)],
+                                'ceiling_gflops'), 2)
+    self.assertIsNone(ab.ceiling([run(1, 1)], 'bfloat16_ceiling_gflops'))
 
 
 class LoggingTest(tf.test.TestCase):
