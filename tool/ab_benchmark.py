@@ -9,7 +9,8 @@ Runs `experiments.benchmark` with the flags after `--`, in the baseline
 checkout and in this one by turns (baseline first), `--rounds` times each.
 Each run measures the training loops and, of the slower ways, only the loop
 with XLA the other way (`--compare=xla_toggled`); the memory and IWAE parts
-are skipped. Speed on a shared machine moves between minutes, so only runs
+are skipped (`--memory_steps=0 --iwae_samples=`). Flags after `--` override
+these. Speed on a shared machine moves between minutes, so only runs
 that alternate compare fairly.
 
 Prints, for every configuration, precision and way, the median steps/s of
@@ -33,9 +34,10 @@ Key = Tuple[str, str, str]  # (config, precision, way)
 
 def run_benchmark(checkout: str, args: List[str], output: str) -> Dict:
   """One `experiments.benchmark` run in `checkout`; its JSON."""
-  command = [sys.executable, '-m', 'experiments.benchmark', *args,
+  # The defaults first: a flag given again in `args` wins.
+  command = [sys.executable, '-m', 'experiments.benchmark',
              '--compare=xla_toggled', '--memory_steps=0', '--iwae_samples=',
-             f'--output={output}']
+             *args, f'--output={output}']
   subprocess.run(command, cwd=checkout, check=True,
                  stdout=subprocess.DEVNULL)
   with open(output) as f:

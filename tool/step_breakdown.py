@@ -6,7 +6,8 @@ Times three compiled loops of 200 steps on one fixed batch, with and without
 XLA, in alternating rounds (the best of 3 counts): the loss alone (the
 forward pass), the loss and its gradients, and the whole step with the
 optimiser's update. The differences are the backward pass and the update.
-The configurations are `experiments.benchmark`'s (S, L, C).
+The configurations are `experiments.benchmark`'s (S, L, C); --mixed_precision
+computes their networks in bfloat16.
 """
 
 import os
@@ -23,8 +24,9 @@ import tensorflow as tf
 from experiments import benchmark
 from vae import data
 
-# --data_dir is experiments.mnist's (`run_flags`): a folder of MNIST's IDX
-# files, here ../shared/data/mnist unless given.
+# --data_dir and --mixed_precision are experiments.mnist's (`run_flags`): a
+# folder of MNIST's IDX files, here ../shared/data/mnist unless given, and
+# the networks in bfloat16.
 flags.DEFINE_string('split', 'test[:9000]', 'The split the batch is from.')
 flags.DEFINE_integer('steps', 200, 'Steps per timed loop.', lower_bound=1)
 FLAGS = flags.FLAGS
@@ -35,7 +37,8 @@ def _parts(name: str):
   batch of configuration `name`."""
   examples = data.load('mnist', FLAGS.split,
                        data_dir=FLAGS.data_dir or '../shared/data/mnist')
-  config = benchmark.Config(name, examples, 0)
+  config = benchmark.Config(name, examples, 0,
+                            mixed_precision=FLAGS.mixed_precision)
   model, optimizer, objective = config.build()
   batch = next(iter(config.batches(True)))
   x = batch[0] if isinstance(batch, (tuple, list)) else batch
