@@ -74,7 +74,8 @@ class AdamTest(tf.test.TestCase):
       other = tf.Variable([1.0, 2.0], dtype=tf.float64)
       for rows in ([0, 2], [2, 2, 3]):
         values = tf.ones([len(rows), 3], tf.float64) * (1 + rows[0])
-        sparse = tf.IndexedSlices(values, tf.constant(rows), tf.constant([4, 3]))
+        sparse = tf.IndexedSlices(values, tf.constant(rows),
+                                  tf.constant([4, 3]))
         optimizer.apply([sparse, None], [table, other])
       return table.numpy(), other.numpy()
 
