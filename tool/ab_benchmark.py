@@ -25,7 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,8 @@ def medians(runs: List[Dict]) -> Dict[Key, float]:
   return {key: statistics.median(values) for key, values in rates.items()}
 
 
-def ceiling(runs: List[Dict], name: str):
+def ceiling(runs: List[Dict], name: str) -> Optional[float]:
+  """The median of the runs' `name` (a ceiling); None where none has it."""
   values = [run[name] for run in runs if run.get(name)]
   return statistics.median(values) if values else None
 
@@ -62,7 +63,7 @@ def ceiling(runs: List[Dict], name: str):
 def table(old: Dict[Key, float], new: Dict[Key, float]) -> List[Dict]:
   """A row per key of either side, with the ratios."""
   rows = []
-  for key in sorted(set(old) | set(new), key=lambda k: (k[0], k[1], k[2])):
+  for key in sorted(set(old) | set(new)):
     config, precision, way = key
     base32 = old.get((config, 'float32', way))
     rows.append(dict(
