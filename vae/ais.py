@@ -232,8 +232,9 @@ def log_likelihood(decoder, prior, x, num_steps: int, num_chains: int, *,
   start_seed, anneal_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 2))
   start = prior if encoder is None else encoder(x)
-  batch = tf.shape(x)[0]
-  shape = [num_chains] if encoder is not None else [num_chains, batch]
+  # q(z|x), and a prior given each example's label, have a batch shape.
+  shape = ([num_chains] if start.batch_shape.rank
+           else [num_chains, tf.shape(x)[0]])
   z = start.sample(shape, seed=start_seed)
   run = anneal(z, start.log_prob, _log_joint(decoder, prior, x),
                sigmoid_schedule(num_steps), num_leapfrog, step_size,
@@ -281,7 +282,9 @@ def bdmc(decoder, prior, num_examples: int, num_steps: int,
   prior = priors.as_distribution(prior)
   seeds = tf.unstack(tf.random.experimental.stateless_split(
       tf.convert_to_tensor(seed, tf.int32), 4))
-  z = prior.sample(num_examples, seed=seeds[0])
+  # A prior given labels has one p(z|y) per example already.
+  z = prior.sample(() if prior.batch_shape.rank else num_examples,
+                   seed=seeds[0])
   x = decoder(z).sample(seed=seeds[1])
   forward = log_likelihood(decoder, prior, x, num_steps, num_chains,
                            num_leapfrog=num_leapfrog, step_size=step_size,
@@ -294,22 +297,24 @@ def bdmc(decoder, prior, num_examples: int, num_steps: int,
   return Sandwich(forward.log_likelihood, upper, x)
 
 
-def model_parts(model):
-  """(decoder, prior, encoder) of a built model, for AIS.
+def model_parts(model, labels: Optional[tf.Tensor] = None):
+  """(decoder, prior, encoder) of a built model, for AIS; of a conditional
+  model, its parts given `labels`, whose AIS estimates log p(x|y).
 
   Args:
     model: A model as `build.build` makes it.
+    labels: The labels [batch] of the examples, for a conditional model.
 
   Raises:
     ValueError: for a model without a continuous density p(z) that HMC can
-      move through, saying why.
+      move through, saying why, or a conditional model without labels.
   """
-  prior = getattr(model, 'prior', None)
   if conditional.is_conditional(model):
-    raise ValueError(
-        'AIS of a conditional model\'s log p(x|y) is not implemented: each '
-        'image\'s chains would need its label. Use the importance-weighted '
-        'estimate (evaluation.evaluate), which gives log p(x|y).')
+    if labels is None:
+      raise ValueError('a conditional model\'s AIS needs the examples\' '
+                       'labels: its parts are p(x|z, y) and p(z|y)')
+    model = model.given(labels)
+  prior = getattr(model, 'prior', None)
   if prior is None or not isinstance(model, model_lib.VAE):
     raise ValueError(
         f'AIS needs a VAE: a density p(z) to anneal from and HMC to move '

@@ -9,13 +9,14 @@ and the run's `test_nll` is over all of it.
 
 import math
 import time
-from typing import Dict, NamedTuple
+from typing import Dict, NamedTuple, Optional
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from vae import ais
+from vae import conditional
 from vae import errors
 from vae import evaluation
 
@@ -58,7 +59,7 @@ def check(model, flag: str = '') -> None:
     flag: What asked for AIS (`--ais_steps=1000`), to start the message.
   """
   try:
-    ais.model_parts(model)
+    ais.model_parts(model, _labels(model, 1))
   except ValueError as e:
     raise errors.InputError(f'{flag}: {e}' if flag else str(e)) from e
 
@@ -110,13 +111,22 @@ def summary(model, batches, settings: Settings) -> Dict:
   return numbers
 
 
+def _labels(model, n: int) -> Optional[tf.Tensor]:
+  """Labels 0, 1, ..., C - 1, 0, ... for n simulated examples of a
+  conditional model (each class alike); None for another model."""
+  if not conditional.is_conditional(model):
+    return None
+  return tf.range(n) % model.num_classes
+
+
 def _compiled_estimates(model, settings: Settings):
-  """One compiled function of (x, seed) to AIS's `Estimate` and the IWAE
-  bound per example, traced once for all the batches."""
-  decoder, prior, encoder = ais.model_parts(model)
+  """One compiled function of (x, labels, seed) to AIS's `Estimate` and the
+  IWAE bound per example (both of log p(x|y) for a conditional model),
+  traced once for all the batches."""
 
   @tf.function(reduce_retracing=True)
-  def estimates(x, seed):
+  def estimates(x, labels, seed):
+    decoder, prior, encoder = ais.model_parts(model, labels)
     estimate = ais.log_likelihood(decoder, prior, x, settings.steps,
                                   settings.chains, seed=seed)
     iwae = (evaluation.log_likelihood(
@@ -135,17 +145,16 @@ PIECE = 50
 
 
 def _pieces(batches, limit: int):
-  """The first `limit` (0: all) examples of `batches`, in pieces of at most
-  `PIECE`."""
+  """The first `limit` (0: all) examples of `batches` and their labels, in
+  pieces of at most `PIECE`."""
   done = 0
-  for x, _ in batches:
+  for x, labels in batches:
     for offset in range(0, len(x), PIECE):
       if limit and done >= limit:
         return
-      piece = x[offset:offset + PIECE]
-      piece = piece[:limit - done] if limit else piece
-      done += len(piece)
-      yield piece
+      end = offset + min(PIECE, limit - done if limit else PIECE)
+      done += len(x[offset:end])
+      yield x[offset:end], labels[offset:end]
 
 
 def ais_summary(model, batches, settings: Settings) -> Dict:
@@ -167,8 +176,8 @@ def ais_summary(model, batches, settings: Settings) -> Dict:
   estimates = _compiled_estimates(model, settings)
   columns = {'ais': [], 'stderr': [], 'acceptance': [], 'iwae': []}
   start, done = time.time(), 0
-  for i, x in enumerate(_pieces(batches, settings.examples)):
-    estimate, iwae = estimates(x, tf.constant([settings.seed, i]))
+  for i, (x, labels) in enumerate(_pieces(batches, settings.examples)):
+    estimate, iwae = estimates(x, labels, tf.constant([settings.seed, i]))
     for key, value in zip(columns, (*estimate, iwae)):
       columns[key].append(value.numpy())
     done += len(x)
@@ -192,7 +201,8 @@ def ais_summary(model, batches, settings: Settings) -> Dict:
 
 
 def bdmc_summary(model, settings: Settings) -> Dict:
-  """BDMC's sandwich of log p(x) on simulated examples.
+  """BDMC's sandwich of log p(x) on simulated examples (of a conditional
+  model, log p(x|y), with labels 0, 1, ..., C - 1 in turn).
 
   Args:
     model: A built model with a continuous latent (`ais.model_parts`).
@@ -203,7 +213,8 @@ def bdmc_summary(model, settings: Settings) -> Dict:
     {'bdmc_lower', 'bdmc_upper' (the mean bounds on log p(x), nats),
     'bdmc_gap', 'bdmc_examples', 'bdmc_steps', 'bdmc_seconds'}.
   """
-  decoder, prior, _ = ais.model_parts(model)
+  decoder, prior, _ = ais.model_parts(
+      model, _labels(model, settings.bdmc_examples))
   start = time.time()
   sandwich = ais.bdmc(decoder, prior, settings.bdmc_examples, settings.steps,
                       settings.chains, seed=(settings.seed, 1 << 20))

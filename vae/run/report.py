@@ -201,8 +201,8 @@ def results_summary(results: evaluation.Results, config,
     summary['no_elbo'] = no_elbo
   if config.model.conditional:
     summary['conditional_on'] = (
-        'the label: test_elbo bounds log p(x|y), and test_nll is '
-        '-log p(x|y), not -log p(x)')
+        'the label: test_elbo bounds log p(x|y), and test_nll (and '
+        'test_nll_ais, where AIS ran) is -log p(x|y), not -log p(x)')
   if results.code_usage is not None:
     summary.update(codebook_summary(results.code_usage))
   if results.rate_per_layer is not None:
