@@ -153,8 +153,9 @@ def _pieces(batches, limit: int):
       if limit and done >= limit:
         return
       end = offset + min(PIECE, limit - done if limit else PIECE)
-      done += len(x[offset:end])
-      yield x[offset:end], labels[offset:end]
+      piece = x[offset:end]
+      done += len(piece)
+      yield piece, labels[offset:end]
 
 
 def ais_summary(model, batches, settings: Settings) -> Dict:
