@@ -214,15 +214,16 @@ def bdmc_summary(model, settings: Settings) -> Dict:
     {'bdmc_lower', 'bdmc_upper' (the mean bounds on log p(x), nats),
     'bdmc_gap', 'bdmc_examples', 'bdmc_steps', 'bdmc_seconds'}.
   """
-  decoder, prior, _ = ais.model_parts(
-      model, _labels(model, settings.bdmc_examples))
+  labels = _labels(model, settings.bdmc_examples)
+  decoder, prior, _ = ais.model_parts(model, labels)
   start = time.time()
   sandwich = ais.bdmc(decoder, prior, settings.bdmc_examples, settings.steps,
                       settings.chains, seed=(settings.seed, 1 << 20))
   lower = float(tf.reduce_mean(sandwich.lower))
   upper = float(tf.reduce_mean(sandwich.upper))
-  logging.info('BDMC on %d simulated examples: log p(x) in [%.3f, %.3f] '
-               '(%.0f s)', settings.bdmc_examples, lower, upper,
+  logging.info('BDMC on %d simulated examples: %s in [%.3f, %.3f] (%.0f s)',
+               settings.bdmc_examples,
+               'log p(x)' if labels is None else 'log p(x|y)', lower, upper,
                time.time() - start)
   return {'bdmc_lower': lower, 'bdmc_upper': upper,
           'bdmc_gap': upper - lower, 'bdmc_examples': settings.bdmc_examples,
